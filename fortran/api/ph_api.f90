@@ -1,0 +1,226 @@
+!> \brief The small, flat API that Python sees (wrapped by f90wrap): runtime
+!! control (stack, profiler, locations, activation) and one set of entry points
+!! per kernel. Every routine that can fail returns ierr (0 = success) and errmsg;
+!! nothing here stops the process.
+module ph_api
+  use ph_kinds, only: int8, int32, int64, real64, ph_msglen, ph_namelen
+  use ph_stack, only: ph_stack_reset, ph_stack_set_limit, ph_stack_current, &
+                      ph_stack_peak, ph_stack_pushed, ph_stack_popped, ph_stack_status, &
+                      ph_stack_release
+  use ph_profile, only: ph_prof_enable, ph_prof_clear, ph_prof_nevents, ph_prof_copy, &
+                        ph_nlocations, ph_location, ph_set_active, ph_site_active, &
+                        ph_registry_clear, ph_set_all_active, ph_prof_release, &
+                        ph_clock_ns, ph_cpu_ns
+  use streamice_driver, only: streamice_setup, streamice_nctrl, streamice_control_default, &
+                              streamice_primal, streamice_adjoint, streamice_teardown
+  implicit none
+  private
+  public :: api_reset, api_release, api_set_stack_limit, api_stack_stats, &
+            api_prof_enable, api_prof_nevents, api_prof_events, api_nlocations, &
+            api_location, api_set_active, api_get_active, api_clocks
+  public :: api_streamice_setup, api_streamice_nctrl, api_streamice_control_default, &
+            api_streamice_primal, api_streamice_adjoint, api_streamice_teardown
+
+contains
+
+  !> \brief Empty the AD stack, clear its counters and error, drop recorded events.
+  subroutine api_reset()
+    call ph_stack_reset()
+    call ph_prof_clear()
+  end subroutine api_reset
+
+  !> \brief Free the memory held by the AD stack and the event buffer.
+  subroutine api_release()
+    call ph_stack_release()
+    call ph_prof_release()
+  end subroutine api_release
+
+  !> \brief Set the per-rank hard limit of the AD stack.
+  !! \param[in] nbytes limit in bytes; 0 removes the limit
+  subroutine api_set_stack_limit(nbytes)
+    integer(int64), intent(in) :: nbytes
+    call ph_stack_set_limit(nbytes)
+  end subroutine api_set_stack_limit
+
+  !> \brief Byte counts of the AD stack since the last reset.
+  !! \param[out] current bytes on the stack now
+  !! \param[out] peak    largest size reached
+  !! \param[out] pushed  total bytes pushed
+  !! \param[out] popped  total bytes popped
+  subroutine api_stack_stats(current, peak, pushed, popped)
+    integer(int64), intent(out) :: current, peak, pushed, popped
+    current = ph_stack_current()
+    peak = ph_stack_peak()
+    pushed = ph_stack_pushed()
+    popped = ph_stack_popped()
+  end subroutine api_stack_stats
+
+  !> \brief Switch event recording on (flag /= 0) or off (flag == 0).
+  subroutine api_prof_enable(flag)
+    integer, intent(in) :: flag
+    call ph_prof_enable(flag /= 0)
+  end subroutine api_prof_enable
+
+  !> \brief Number of events recorded since the last reset.
+  subroutine api_prof_nevents(n)
+    integer(int64), intent(out) :: n
+    n = ph_prof_nevents()
+  end subroutine api_prof_nevents
+
+  !> \brief Copy the first n events into caller-allocated arrays.
+  !! \param[in] n number of events (api_prof_nevents)
+  !! \param[inout] kind event kind codes (docs/FORMAT.md)
+  !! \param[inout] loc 0-based location index, -1 for none
+  !! \param[inout] wall wall-clock ns since the reset
+  !! \param[inout] cpu CPU ns since the reset
+  !! \param[inout] stack AD stack bytes at the event
+  subroutine api_prof_events(n, kind, loc, wall, cpu, stack)
+    integer(int64), intent(in) :: n
+    integer(int8), intent(inout) :: kind(n)
+    integer(int32), intent(inout) :: loc(n)
+    integer(int64), intent(inout) :: wall(n), cpu(n), stack(n)
+    call ph_prof_copy(n, kind, loc, wall, cpu, stack)
+  end subroutine api_prof_events
+
+  !> \brief Wall-clock and CPU time of this process now, in ns.
+  subroutine api_clocks(wall, cpu)
+    integer(int64), intent(out) :: wall, cpu
+    wall = ph_clock_ns()
+    cpu = ph_cpu_ns()
+  end subroutine api_clocks
+
+  !> \brief Number of registered locations (sites and routines).
+  subroutine api_nlocations(n)
+    integer, intent(out) :: n
+    n = ph_nlocations()
+  end subroutine api_nlocations
+
+  !> \brief Describe location i (0-based).
+  !! \param[in] i location index
+  !! \param[out] callee called routine (site) or routine name (turn)
+  !! \param[out] file source file
+  !! \param[out] line source line (0 for routines, -1 if i is out of range)
+  !! \param[out] is_site 1 for a checkpoint call site, 0 otherwise
+  subroutine api_location(i, callee, file, line, is_site)
+    integer, intent(in) :: i
+    character(len=64), intent(out) :: callee, file
+    integer, intent(out) :: line, is_site
+    logical :: s
+    call ph_location(i + 1, callee, file, line, s)
+    is_site = merge(1, 0, s)
+  end subroutine api_location
+
+  !> \brief Set the activation of the first n locations (1 active, 0 inhibited).
+  subroutine api_set_active(n, flags, ierr, errmsg)
+    integer, intent(in) :: n
+    integer, intent(in) :: flags(n)
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    integer :: i
+    ierr = 0
+    errmsg = ''
+    if (n /= ph_nlocations()) then
+      ierr = 1
+      write (errmsg, '(a,i0,a,i0,a)') 'configuration has ', n, &
+        ' entries but the kernel has ', ph_nlocations(), ' locations'
+      return
+    end if
+    do i = 1, n
+      call ph_set_active(i, flags(i) /= 0)
+    end do
+  end subroutine api_set_active
+
+  !> \brief Read the activation of the first n locations.
+  subroutine api_get_active(n, flags)
+    integer, intent(in) :: n
+    integer, intent(inout) :: flags(n)
+    integer :: i
+    do i = 1, min(n, ph_nlocations())
+      flags(i) = merge(1, 0, ph_site_active(i))
+    end do
+  end subroutine api_get_active
+
+  subroutine check_stack(ierr, errmsg)
+    integer, intent(inout) :: ierr
+    character(len=*), intent(inout) :: errmsg
+    integer :: serr
+    character(len=ph_msglen) :: smsg
+    if (ierr /= 0) return
+    call ph_stack_status(serr, smsg)
+    if (serr /= 0) then
+      ierr = 100 + serr
+      errmsg = smsg
+    else if (ph_stack_current() /= 0) then
+      ierr = 110
+      write (errmsg, '(a,i0,a)') 'AD stack not empty after the adjoint (', &
+        ph_stack_current(), ' bytes left): pushes and pops do not match'
+    end if
+  end subroutine check_stack
+
+  ! ------------------------------------------------------------ streamice
+
+  !> \brief Set up the streamice kernel on communicator comm (Fortran handle).
+  !! Registers its checkpoint sites (all active).
+  !! \param[in] comm MPI communicator (mpi4py: comm.py2f())
+  !! \param[in] nx global grid size along the flow
+  !! \param[in] ny global grid size across the flow (split over ranks)
+  !! \param[in] nt number of time steps
+  !! \param[in] npicard Picard iterations per step
+  !! \param[in] ncg conjugate-gradient iterations per Picard iteration
+  subroutine api_streamice_setup(comm, nx, ny, nt, npicard, ncg, ierr, errmsg)
+    integer, intent(in) :: comm, nx, ny, nt, npicard, ncg
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    ierr = 0
+    errmsg = ''
+    call ph_registry_clear()
+    call streamice_setup(comm, nx, ny, nt, npicard, ncg, ierr, errmsg)
+    call ph_set_all_active(.true.)
+  end subroutine api_streamice_setup
+
+  !> \brief Number of control values owned by this rank.
+  subroutine api_streamice_nctrl(n)
+    integer, intent(out) :: n
+    n = streamice_nctrl()
+  end subroutine api_streamice_nctrl
+
+  !> \brief The default control on this rank.
+  subroutine api_streamice_control_default(n, ctrl)
+    integer, intent(in) :: n
+    real(real64), intent(inout) :: ctrl(n)
+    call streamice_control_default(n, ctrl)
+  end subroutine api_streamice_control_default
+
+  !> \brief Run the primal model; cost is the (replicated) cost function.
+  subroutine api_streamice_primal(n, ctrl, cost, ierr, errmsg)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    real(real64), intent(out) :: cost
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    ierr = 0
+    errmsg = ''
+    call streamice_primal(n, ctrl, cost, ierr, errmsg)
+  end subroutine api_streamice_primal
+
+  !> \brief Run the adjoint: cost and its gradient on this rank's controls.
+  !! The AD stack must be empty before (api_reset); it is checked after.
+  subroutine api_streamice_adjoint(n, ctrl, grad, cost, ierr, errmsg)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    real(real64), intent(inout) :: grad(n)
+    real(real64), intent(out) :: cost
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    ierr = 0
+    errmsg = ''
+    call streamice_adjoint(n, ctrl, grad, cost, ierr, errmsg)
+    call check_stack(ierr, errmsg)
+  end subroutine api_streamice_adjoint
+
+  !> \brief Free the streamice kernel's fields.
+  subroutine api_streamice_teardown()
+    call streamice_teardown()
+  end subroutine api_streamice_teardown
+
+end module ph_api
