@@ -111,6 +111,7 @@ contains
   end subroutine api_location
 
   !> \brief Set the activation of the first n locations (1 active, 0 inhibited).
+  !! Locations registered later (routines seen at their first turn) stay as they are.
   subroutine api_set_active(n, flags, ierr, errmsg)
     integer, intent(in) :: n
     integer, intent(in) :: flags(n)
@@ -119,10 +120,10 @@ contains
     integer :: i
     ierr = 0
     errmsg = ''
-    if (n /= ph_nlocations()) then
+    if (n > ph_nlocations()) then
       ierr = 1
       write (errmsg, '(a,i0,a,i0,a)') 'configuration has ', n, &
-        ' entries but the kernel has ', ph_nlocations(), ' locations'
+        ' entries but only ', ph_nlocations(), ' locations are registered'
       return
     end if
     do i = 1, n

@@ -1,0 +1,198 @@
+"""Configurations: which checkpoint sites are inhibited.
+
+A configuration is the set of inhibited sites (everything else stays active,
+Tapenade's default), named by their stable site names
+(``cg_solve@streamice_vel.f90:212``). Users may name a callee instead
+(``cg_solve``): that inhibits every site calling it, like Tapenade's
+``-nocheckpoint "cg_solve"``. Names that match nothing are an error, never
+silently ignored.
+
+Files
+-----
+- JSON: ``{"inhibited": ["cg_solve@streamice_vel.f90:212", "halo_exchange"], "snapshots": 0}``
+- callee list: one lower-case name per line, ``#`` starts a comment (the form
+  Tapenade users keep next to their build).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import UsageError
+
+__all__ = ["SiteTable", "Configuration", "read_config_file", "write_callee_list",
+           "write_config_json"]
+
+
+@dataclass(frozen=True)
+class SiteTable:
+    """The checkpoint sites of a kernel, as registered by its Fortran set-up."""
+
+    names: tuple[str, ...]          # one per location (sites and routines)
+    callees: tuple[str, ...]
+    is_site: tuple[bool, ...]
+
+    @classmethod
+    def from_locations(cls, locs) -> "SiteTable":
+        return cls(tuple(l.name for l in locs), tuple(l.callee for l in locs),
+                   tuple(bool(l.is_site) for l in locs))
+
+    @property
+    def site_indices(self) -> list[int]:
+        return [i for i, s in enumerate(self.is_site) if s]
+
+    @property
+    def site_names(self) -> list[str]:
+        return [self.names[i] for i in self.site_indices]
+
+    @property
+    def callee_names(self) -> list[str]:
+        return sorted({self.callees[i] for i in self.site_indices})
+
+    def sites_of_callee(self, callee: str) -> list[int]:
+        return [i for i in self.site_indices if self.callees[i].lower() == callee.lower()]
+
+    def resolve(self, names: Iterable[str], source: str = "") -> frozenset[int]:
+        """Location indices of site or callee names; unknown names are an error."""
+        by_name = {self.names[i]: i for i in self.site_indices}
+        out: set[int] = set()
+        unknown = []
+        for raw in names:
+            name = raw.strip()
+            if not name:
+                continue
+            if name in by_name:
+                out.add(by_name[name])
+                continue
+            idx = self.sites_of_callee(name)
+            if idx:
+                out.update(idx)
+            else:
+                unknown.append(name)
+        if unknown:
+            known = self.site_names + self.callee_names
+            hints = []
+            for u in unknown[:5]:
+                close = difflib.get_close_matches(u, known, n=3, cutoff=0.5)
+                if close:
+                    hints.append(f"'{u}': did you mean {', '.join(close)}?")
+            where = f" in {source}" if source else ""
+            msg = (f"unknown site or callee name(s){where}: {', '.join(repr(u) for u in unknown)}. "
+                   f"Known callees: {', '.join(self.callee_names)}. "
+                   f"List the site names with: python -m pyharness.sites --kernel KERNEL")
+            if hints:
+                msg += " (" + "; ".join(hints) + ")"
+            raise UsageError(msg)
+        return frozenset(out)
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """Inhibited sites (by name) plus the number of time-loop snapshots (0: none)."""
+
+    inhibited: frozenset[str] = field(default_factory=frozenset)
+    snapshots: int = 0
+
+    @classmethod
+    def from_indices(cls, table: SiteTable, idx: Iterable[int], snapshots: int = 0) -> "Configuration":
+        return cls(frozenset(table.names[i] for i in idx), snapshots)
+
+    @classmethod
+    def from_names(cls, table: SiteTable, names: Iterable[str], snapshots: int = 0,
+                   source: str = "") -> "Configuration":
+        return cls.from_indices(table, table.resolve(names, source), snapshots)
+
+    def indices(self, table: SiteTable) -> frozenset[int]:
+        return table.resolve(self.inhibited)
+
+    def active_mask(self, table: SiteTable) -> np.ndarray:
+        """Activation per location (True = checkpointed), for the runtime."""
+        mask = np.ones(len(table.names), dtype=bool)
+        for i in self.indices(table):
+            mask[i] = False
+        return mask
+
+    def inhibited_mask(self, table: SiteTable) -> np.ndarray:
+        return ~self.active_mask(table)
+
+    def union(self, other: "Configuration") -> "Configuration":
+        return Configuration(self.inhibited | other.inhibited, max(self.snapshots, other.snapshots))
+
+    def nocheckpoint_callees(self, table: SiteTable) -> list[str]:
+        """Callees all of whose sites are inhibited: Tapenade's -nocheckpoint list."""
+        inh = self.indices(table)
+        return [c for c in table.callee_names if all(i in inh for i in table.sites_of_callee(c))]
+
+    def partially_inhibited_callees(self, table: SiteTable) -> list[str]:
+        """Callees with some but not all sites inhibited (need $AD NOCHECKPOINT per site)."""
+        inh = self.indices(table)
+        out = []
+        for c in table.callee_names:
+            s = table.sites_of_callee(c)
+            k = sum(i in inh for i in s)
+            if 0 < k < len(s):
+                out.append(c)
+        return out
+
+    def tapenade_option(self, table: SiteTable) -> str:
+        return '-nocheckpoint "' + " ".join(c.lower() for c in self.nocheckpoint_callees(table)) + '"'
+
+    def to_json(self) -> dict:
+        return {"inhibited": sorted(self.inhibited), "snapshots": self.snapshots}
+
+
+def read_config_file(path: str | Path, table: SiteTable) -> Configuration:
+    """Read a JSON configuration or a callee list file, validating every name."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read configuration file '{p}': {exc.strerror}") from None
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{p}:{exc.lineno}: malformed JSON configuration: {exc.msg}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("inhibited", []), list):
+            raise UsageError(f"{p}: a JSON configuration is an object like "
+                             '{"inhibited": ["cg_solve", ...], "snapshots": 0}')
+        extra = set(data) - {"inhibited", "snapshots", "kernel", "comment"}
+        if extra:
+            raise UsageError(f"{p}: unknown key(s) {', '.join(sorted(extra))} in JSON configuration; "
+                             "allowed: inhibited, snapshots")
+        snaps = data.get("snapshots", 0)
+        if not isinstance(snaps, int) or snaps < 0:
+            raise UsageError(f"{p}: 'snapshots' must be a non-negative integer")
+        names = data.get("inhibited", [])
+        if not all(isinstance(n, str) for n in names):
+            raise UsageError(f"{p}: 'inhibited' must be a list of site or callee names (strings)")
+        return Configuration.from_names(table, names, snaps, source=str(p))
+    names = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if len(line.split()) != 1:
+            raise UsageError(f"{p}:{lineno}: one name per line expected, got '{line}'")
+        names.append(line)
+    return Configuration.from_names(table, names, 0, source=str(p))
+
+
+def write_callee_list(path: str | Path, callees: Sequence[str], header: str = "") -> None:
+    """Write a callee list file (one lower-case name per line)."""
+    lines = [f"# {h}" for h in header.splitlines()] if header else []
+    lines += [c.lower() for c in callees]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def write_config_json(path: str | Path, config: Configuration, **extra) -> None:
+    data = config.to_json()
+    data.update(extra)
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")

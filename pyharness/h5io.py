@@ -1,0 +1,158 @@
+"""HDF5 files of pyharness: atomic writes, common metadata, schema checks.
+
+Every file is written by one process to ``NAME.tmp.<pid>`` and renamed onto
+``NAME`` only once complete and closed, so a killed job never leaves a torn file
+under the final name (the rename is atomic on POSIX file systems).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+
+from . import __version__
+from .errors import UsageError
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "atomic_h5", "open_h5", "check_writable",
+           "common_attrs", "git_revision", "str_array", "read_str"]
+
+SCHEMA = "pyharness"
+SCHEMA_VERSION = 1
+
+
+def git_revision() -> str:
+    """Git revision recorded at build time (``unknown`` if there was none)."""
+    try:
+        from ._build_info import GIT_REVISION  # written by meson's vcs_tag
+    except ImportError:
+        return "unknown"
+    return GIT_REVISION or "unknown"
+
+
+def common_attrs(kind: str) -> dict:
+    """The root attributes every pyharness file carries (docs/FORMAT.md)."""
+    try:
+        from mpi4py import MPI
+        mpi_version = MPI.Get_library_version().splitlines()[0].strip()
+    except Exception:  # pragma: no cover - mpi4py missing or broken
+        mpi_version = "unknown"
+    try:
+        from ._build_info import COMPILER
+    except ImportError:
+        COMPILER = "unknown"
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "pyharness_version": __version__,
+        "numpy_version": np.__version__,
+        "h5py_version": h5py.__version__,
+        "mpi_version": mpi_version,
+        "compiler": COMPILER,
+        "git_revision": git_revision(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, before any computation, if ``path`` cannot be written."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"output path '{p}' is a directory: give a file name such as {p / 'profile.h5'}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write '{p}': directory '{parent}' does not exist (create it first)")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write '{p}': directory '{parent}' is not writable")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UsageError(f"cannot write '{p}': the file exists and is read-only")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike, kind: str, attrs: dict | None = None,
+              copy_from: str | os.PathLike | None = None) -> Iterator[h5py.File]:
+    """Open a temporary HDF5 file; on success rename it onto ``path``.
+
+    Parameters
+    ----------
+    path : final file name
+    kind : ``profile``, ``tune`` or ``explore`` (root attribute ``kind``)
+    attrs : more root attributes
+    copy_from : start from a copy of this file (used to append to a file
+        without ever modifying the original in place)
+
+    Example
+    -------
+    >>> with atomic_h5("out.h5", "profile") as f:        # doctest: +SKIP
+    ...     f["result/cost"] = 1.0
+    """
+    final = Path(path)
+    tmp = final.with_name(f"{final.name}.tmp.{os.getpid()}")
+    try:
+        if copy_from is not None:
+            import shutil
+            shutil.copyfile(copy_from, tmp)
+            mode = "r+"
+        else:
+            mode = "w"
+        with h5py.File(tmp, mode) as f:
+            if copy_from is None:
+                for k, v in common_attrs(kind).items():
+                    f.attrs[k] = v
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = v
+            yield f
+            f.flush()
+        with open(tmp, "rb") as fh:  # data on disk before the rename makes it visible
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def open_h5(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> h5py.File:
+    """Open a pyharness file for reading, with clear errors for anything else.
+
+    Raises :class:`UsageError` for a missing file, a file that is not HDF5 or is
+    truncated, an HDF5 file not written by pyharness, a newer schema version, or
+    a file of another kind than ``kinds``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"'{p}' does not exist")
+    if not h5py.is_hdf5(p):
+        raise UsageError(f"'{p}' is not an HDF5 file (or is truncated): give a file written by pyharness")
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise UsageError(f"'{p}' cannot be read as HDF5 ({exc}); it may be truncated") from None
+    if f.attrs.get("schema") != SCHEMA:
+        f.close()
+        raise UsageError(f"'{p}' is an HDF5 file but not a pyharness file (no schema='pyharness' attribute)")
+    version = int(f.attrs.get("schema_version", 0))
+    if version > SCHEMA_VERSION:
+        f.close()
+        raise UsageError(f"'{p}' has schema version {version}, newer than this pyharness "
+                         f"({SCHEMA_VERSION}): upgrade pyharness to read it")
+    kind = f.attrs.get("kind")
+    if kinds is not None and kind not in kinds:
+        f.close()
+        raise UsageError(f"'{p}' is a pyharness '{kind}' file; expected {' or '.join(kinds)}")
+    return f
+
+
+def str_array(values) -> np.ndarray:
+    """Variable-length UTF-8 strings for h5py datasets."""
+    return np.array(list(values), dtype=h5py.string_dtype())
+
+
+def read_str(dataset) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in dataset[()]]

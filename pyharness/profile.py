@@ -1,0 +1,206 @@
+"""Run the adjoint with profiling on all ranks and write one HDF5 profile.
+
+Usage::
+
+    mpiexec -n 2 python -m pyharness.profile --kernel streamice \
+        [--nocheckpoint SITE,...] [--config FILE] --out profile.h5
+
+The file layout is documented in docs/FORMAT.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import runtime
+from .cli_common import add_config_args, add_kernel_args, config_from_args, setup_kernel
+from .config import Configuration, SiteTable
+from .errors import UsageError
+from .h5io import atomic_h5, check_writable, str_array
+from .mpiutil import collective, gather_arrays, run_cli
+from .units import human_bytes, parse_size
+
+__all__ = ["RunSummary", "run_adjoint", "write_profile", "main"]
+
+EVENT_FIELDS = ("kind", "loc", "wall_ns", "cpu_ns", "stack")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Figures of one adjoint run, per rank (arrays indexed by rank, on every rank)."""
+
+    wall_s: np.ndarray
+    cpu_s: np.ndarray
+    peak_bytes: np.ndarray
+    pushed_bytes: np.ndarray
+    popped_bytes: np.ndarray
+    nevents: np.ndarray
+    cost: float
+    grad_norm: float
+
+    @property
+    def wall(self) -> float:
+        """Run time of the slowest rank."""
+        return float(self.wall_s.max())
+
+    @property
+    def peak(self) -> int:
+        """Largest per-rank peak stack."""
+        return int(self.peak_bytes.max())
+
+
+def run_adjoint(comm, kernel, table: SiteTable, config: Configuration, *,
+                profiling: bool = True, stack_limit: int = 0, ctrl=None,
+                repeat: int = 1):
+    """Run the adjoint under ``config`` on every rank of ``comm``.
+
+    Returns ``(summary, events, grad)``: the per-rank summary (replicated), this
+    rank's events and gradient. With ``repeat > 1`` the run is repeated and the
+    fastest repetition (slowest rank's wall time) is kept. Errors (a stack limit
+    reached on one rank, ...) are raised on every rank.
+    """
+    with collective(comm, "configuring the kernel"):
+        runtime.set_active(config.active_mask(table))
+        runtime.set_stack_limit(stack_limit)
+    if ctrl is None:
+        ctrl = kernel.control_default()
+    best = None
+    for _ in range(max(1, repeat)):
+        with collective(comm, "the adjoint run"):
+            runtime.reset()
+            runtime.enable_profiling(profiling)
+            comm.Barrier()
+            w0, c0 = runtime.clocks()
+            try:
+                cost, grad = kernel.adjoint(ctrl)
+            finally:
+                w1, c1 = runtime.clocks()
+                runtime.enable_profiling(False)
+                runtime.set_stack_limit(0)
+            stats = runtime.stack_stats()
+            ev = runtime.events() if profiling else None
+        local = np.array([(w1 - w0) * 1e-9, (c1 - c0) * 1e-9, stats.peak, stats.pushed,
+                          stats.popped, 0 if ev is None else len(ev)], dtype=np.float64)
+        allv = np.array(comm.allgather(local))
+        gn = float(np.sqrt(comm.allreduce(float(np.dot(grad, grad)))))
+        summary = RunSummary(allv[:, 0], allv[:, 1], allv[:, 2].astype(np.int64),
+                             allv[:, 3].astype(np.int64), allv[:, 4].astype(np.int64),
+                             allv[:, 5].astype(np.int64), float(cost), gn)
+        if best is None or summary.wall < best[0].wall:
+            best = (summary, ev, grad)
+    return best
+
+
+def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
+                  summary: RunSummary, events, command: str = "", profiling: bool = True) -> None:
+    """Gather every rank's events to rank 0 and write profile.h5 atomically."""
+    if events is None:
+        arrays = {k: np.zeros(0, dtype=dt) for k, dt in zip(
+            EVENT_FIELDS, (np.int8, np.int32, np.int64, np.int64, np.int64))}
+    else:
+        arrays = {"kind": events.kind, "loc": events.loc, "wall_ns": events.wall_ns,
+                  "cpu_ns": events.cpu_ns, "stack": events.stack}
+    gathered = gather_arrays(comm, arrays)
+    with collective(comm, f"writing {path}"):
+        if comm.rank == 0:
+            locs = runtime.locations()
+            attrs = {"kernel": kernel.name, "params": json.dumps(kernel.params_dict()),
+                     "nranks": comm.size, "command": command, "profiling": bool(profiling)}
+            with atomic_h5(path, "profile", attrs) as f:
+                g = f.create_group("locations")
+                g["name"] = str_array(l.name for l in locs)
+                g["callee"] = str_array(l.callee for l in locs)
+                g["file"] = str_array(l.file for l in locs)
+                g["line"] = np.array([l.line for l in locs], dtype=np.int32)
+                g["is_site"] = np.array([l.is_site for l in locs], dtype=bool)
+                site_table = SiteTable.from_locations(locs)
+                c = f.create_group("config")
+                inhibited = np.zeros(len(locs), dtype=bool)
+                for i in config.indices(site_table):
+                    inhibited[i] = True
+                c["inhibited"] = inhibited
+                c.attrs["snapshots"] = config.snapshots
+                s = f.create_group("summary")
+                s["wall_s"] = summary.wall_s
+                s["cpu_s"] = summary.cpu_s
+                s["peak_bytes"] = summary.peak_bytes
+                s["pushed_bytes"] = summary.pushed_bytes
+                s["popped_bytes"] = summary.popped_bytes
+                s["nevents"] = summary.nevents
+                r = f.create_group("result")
+                r["cost"] = summary.cost
+                r["grad_norm"] = summary.grad_norm
+                e = f.create_group("events")
+                for rank, d in enumerate(gathered):
+                    gr = e.create_group(f"rank_{rank:05d}")
+                    for k in EVENT_FIELDS:
+                        gr.create_dataset(k, data=d[k], compression="gzip" if len(d[k]) > 4096 else None,
+                                          shuffle=len(d[k]) > 4096)
+
+
+def format_summary(path, kernel, comm_size: int, config: Configuration, table: SiteTable,
+                   summary: RunSummary) -> str:
+    ninh = len(config.indices(table))
+    nsites = len(table.site_indices)
+    w = summary.wall_s
+    lines = [
+        f"{kernel.name} {kernel.params_dict()} on {comm_size} rank(s); "
+        f"{nsites - ninh} of {nsites} sites checkpointed",
+        f"  adjoint wall   {w.max():.3f} s slowest rank (min {w.min():.3f} s, mean {w.mean():.3f} s)",
+        f"  adjoint CPU    {summary.cpu_s.max():.3f} s max over ranks",
+        f"  peak stack     {human_bytes(summary.peak)} max over ranks "
+        f"(min {human_bytes(summary.peak_bytes.min())})",
+        f"  stack traffic  {human_bytes(summary.pushed_bytes.sum())} pushed in all",
+        f"  events         {int(summary.nevents.sum())} in all",
+        f"  cost           {summary.cost:.15e}   |gradient| {summary.grad_norm:.15e}",
+    ]
+    if path:
+        lines.append(f"  profile written to {path}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m pyharness.profile", description=__doc__.split("\n")[0])
+    add_kernel_args(ap)
+    add_config_args(ap)
+    ap.add_argument("--out", default="profile.h5", help="profile file to write (default: profile.h5)")
+    ap.add_argument("--no-profiling", action="store_true",
+                    help="run with the profiling callbacks switched off (no events recorded)")
+    ap.add_argument("--limit", default=None, metavar="SIZE",
+                    help="per-rank hard limit of the AD stack, e.g. 256MiB; the run fails cleanly above it")
+    ap.add_argument("--repeat", type=int, default=1, help="run N times, keep the fastest (default 1)")
+    return ap
+
+
+def main(argv=None) -> int:
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    args = build_parser().parse_args(argv)
+    with collective(comm, "checking the arguments"):
+        limit = parse_size(args.limit, "stack limit") if args.limit is not None else 0
+        if args.repeat < 1:
+            raise UsageError("--repeat must be at least 1")
+    with collective(comm, "checking the output path"):
+        if comm.rank == 0:
+            check_writable(args.out)
+    with collective(comm, "setting up the kernel"):
+        kernel, table = setup_kernel(comm, args)
+        config = config_from_args(args, table)
+    summary, events, _ = run_adjoint(comm, kernel, table, config, profiling=not args.no_profiling,
+                                     stack_limit=limit, repeat=args.repeat)
+    command = " ".join(shlex.quote(a) for a in ["python", "-m", "pyharness.profile"] + (argv if argv is not None else sys.argv[1:]))
+    write_profile(args.out, comm, kernel, table, config, summary, events, command,
+                  profiling=not args.no_profiling)
+    if comm.rank == 0:
+        print(format_summary(args.out, kernel, comm.size, config, table, summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli("pyharness.profile", main))

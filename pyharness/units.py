@@ -1,0 +1,88 @@
+"""Sizes and times for people: parse ``512MiB`` / ``1.5x``, print ``1.23 MiB`` / ``12.345 s``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+__all__ = ["parse_size", "parse_budget", "Budget", "human_bytes", "human_time"]
+
+_UNITS = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+    "t": 1000**4, "tb": 1000**4,
+    "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2, "gi": 1024**3, "gib": 1024**3,
+    "ti": 1024**4, "tib": 1024**4,
+}
+_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """Bytes from ``'512MiB'``, ``'1.5GB'``, ``'1000000'``.
+
+    >>> parse_size("2KiB")
+    2048
+    """
+    m = _SIZE_RE.match(str(text))
+    unit = m.group(2).lower() if m else None
+    if not m or unit not in _UNITS:
+        raise UsageError(f"{what} '{text}' is not a size: use bytes with a unit like 512MiB, 2GB or 1000000")
+    value = float(m.group(1)) * _UNITS[unit]
+    return int(round(value))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A per-rank peak-stack budget: absolute bytes, or a factor of a reference peak."""
+
+    nbytes: int | None = None
+    factor: float | None = None
+
+    def resolve(self, reference_peak: int) -> int:
+        if self.nbytes is not None:
+            return self.nbytes
+        return int(self.factor * reference_peak)
+
+    def __str__(self) -> str:
+        return human_bytes(self.nbytes) if self.nbytes is not None else f"{self.factor:g}x"
+
+
+def parse_budget(text: str) -> Budget:
+    """``'512MiB'`` → absolute budget; ``'1.5x'`` → factor of the starting peak.
+
+    >>> parse_budget("1.5x").factor
+    1.5
+    """
+    s = str(text).strip()
+    if s.lower().endswith("x"):
+        try:
+            factor = float(s[:-1])
+        except ValueError:
+            factor = -1.0
+        if not factor > 0:
+            raise UsageError(f"budget '{text}' is not a size: use bytes with a unit like 512MiB, or a factor like 1.5x")
+        return Budget(factor=factor)
+    try:
+        return Budget(nbytes=parse_size(s, "budget"))
+    except UsageError:
+        raise UsageError(f"budget '{text}' is not a size: use bytes with a unit like 512MiB, or a factor like 1.5x") from None
+
+
+def human_bytes(n: float | int | None, signed: bool = False) -> str:
+    """``1536`` → ``'1.50 KiB'``; with ``signed``, a leading + for positive values."""
+    if n is None:
+        return "-"
+    sign = "-" if n < 0 else ("+" if signed and n > 0 else "")
+    a = abs(float(n))
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if a >= scale:
+            return f"{sign}{a / scale:.2f} {unit}"
+    return f"{sign}{a:.0f} B"
+
+
+def human_time(seconds: float, signed: bool = False) -> str:
+    """Seconds to the millisecond: ``12.3456`` → ``'12.346 s'``."""
+    sign = "+" if signed and seconds > 0 else ""
+    return f"{sign}{seconds:.3f} s"
