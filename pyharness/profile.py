@@ -11,6 +11,7 @@ The file layout is documented in docs/FORMAT.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
 import sys
@@ -43,6 +44,7 @@ class RunSummary:
     nevents: np.ndarray
     cost: float
     grad_norm: float
+    grad_digest: str = ""     # SHA-1 of every rank's gradient bytes, in rank order
 
     @property
     def wall(self) -> float:
@@ -89,9 +91,11 @@ def run_adjoint(comm, kernel, table: SiteTable, config: Configuration, *,
                           stats.popped, 0 if ev is None else len(ev)], dtype=np.float64)
         allv = np.array(comm.allgather(local))
         gn = float(np.sqrt(comm.allreduce(float(np.dot(grad, grad)))))
+        digests = comm.allgather(hashlib.sha1(np.ascontiguousarray(grad).tobytes()).hexdigest())
+        digest = hashlib.sha1("".join(digests).encode()).hexdigest()
         summary = RunSummary(allv[:, 0], allv[:, 1], allv[:, 2].astype(np.int64),
                              allv[:, 3].astype(np.int64), allv[:, 4].astype(np.int64),
-                             allv[:, 5].astype(np.int64), float(cost), gn)
+                             allv[:, 5].astype(np.int64), float(cost), gn, digest)
         if best is None or summary.wall < best[0].wall:
             best = (summary, ev, grad)
     return best
@@ -136,6 +140,7 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
                 r = f.create_group("result")
                 r["cost"] = summary.cost
                 r["grad_norm"] = summary.grad_norm
+                r.attrs["grad_sha1"] = summary.grad_digest
                 e = f.create_group("events")
                 for rank, d in enumerate(gathered):
                     gr = e.create_group(f"rank_{rank:05d}")

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from phtest import ROOT
 
 RUNTIME = ["ph_kinds.f90", "ph_stack.f90", "ph_profile.f90", "ph_adstack.f90", "ph_callbacks.f90"]
 

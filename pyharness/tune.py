@@ -1,0 +1,212 @@
+"""Tune the checkpoint placement automatically under a per-rank memory budget.
+
+Usage::
+
+    mpiexec -n 2 python -m pyharness.tune --kernel streamice --budget 1.5x \
+        --strategy runtime-first --backend inline --out tune.h5
+
+Starts from every site checkpointed (or ``--start FILE``), profiles, estimates
+every site's gain and memory cost, flips the best candidates, measures, keeps or
+rolls back, and repeats. Every step goes to tune.h5; ``--resume`` continues a
+killed run. See DESIGN.md, "The tuning loop".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from . import runtime
+from .backends import RunRequest, backend_names, get_backend
+from .cli_common import add_kernel_args, setup_kernel
+from .config import Configuration, read_config_file, write_callee_list, write_config_json
+from .errors import PyharnessError, UsageError
+from .h5io import check_writable
+from .kernels import parse_params
+from .mpiutil import collective, run_cli
+from .tuner.estimates import profile_estimator
+from .tuner.loop import Granularity, TuneLoop
+from .tuner.progress import Progress
+from .tuner.state import TuneState
+from .tuner.store import TuneStore
+from .tuner.strategy import Strategy
+from .units import human_bytes, parse_budget, parse_size
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m pyharness.tune", description=__doc__.split("\n")[0])
+    add_kernel_args(ap)
+    ap.add_argument("--budget", required=True,
+                    help="per-rank peak stack budget: bytes with a unit (512MiB) or a factor of "
+                         "the starting peak (1.5x)")
+    ap.add_argument("--strategy", default="runtime-first", choices=[s.value for s in Strategy])
+    ap.add_argument("--granularity", default="site", choices=["site", "callee"],
+                    help="decide per call site ($AD NOCHECKPOINT) or per callee (-nocheckpoint list)")
+    ap.add_argument("--backend", default="inline", choices=backend_names())
+    ap.add_argument("--out", default="tune.h5", help="tuning history (default: tune.h5)")
+    ap.add_argument("--start", metavar="FILE", help="starting configuration (JSON or callee list); "
+                                                    "default: every site checkpointed")
+    ap.add_argument("--flips", type=int, default=1, help="flips per step (default 1)")
+    ap.add_argument("--tolerance", type=float, default=0.01,
+                    help="a step must be this fraction faster to be kept (default 0.01)")
+    ap.add_argument("--max-steps", type=int, default=50, help="maximum number of steps (default 50)")
+    ap.add_argument("--retries", type=int, default=1, help="retries of a failed run (default 1)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="repeat every run N times and keep the fastest (noise; default 1)")
+    ap.add_argument("--resume", action="store_true", help="continue the run recorded in --out")
+    ap.add_argument("--ranks", type=int, default=None,
+                    help="ranks per run for the local and slurm backends (default: this job's size)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sl = ap.add_argument_group("slurm backend")
+    sl.add_argument("--partition")
+    sl.add_argument("--account")
+    sl.add_argument("--time-limit", default="00:30:00", help="per job (default 00:30:00)")
+    sl.add_argument("--launcher", default="srun", choices=["srun", "mpiexec"],
+                    help="how the job starts its ranks (default srun --mpi=pmix)")
+    sl.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
+                    help="extra sbatch argument, e.g. --sbatch-arg=--qos=debug (repeatable)")
+    return ap
+
+
+def _validate(args, comm):
+    budget = parse_budget(args.budget)
+    if args.flips < 1:
+        raise UsageError("--flips must be at least 1")
+    if not 0 <= args.tolerance < 1:
+        raise UsageError("--tolerance must be in [0, 1)")
+    if args.max_steps < 0:
+        raise UsageError("--max-steps must be >= 0")
+    if args.repeat < 1:
+        raise UsageError("--repeat must be at least 1")
+    out = Path(args.out)
+    if args.resume:
+        if not out.exists():
+            raise UsageError(f"--resume: {out} does not exist; run without --resume to start")
+    else:
+        if out.exists():
+            raise UsageError(f"{out} exists: use --resume to continue it, or another --out")
+    check_writable(out)
+    return budget
+
+
+def main(argv=None) -> int:
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    args = build_parser().parse_args(argv)
+    with collective(comm, "checking the arguments"):
+        budget = _validate(args, comm)
+    nranks = args.ranks or comm.size
+    request = RunRequest(args.kernel, args.size, tuple(sorted(parse_params(args.param).items())),
+                         nranks, args.repeat)
+    inline = args.backend == "inline"
+    if inline and args.ranks not in (None, comm.size):
+        with collective(comm, "checking the arguments"):
+            raise UsageError("--ranks does not apply to the inline backend: it runs on this job's ranks")
+
+    # the site table (and, inline, the kernel on every rank)
+    with collective(comm, "setting up the kernel"):
+        if inline:
+            backend = get_backend("inline", request, comm)
+            table = backend.table
+        elif comm.rank == 0:
+            _, table = setup_kernel(MPI.COMM_SELF, args)
+        else:
+            table = None
+    if not inline and comm.rank != 0:
+        return 0     # the local and slurm backends drive runs from rank 0 alone
+
+    error = None
+    if comm.rank == 0:
+        try:
+            _drive(args, comm, request, budget, table, backend if inline else None)
+        except PyharnessError as exc:
+            error = str(exc)
+        finally:
+            if inline:
+                backend.shutdown()
+    elif inline:
+        backend.serve()
+    if inline:
+        error = comm.bcast(error, root=0)
+    if error is not None:
+        raise PyharnessError(error)
+    return 0
+
+
+def _drive(args, comm, request, budget, table, backend) -> None:
+    gran = Granularity(args.granularity, table)
+    start = Configuration()
+    if args.start:
+        start = read_config_file(args.start, table)
+    attrs = {"kernel": request.kernel, "size": request.size,
+             "params": json.dumps(dict(request.params), sort_keys=True), "nranks": request.nranks,
+             "strategy": args.strategy, "granularity": args.granularity, "budget": str(args.budget),
+             "backend": args.backend, "tolerance": args.tolerance, "flips": args.flips,
+             "start": json.dumps(start.to_json()),
+             "command": " ".join(shlex.quote(a) for a in sys.argv)}
+    store = TuneStore(args.out)
+    if args.resume:
+        store.check_resume(attrs)
+    else:
+        store.create(attrs, gran.keys)
+    if backend is None:
+        opts = {}
+        if args.backend == "slurm":
+            opts = dict(partition=args.partition, account=args.account, time_limit=args.time_limit,
+                        launcher=args.launcher, extra_args=tuple(args.sbatch_arg), store=store)
+        backend = get_backend(args.backend, request, **opts)
+    profile_dir = Path(str(args.out) + ".profiles")
+    profile_dir.mkdir(exist_ok=True)
+    state = TuneState(strategy=Strategy(args.strategy), budget_spec=budget, tolerance=args.tolerance,
+                      flips_per_step=args.flips, keys=tuple(gran.keys))
+    records = store.records()
+    for rec in records:
+        state = state.apply(rec)
+    progress = None if args.no_progress else Progress(args.max_steps + 1, initial=state)
+    loop = TuneLoop(state, backend, store, gran, profile_estimator(gran), profile_dir,
+                    max_steps=args.max_steps, retries=args.retries, progress=progress)
+    if records:
+        loop._note(f"resuming {args.out}: {len(records)} step(s) recorded, continuing at step {state.nsteps}")
+    try:
+        if not records:
+            loop.run_start(gran.keys_of(start))
+        final = loop.run()
+    finally:
+        if progress is not None:
+            progress.close()
+    _report(args, gran, final)
+
+
+def _report(args, gran: Granularity, st: TuneState) -> None:
+    best_keys = st.best_inhibited if st.best_inhibited is not None else st.inhibited
+    best = st.best or st.current
+    cfg = gran.config(sorted(best_keys))
+    table = gran.table
+    stem = str(args.out)[:-3] if str(args.out).endswith(".h5") else str(args.out)
+    write_config_json(stem + ".config.json", cfg, kernel=args.kernel)
+    write_callee_list(stem + ".nocheckpoint.txt", cfg.nocheckpoint_callees(table),
+                      header=f"pyharness tune: callees to inhibit for {args.kernel} "
+                             f"(budget {args.budget}, strategy {args.strategy})")
+    speedup = st.start.wall / best.wall if best.wall > 0 else float("nan")
+    print(f"\ntuning finished after {st.nsteps - 1} step(s), {st.nruns} run(s)")
+    print(f"  start   {st.start.wall:.3f} s  peak {human_bytes(st.start.peak)}/rank")
+    print(f"  chosen  {best.wall:.3f} s  peak {human_bytes(best.peak)}/rank "
+          f"(budget {human_bytes(st.budget)}/rank)  speed-up {speedup:.2f}x")
+    print(f"  {len(cfg.inhibited)} of {len(table.site_names)} sites inhibited")
+    print(f"  gradient {'bitwise identical to the start' if best.grad_digest == st.start.grad_digest else 'DIFFERS from the start'}")
+    print(f"  configuration: {stem}.config.json")
+    print(f"  Tapenade: {cfg.tapenade_option(table)}   (list in {stem}.nocheckpoint.txt)")
+    partial = cfg.partially_inhibited_callees(table)
+    if partial:
+        print(f"  per-site $AD NOCHECKPOINT needed for callees inhibited at some sites only: "
+              f"{', '.join(partial)}")
+    print(f"  history: {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli("pyharness.tune", main))

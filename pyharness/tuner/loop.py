@@ -1,0 +1,135 @@
+"""Drive the tuning loop with a backend; record every step; resume from tune.h5."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..backends.base import Backend, Measurement, RunFailed
+from ..config import Configuration, SiteTable
+from ..errors import PyharnessError
+from ..units import human_bytes
+from .state import Proposal, StepRecord, TuneState
+from .store import TuneStore
+from .strategy import Estimate
+
+__all__ = ["Granularity", "TuneLoop", "BudgetUnreachable"]
+
+
+class BudgetUnreachable(PyharnessError):
+    """No configuration the loop can reach fits the budget."""
+
+
+@dataclass(frozen=True)
+class Granularity:
+    """Decision units: every site alone, or every callee (all its sites together)."""
+
+    name: str                  # "site" or "callee"
+    table: SiteTable
+
+    @property
+    def keys(self) -> list[str]:
+        return self.table.site_names if self.name == "site" else self.table.callee_names
+
+    def config(self, keys, snapshots: int = 0) -> Configuration:
+        """The configuration that inhibits these units."""
+        return Configuration.from_names(self.table, keys, snapshots)
+
+    def keys_of(self, config: Configuration) -> frozenset[str]:
+        """Units inhibited by a configuration (a callee counts when all its sites are)."""
+        if self.name == "site":
+            return frozenset(config.inhibited)
+        return frozenset(config.nocheckpoint_callees(self.table))
+
+
+class TuneLoop:
+    """Rank 0's side of the loop. ``estimator(profile_path) -> {key: Estimate}``."""
+
+    def __init__(self, state: TuneState, backend: Backend, store: TuneStore, gran: Granularity,
+                 estimator: Callable[[str], dict[str, Estimate]], profile_dir: Path,
+                 max_steps: int = 50, retries: int = 1, progress=None):
+        self.state = state
+        self.backend = backend
+        self.store = store
+        self.gran = gran
+        self.estimator = estimator
+        self.profile_dir = Path(profile_dir)
+        self.max_steps = max_steps
+        self.retries = retries
+        self.progress = progress
+
+    # ------------------------------------------------------------------
+    def _measure(self, step: int, inhibited: frozenset[str]):
+        """Run a configuration with retries. Returns (measurement|None, estimates, attempts, failure)."""
+        config = self.gran.config(sorted(inhibited))
+        path = str(self.profile_dir / f"step_{step:05d}.h5")
+        failure = None
+        for attempt in range(1, self.retries + 2):
+            try:
+                m = self.backend.run(config, path, label=f"step {step}")
+            except RunFailed as exc:
+                failure = exc
+                self._note(f"step {step}: run failed ({exc.state}): {exc} "
+                           + ("- retrying" if attempt <= self.retries else "- skipping this flip"))
+                continue
+            return m, self.estimator(path), attempt, None
+        return None, {}, self.retries + 1, failure
+
+    def _note(self, msg: str) -> None:
+        if self.progress is not None:
+            self.progress.write(msg)
+        else:
+            print(msg, file=sys.stderr, flush=True)
+
+    def _record(self, rec: StepRecord) -> None:
+        self.store.append(rec)
+        self.state = self.state.apply(rec)
+        if self.progress is not None:
+            self.progress.update(self.state, rec)
+
+    def run_start(self, start_inhibited: frozenset[str]) -> None:
+        m, ests, attempts, failure = self._measure(0, start_inhibited)
+        if m is None:
+            raise PyharnessError(f"the starting configuration could not be run: {failure}")
+        self._record(StepRecord(step=0, phase="start", flips=(), inhibited=tuple(sorted(start_inhibited)),
+                                decision="start", reason="starting configuration", measurement=m,
+                                estimates=ests, attempts=attempts))
+
+    def step(self) -> bool:
+        """One step; False when the loop is finished."""
+        st = self.state
+        if st.nsteps >= self.max_steps + 1:
+            return False
+        prop = st.propose()
+        if prop is None:
+            if st.over_budget:
+                raise BudgetUnreachable(
+                    f"the budget {human_bytes(st.budget)} per rank is below what any configuration "
+                    f"reached: the smallest peak measured is {human_bytes(st.min_peak)} per rank "
+                    f"(every checkpoint that could be re-activated was tried); raise --budget")
+            return False
+        target = st.config_after(prop)
+        n = st.nsteps
+        m, ests, attempts, failure = self._measure(n, target)
+        est_dt = sum(e.dt for e in prop.flips)
+        est_dpk = sum(e.dpk for e in prop.flips)
+        if m is None:
+            rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
+                             decision="failed", reason=str(failure), est_dt=est_dt, est_dpk=est_dpk,
+                             attempts=attempts, failure_state=failure.state,
+                             exit_code=failure.exit_code, job_id=failure.job_id or "")
+        else:
+            ok, why = st.judge(prop.phase, m)
+            rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
+                             decision="accepted" if ok else "rejected", reason=why, est_dt=est_dt,
+                             est_dpk=est_dpk, measurement=m, estimates=ests, attempts=attempts)
+        self._record(rec)
+        return True
+
+    def run(self) -> TuneState:
+        while self.step():
+            pass
+        return self.state

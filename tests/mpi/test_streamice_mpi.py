@@ -1,0 +1,80 @@
+"""streamice under MPI: Taylor test, configuration invariance, stack accounting,
+the hard limit, and the event trace. Run by tests/test_mpi.py at 1, 2 and 3 ranks."""
+
+import numpy as np
+import pytest
+
+from mpihelpers import all_ranks, random_configs
+from pyharness import runtime
+from pyharness.config import Configuration
+from pyharness.errors import PyharnessError
+from pyharness.gradcheck import taylor_test
+from pyharness.profile import run_adjoint
+
+
+def test_taylor_second_order(comm, streamice):
+    k, table = streamice
+    runtime.set_active(Configuration().active_mask(table))
+    res = taylor_test(comm, k, seed=7, eps0=1e-2, nsteps=5)
+    # the remainder of a first-order Taylor expansion falls by 4x per halving
+    # exactly when the gradient is right; a wrong gradient gives order 1
+    assert all_ranks(comm, res.passed(1.8)), res.orders
+    assert all_ranks(comm, np.all(res.remainder[1:] < res.remainder[:-1]))
+    assert all_ranks(comm, res.remainder[-1] < 1e-3 * res.first_order[-1])
+
+
+def test_gradient_identical_under_every_configuration(comm, streamice):
+    k, table = streamice
+    configs = [Configuration(), Configuration.from_indices(table, table.site_indices)]
+    configs += random_configs(table, 10)
+    results = [run_adjoint(comm, k, table, c, profiling=False) for c in configs]
+    ref_sum, _, ref_grad = results[0]
+    for (s, _, g), c in zip(results, configs):
+        assert all_ranks(comm, np.array_equal(g, ref_grad)), sorted(c.inhibited)
+        assert s.cost == ref_sum.cost           # bitwise, not approximately
+        assert s.grad_digest == ref_sum.grad_digest
+    # the configuration changes the cost of the adjoint, never its result
+    all_active, all_inhibited = results[0][0], results[1][0]
+    assert all_inhibited.peak > all_active.peak
+    assert not np.array_equal(all_active.pushed_bytes, all_inhibited.pushed_bytes)
+
+
+def test_stack_accounting_exact(comm, streamice):
+    k, table = streamice
+    for cfg in (Configuration(), Configuration.from_indices(table, table.site_indices)):
+        s, _, _ = run_adjoint(comm, k, table, cfg, profiling=False)
+        st = runtime.stack_stats()
+        assert all_ranks(comm, st.current == 0)
+        assert all_ranks(comm, st.pushed == st.popped)
+    # all inhibited: the forward sweep pushes everything before the backward
+    # sweep pops anything, so the peak is exactly the total pushed
+    assert all_ranks(comm, st.peak == st.pushed)
+
+
+def test_hard_limit_raises_on_every_rank_without_hang(comm, streamice):
+    k, table = streamice
+    s, _, _ = run_adjoint(comm, k, table, Configuration(), profiling=False)
+    limit = int(s.peak_bytes.min()) // 2
+    with pytest.raises(PyharnessError, match="limit"):
+        run_adjoint(comm, k, table, Configuration(), profiling=False, stack_limit=limit)
+    # and the runtime recovers: the next run without a limit is fine
+    s2, _, _ = run_adjoint(comm, k, table, Configuration(), profiling=False)
+    assert s2.grad_digest == s.grad_digest
+
+
+def test_event_kinds_pair_up_per_site(comm, streamice):
+    k, table = streamice
+    rng = np.random.default_rng(3)
+    cfg = random_configs(table, 1, seed=11)[0]
+    _, ev, _ = run_adjoint(comm, k, table, cfg, profiling=True)
+    inh = cfg.indices(table)
+    ok = True
+    for i in table.site_indices:
+        counts = [int(np.sum((ev.loc == i) & (ev.kind == kind))) for kind in range(1, 7)]
+        if i in inh:
+            ok &= counts == [0] * 6          # an inhibited site emits nothing
+        else:
+            ok &= len(set(counts)) == 1       # each instance: one event of each kind
+    assert all_ranks(comm, ok)
+    # events are in time order and the stack is empty at the end
+    assert all_ranks(comm, bool(np.all(np.diff(ev.wall_ns) >= 0)))

@@ -1,0 +1,33 @@
+"""Helpers shared by the tests: the repository root, MPI launching, the environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# OpenMPI as root, more ranks than cores, polite idling (see scripts/env.sh).
+MPI_ENV = {
+    "OMPI_ALLOW_RUN_AS_ROOT": "1",
+    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OMPI_MCA_rmaps_base_oversubscribe": "1",
+    "OMPI_MCA_mpi_yield_when_idle": "1",
+}
+os.environ.update(MPI_ENV)
+
+
+def mpirun(n: int, args: list[str], timeout: float = 300, cwd=None, check: bool = False,
+           env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python ARGS`` on ``n`` ranks with mpiexec; capture the output."""
+    cmd = ["mpiexec", "-n", str(n), sys.executable] + list(args)
+    e = dict(os.environ)
+    e.update(env or {})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=e)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
