@@ -61,7 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--resume", action="store_true", help="continue the run recorded in --out")
     ap.add_argument("--ranks", type=int, default=None,
                     help="ranks per run for the local and slurm backends (default: this job's size)")
+    ap.add_argument("--limit", metavar="SIZE", default=None,
+                    help="hard per-rank AD stack limit of every run (inline and local backends): "
+                         "a configuration above it fails cleanly instead of exhausting memory")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--replay-from", metavar="TUNE.h5",
+                    help="replay backend: serve the measurements recorded in this tuning history")
+    ap.add_argument("--replay-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     sl = ap.add_argument_group("slurm backend")
     sl.add_argument("--partition")
     sl.add_argument("--account")
@@ -91,7 +97,10 @@ def _validate(args, comm):
         if out.exists():
             raise UsageError(f"{out} exists: use --resume to continue it, or another --out")
     check_writable(out)
-    return budget
+    limit = parse_size(args.limit, "stack limit") if args.limit else 0
+    if args.backend == "replay" and not args.replay_from:
+        raise UsageError("--backend replay needs --replay-from TUNE.h5")
+    return budget, limit
 
 
 def main(argv=None) -> int:
@@ -99,7 +108,7 @@ def main(argv=None) -> int:
     comm = MPI.COMM_WORLD
     args = build_parser().parse_args(argv)
     with collective(comm, "checking the arguments"):
-        budget = _validate(args, comm)
+        budget, limit = _validate(args, comm)
     nranks = args.ranks or comm.size
     request = RunRequest(args.kernel, args.size, tuple(sorted(parse_params(args.param).items())),
                          nranks, args.repeat)
@@ -111,7 +120,7 @@ def main(argv=None) -> int:
     # the site table (and, inline, the kernel on every rank)
     with collective(comm, "setting up the kernel"):
         if inline:
-            backend = get_backend("inline", request, comm)
+            backend = get_backend("inline", request, comm, stack_limit=limit)
             table = backend.table
         elif comm.rank == 0:
             _, table = setup_kernel(MPI.COMM_SELF, args)
@@ -123,7 +132,7 @@ def main(argv=None) -> int:
     error = None
     if comm.rank == 0:
         try:
-            _drive(args, comm, request, budget, table, backend if inline else None)
+            _drive(args, comm, request, budget, limit, table, backend if inline else None)
         except PyharnessError as exc:
             error = str(exc)
         finally:
@@ -138,7 +147,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def _drive(args, comm, request, budget, table, backend) -> None:
+def _drive(args, comm, request, budget, limit, table, backend) -> None:
     gran = Granularity(args.granularity, table)
     start = Configuration()
     if args.start:
@@ -156,6 +165,10 @@ def _drive(args, comm, request, budget, table, backend) -> None:
         store.create(attrs, gran.keys)
     if backend is None:
         opts = {}
+        if args.backend == "local":
+            opts = dict(stack_limit=limit)
+        if args.backend == "replay":
+            opts = dict(source=args.replay_from, delay=args.replay_delay)
         if args.backend == "slurm":
             opts = dict(partition=args.partition, account=args.account, time_limit=args.time_limit,
                         launcher=args.launcher, extra_args=tuple(args.sbatch_arg), store=store)

@@ -11,13 +11,14 @@ module ph_api
                         ph_nlocations, ph_location, ph_set_active, ph_site_active, &
                         ph_registry_clear, ph_set_all_active, ph_prof_release, &
                         ph_clock_ns, ph_cpu_ns
+  use ph_bench, only: ph_bench_stack
   use streamice_driver, only: streamice_setup, streamice_nctrl, streamice_control_default, &
                               streamice_primal, streamice_adjoint, streamice_teardown
   implicit none
   private
   public :: api_reset, api_release, api_set_stack_limit, api_stack_stats, &
             api_prof_enable, api_prof_nevents, api_prof_events, api_nlocations, &
-            api_location, api_set_active, api_get_active, api_clocks
+            api_location, api_set_active, api_get_active, api_clocks, api_bench_stack
   public :: api_streamice_setup, api_streamice_nctrl, api_streamice_control_default, &
             api_streamice_primal, api_streamice_adjoint, api_streamice_teardown
 
@@ -157,6 +158,20 @@ contains
         ph_stack_current(), ' bytes left): pushes and pops do not match'
     end if
   end subroutine check_stack
+
+  !> \brief Stack push/pop throughput against a plain copy of the same bytes.
+  !! \param[in] n reals per push
+  !! \param[in] npush pushes per repetition
+  !! \param[in] reps repetitions (best kept)
+  !! \param[out] t_stack seconds through the AD stack
+  !! \param[out] t_copy seconds for plain copies
+  !! \param[out] check 0 if the popped values were right
+  subroutine api_bench_stack(n, npush, reps, t_stack, t_copy, check)
+    integer, intent(in) :: n, npush, reps
+    real(real64), intent(out) :: t_stack, t_copy
+    integer, intent(out) :: check
+    call ph_bench_stack(n, npush, reps, t_stack, t_copy, check)
+  end subroutine api_bench_stack
 
   ! ------------------------------------------------------------ streamice
 

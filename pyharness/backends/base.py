@@ -96,7 +96,7 @@ class Backend(abc.ABC):
 
 
 def backend_names() -> list[str]:
-    return ["inline", "local", "slurm"]
+    return ["inline", "local", "slurm", "replay"]
 
 
 def get_backend(name: str, request: RunRequest, comm=None, **options) -> Backend:
@@ -112,4 +112,7 @@ def get_backend(name: str, request: RunRequest, comm=None, **options) -> Backend
         except ImportError:
             raise UsageError("the slurm backend is not available in this version") from None
         return SlurmBackend(request, **options)
+    if name == "replay":
+        from .replay import ReplayBackend
+        return ReplayBackend(request, **options)
     raise UsageError(f"unknown backend '{name}'; choose one of: {', '.join(backend_names())}")

@@ -14,10 +14,12 @@ from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_
 __all__ = ["LocalBackend", "profile_command"]
 
 
-def profile_command(request: RunRequest, config_file: str, out: str) -> list[str]:
+def profile_command(request: RunRequest, config_file: str, out: str, stack_limit: int = 0) -> list[str]:
     """The ``python -m pyharness.profile`` arguments for one run."""
     cmd = ["-m", "pyharness.profile", "--kernel", request.kernel, "--size", request.size,
            "--config", config_file, "--out", out, "--repeat", str(request.repeat)]
+    if stack_limit:
+        cmd += ["--limit", str(stack_limit)]
     for k, v in request.params:
         cmd += ["--param", f"{k}={v}"]
     return cmd
@@ -27,8 +29,9 @@ class LocalBackend(Backend):
     name = "local"
 
     def __init__(self, request: RunRequest, mpiexec: str = "mpiexec", timeout: float = 3600.0,
-                 mpiexec_args: tuple[str, ...] = ()):
+                 mpiexec_args: tuple[str, ...] = (), stack_limit: int = 0):
         super().__init__(request)
+        self.stack_limit = stack_limit
         self.mpiexec = mpiexec
         self.timeout = timeout
         self.mpiexec_args = tuple(mpiexec_args)
@@ -41,7 +44,7 @@ class LocalBackend(Backend):
             cfg = os.path.join(tmp, "config.json")
             write_config_json(cfg, config)
             cmd = [self.mpiexec, "-n", str(self.request.nranks), *self.mpiexec_args, sys.executable,
-                   *profile_command(self.request, cfg, profile_path)]
+                   *profile_command(self.request, cfg, profile_path, self.stack_limit)]
             env = dict(os.environ)
             env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
             env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")

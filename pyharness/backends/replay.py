@@ -1,0 +1,54 @@
+"""replay: serve the measurements recorded in an earlier tune.h5 instead of running.
+
+For replaying the loop's decisions on recorded data: comparing strategies or
+tolerances offline, and testing ``--resume`` deterministically (the same
+measurements give the same decisions). A configuration that was never measured
+in the source file is a failed run (state ``NOT_RECORDED``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+from ..config import Configuration
+from ..errors import UsageError
+from .base import Backend, Measurement, RunFailed, RunRequest
+
+__all__ = ["ReplayBackend"]
+
+
+class ReplayBackend(Backend):
+    name = "replay"
+
+    def __init__(self, request: RunRequest, source: str, delay: float = 0.0):
+        super().__init__(request)
+        from ..tuner.store import TuneStore
+        if not source:
+            raise UsageError("the replay backend needs --replay-from TUNE.h5")
+        self.source = source
+        self.delay = delay
+        self.table: dict[frozenset[str], Measurement] = {}
+        for rec in TuneStore(source).records():
+            if rec.measurement is not None:
+                self.table.setdefault(_inhibited_sites(rec.measurement.profile), rec.measurement)
+
+    def describe(self) -> str:
+        return f"replay (measurements of {self.source})"
+
+    def run(self, config: Configuration, profile_path: str, label: str = "") -> Measurement:
+        if self.delay:
+            time.sleep(self.delay)
+        m = self.table.get(frozenset(config.inhibited))
+        if m is None:
+            raise RunFailed("configuration not measured in " + self.source, state="NOT_RECORDED")
+        shutil.copyfile(m.profile, profile_path)
+        return Measurement(m.wall_s, m.cpu_s, m.peak_bytes, m.cost, m.grad_digest, str(profile_path))
+
+
+def _inhibited_sites(profile: str) -> frozenset[str]:
+    from ..h5io import open_h5, read_str
+    with open_h5(profile, ("profile",)) as f:
+        names = read_str(f["locations/name"])
+        mask = f["config/inhibited"][()]
+    return frozenset(n for n, m in zip(names, mask) if m)
