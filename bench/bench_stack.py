@@ -20,8 +20,8 @@ def main():
     print(f"{'reals/push':>10} {'pushes':>8} {'stack GB/s':>11} {'copy GB/s':>10} {'stack/copy':>11}")
     for n in (1, 16, 256, 4096, 65536):
         npush = max(1, total // (8 * n))
-        t_stack, t_copy, check = runtime.api().api_bench_stack(n, npush, args.reps)
-        assert check == 0, "popped values differ from pushed ones"
+        t_stack, t_copy, ok = runtime.api().api_bench_stack(n, npush, args.reps)
+        assert ok == 0, "popped values differ from pushed ones"
         nbytes = 2 * 8 * n * npush          # every byte goes in and comes back out
         print(f"{n:>10} {npush:>8} {nbytes / t_stack / 1e9:>11.2f} {nbytes / t_copy / 1e9:>10.2f} "
               f"{t_copy / t_stack:>11.2f}")

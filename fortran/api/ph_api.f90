@@ -12,6 +12,9 @@ module ph_api
                         ph_registry_clear, ph_set_all_active, ph_prof_release, &
                         ph_clock_ns, ph_cpu_ns
   use ph_bench, only: ph_bench_stack
+  use ph_profile, only: ph_register
+  use calltree_kernel, only: calltree_setup, calltree_nctrl, calltree_primal, calltree_adjoint, &
+                             calltree_teardown
   use streamice_driver, only: streamice_setup, streamice_nctrl, streamice_control_default, &
                               streamice_primal, streamice_adjoint, streamice_teardown
   implicit none
@@ -19,6 +22,9 @@ module ph_api
   public :: api_reset, api_release, api_set_stack_limit, api_stack_stats, &
             api_prof_enable, api_prof_nevents, api_prof_events, api_nlocations, &
             api_location, api_set_active, api_get_active, api_clocks, api_bench_stack
+  public :: api_register, api_registry_clear
+  public :: api_calltree_setup, api_calltree_nctrl, api_calltree_primal, api_calltree_adjoint, &
+            api_calltree_teardown
   public :: api_streamice_setup, api_streamice_nctrl, api_streamice_control_default, &
             api_streamice_primal, api_streamice_adjoint, api_streamice_teardown
 
@@ -159,19 +165,87 @@ contains
     end if
   end subroutine check_stack
 
+  !> \brief Register a location (or find it); returns its 0-based index.
+  !! \param[in] callee called routine (site) or routine name (turn)
+  !! \param[in] file source file
+  !! \param[in] line source line (0 for routines)
+  !! \param[in] is_site 1 for a checkpoint call site
+  !! \param[out] idx 0-based location index
+  subroutine api_register(callee, file, line, is_site, idx)
+    character(len=64), intent(in) :: callee, file
+    integer, intent(in) :: line, is_site
+    integer, intent(out) :: idx
+    idx = ph_register(trim(callee), trim(file), line, is_site /= 0) - 1
+  end subroutine api_register
+
+  !> \brief Forget every registered location.
+  subroutine api_registry_clear()
+    call ph_registry_clear()
+  end subroutine api_registry_clear
+
   !> \brief Stack push/pop throughput against a plain copy of the same bytes.
   !! \param[in] n reals per push
   !! \param[in] npush pushes per repetition
   !! \param[in] reps repetitions (best kept)
   !! \param[out] t_stack seconds through the AD stack
   !! \param[out] t_copy seconds for plain copies
-  !! \param[out] check 0 if the popped values were right
-  subroutine api_bench_stack(n, npush, reps, t_stack, t_copy, check)
+  !! \param[out] ok 0 if the popped values were right
+  subroutine api_bench_stack(n, npush, reps, t_stack, t_copy, ok)
     integer, intent(in) :: n, npush, reps
     real(real64), intent(out) :: t_stack, t_copy
-    integer, intent(out) :: check
-    call ph_bench_stack(n, npush, reps, t_stack, t_copy, check)
+    integer, intent(out) :: ok
+    call ph_bench_stack(n, npush, reps, t_stack, t_copy, ok)
   end subroutine api_bench_stack
+
+  ! ------------------------------------------------------------ calltree
+
+  !> \brief Set up the calltree kernel (locations registered before, from Python).
+  !! Arrays as in calltree_kernel: CSR children of every node, 1-based ids.
+  subroutine api_calltree_setup(comm, m, nnodes, nedges, child_start, child_node, child_loop, &
+                                site_id, turn_id, work, pad, snap_pad, commflag, amp, ierr, errmsg)
+    integer, intent(in) :: comm, m, nnodes, nedges
+    real(real64), intent(in) :: amp
+    integer, intent(in) :: child_start(nnodes + 1), child_node(nedges), child_loop(nedges)
+    integer, intent(in) :: site_id(nedges), turn_id(nnodes)
+    integer, intent(in) :: work(nnodes), pad(nnodes), snap_pad(nnodes), commflag(nnodes)
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    call calltree_setup(comm, m, nnodes, nedges, child_start, child_node, child_loop, site_id, &
+                        turn_id, work, pad, snap_pad, commflag, amp, ierr, errmsg)
+  end subroutine api_calltree_setup
+
+  !> \brief Number of control values owned by this rank.
+  subroutine api_calltree_nctrl(n)
+    integer, intent(out) :: n
+    n = calltree_nctrl()
+  end subroutine api_calltree_nctrl
+
+  !> \brief Primal run of the calltree kernel.
+  subroutine api_calltree_primal(n, ctrl, cost, ierr, errmsg)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    real(real64), intent(out) :: cost
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    call calltree_primal(n, ctrl, cost, ierr, errmsg)
+  end subroutine api_calltree_primal
+
+  !> \brief Adjoint run of the calltree kernel; the AD stack is checked after.
+  subroutine api_calltree_adjoint(n, ctrl, grad, cost, ierr, errmsg)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    real(real64), intent(inout) :: grad(n)
+    real(real64), intent(out) :: cost
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    call calltree_adjoint(n, ctrl, grad, cost, ierr, errmsg)
+    call check_stack(ierr, errmsg)
+  end subroutine api_calltree_adjoint
+
+  !> \brief Free the calltree kernel's arrays.
+  subroutine api_calltree_teardown()
+    call calltree_teardown()
+  end subroutine api_calltree_teardown
 
   ! ------------------------------------------------------------ streamice
 

@@ -16,11 +16,11 @@ contains
   !! \param[in] reps repetitions (the minimum time is kept)
   !! \param[out] t_stack seconds for the pushes and pops
   !! \param[out] t_copy seconds for the plain copies of the same bytes
-  !! \param[out] check 0 if every popped value matched what was pushed
-  subroutine ph_bench_stack(n, npush, reps, t_stack, t_copy, check)
+  !! \param[out] ok 0 if every popped value matched what was pushed
+  subroutine ph_bench_stack(n, npush, reps, t_stack, t_copy, ok)
     integer, intent(in) :: n, npush, reps
     real(real64), intent(out) :: t_stack, t_copy
-    integer, intent(out) :: check
+    integer, intent(out) :: ok
     real(real64), allocatable :: src(:), dst(:), buf(:)
     integer :: i, r
     integer(int64) :: t0
@@ -31,7 +31,7 @@ contains
     end do
     t_stack = huge(1.0_real64)
     t_copy = huge(1.0_real64)
-    check = 0
+    ok = 0
     acc = 0
     do r = 1, reps
       call ph_stack_reset()
@@ -44,7 +44,7 @@ contains
         acc = acc + dst(1 + mod(i, n))
       end do
       t_stack = min(t_stack, real(ph_clock_ns() - t0, real64) * 1e-9_real64)
-      if (ph_stack_current() /= 0 .or. any(dst /= src)) check = 1
+      if (ph_stack_current() /= 0 .or. any(dst /= src)) ok = 1
       t0 = ph_clock_ns()
       do i = 1, npush
         buf((int(i, int64) - 1) * n + 1:int(i, int64) * n) = src
@@ -55,7 +55,7 @@ contains
       end do
       t_copy = min(t_copy, real(ph_clock_ns() - t0, real64) * 1e-9_real64)
     end do
-    if (acc < 0) check = 2   ! keeps the loops from being optimised away
+    if (acc < 0) ok = 2   ! keeps the loops from being optimised away
     call ph_stack_reset()
   end subroutine ph_bench_stack
 

@@ -42,10 +42,13 @@ class KernelSpec:
             for k, v in overrides.items():
                 if k not in fields:
                     raise UsageError(f"kernel '{self.name}' has no parameter '{k}'; parameters: {', '.join(fields)}")
-                try:
-                    kw[k] = int(v)
-                except ValueError:
-                    raise UsageError(f"parameter {k}={v!r} of kernel '{self.name}' is not an integer") from None
+                if fields[k] in (int, "int"):
+                    try:
+                        kw[k] = int(v)
+                    except ValueError:
+                        raise UsageError(f"parameter {k}={v!r} of kernel '{self.name}' is not an integer") from None
+                else:
+                    kw[k] = v
             p = dataclasses.replace(p, **kw)
         return p
 
@@ -86,8 +89,8 @@ class Kernel:
 
 
 def _registry() -> dict[str, KernelSpec]:
-    from . import streamice
-    return {s.name: s for s in (streamice.SPEC,)}
+    from . import calltree, streamice
+    return {s.name: s for s in (streamice.SPEC, calltree.SPEC)}
 
 
 def kernel_names() -> list[str]:
