@@ -39,7 +39,7 @@ def common_attrs(kind: str) -> dict:
     """The root attributes every pyharness file carries (docs/FORMAT.md)."""
     try:
         from mpi4py import MPI
-        mpi_version = MPI.Get_library_version().splitlines()[0].strip()
+        mpi_version = MPI.Get_library_version().replace("\x00", "").splitlines()[0].strip()
     except Exception:  # pragma: no cover - mpi4py missing or broken
         mpi_version = "unknown"
     try:
