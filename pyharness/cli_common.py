@@ -26,6 +26,9 @@ def add_config_args(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--nocheckpoint", action="append", metavar="SITE,...",
                    help="inhibit these sites: site names (callee@file:line) or callee names "
                         "(all sites calling it), comma-separated; repeatable")
+    g.add_argument("--snapshots", type=int, default=None, metavar="K",
+                   help="binomial (revolve) checkpointing of the time loop with K snapshots "
+                        "(default 0: the whole time loop is taped)")
     g.add_argument("--config", metavar="FILE",
                    help="configuration file: JSON {\"inhibited\": [...]} or a callee list "
                         "(one lower-case name per line, # comments)")
@@ -48,7 +51,9 @@ def config_from_args(args, table: SiteTable) -> Configuration:
         names += [n for n in item.split(",") if n.strip()]
     if names:
         cfg = cfg.union(Configuration.from_names(table, names, source="--nocheckpoint"))
-    if cfg.snapshots:
-        raise UsageError("time-loop snapshots (binomial checkpointing) are not supported by this "
-                         "version: remove 'snapshots' from the configuration")
+    snaps = getattr(args, "snapshots", None)
+    if snaps is not None:
+        if snaps < 0:
+            raise UsageError("--snapshots must be >= 0")
+        cfg = Configuration(cfg.inhibited, snaps)
     return cfg

@@ -80,7 +80,11 @@ def run_adjoint(comm, kernel, table: SiteTable, config: Configuration, *,
             comm.Barrier()
             w0, c0 = runtime.clocks()
             try:
-                cost, grad = kernel.adjoint(ctrl)
+                if config.snapshots:
+                    from .binomial import binomial_adjoint
+                    cost, grad, _ = binomial_adjoint(kernel, ctrl, config.snapshots)
+                else:
+                    cost, grad = kernel.adjoint(ctrl)
             finally:
                 w1, c1 = runtime.clocks()
                 runtime.enable_profiling(False)

@@ -6,4 +6,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$here/scripts/setup.sh"
 source "$here/scripts/env.sh"
 cd "$here"
-exec python -m pytest tests "$@"
+# `pytest`, not `python -m pytest`: the latter would put the source tree first on
+# sys.path, shadowing the installed package and its compiled extension.
+exec pytest tests "$@"

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +23,13 @@ os.environ.update(MPI_ENV)
 
 def mpirun(n: int, args: list[str], timeout: float = 300, cwd=None, check: bool = False,
            env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``python ARGS`` on ``n`` ranks with mpiexec; capture the output."""
+    """Run ``python ARGS`` on ``n`` ranks with mpiexec; capture the output.
+
+    The default working directory is a scratch one: from the repository root,
+    ``python -m`` would import the source tree instead of the installed package.
+    """
+    if cwd is None:
+        cwd = tempfile.gettempdir()
     cmd = ["mpiexec", "-n", str(n), sys.executable] + list(args)
     e = dict(os.environ)
     e.update(env or {})

@@ -9,7 +9,7 @@ from phtest import ROOT, mpirun
 
 @pytest.mark.parametrize("nranks", [1, 2, 3])
 def test_mpi_suite(nranks, have_mpiexec):
-    proc = mpirun(nranks, ["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+    proc = mpirun(nranks, ["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--color=no",
                            str(ROOT / "tests" / "mpi")], timeout=900, cwd=ROOT / "tests" / "mpi")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]

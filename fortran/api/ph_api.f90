@@ -14,7 +14,10 @@ module ph_api
   use ph_bench, only: ph_bench_stack
   use ph_profile, only: ph_register
   use calltree_kernel, only: calltree_setup, calltree_nctrl, calltree_primal, calltree_adjoint, &
-                             calltree_teardown
+                             calltree_teardown, calltree_set_nsteps, calltree_ts_begin, &
+                             calltree_ts_state, calltree_ts_set_state, calltree_ts_advance, &
+                             calltree_ts_end_forward, calltree_ts_reverse, calltree_ts_gradient
+  use ph_stack, only: ph_stack_external
   use streamice_driver, only: streamice_setup, streamice_nctrl, streamice_control_default, &
                               streamice_primal, streamice_adjoint, streamice_teardown
   implicit none
@@ -22,7 +25,10 @@ module ph_api
   public :: api_reset, api_release, api_set_stack_limit, api_stack_stats, &
             api_prof_enable, api_prof_nevents, api_prof_events, api_nlocations, &
             api_location, api_set_active, api_get_active, api_clocks, api_bench_stack
-  public :: api_register, api_registry_clear
+  public :: api_register, api_registry_clear, api_stack_external, api_stack_check
+  public :: api_calltree_set_nsteps, api_calltree_ts_begin, api_calltree_ts_state, &
+            api_calltree_ts_set_state, api_calltree_ts_advance, api_calltree_ts_end_forward, &
+            api_calltree_ts_reverse, api_calltree_ts_gradient
   public :: api_calltree_setup, api_calltree_nctrl, api_calltree_primal, api_calltree_adjoint, &
             api_calltree_teardown
   public :: api_streamice_setup, api_streamice_nctrl, api_streamice_control_default, &
@@ -178,6 +184,22 @@ contains
     idx = ph_register(trim(callee), trim(file), line, is_site /= 0) - 1
   end subroutine api_register
 
+  !> \brief Account for bytes held outside the AD stack (time-loop snapshots).
+  !! \param[in] delta bytes added (positive) or released (negative)
+  subroutine api_stack_external(delta)
+    integer(int64), intent(in) :: delta
+    call ph_stack_external(delta)
+  end subroutine api_stack_external
+
+  !> \brief Error status of the AD stack, and an error if it is not empty.
+  subroutine api_stack_check(ierr, errmsg)
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    ierr = 0
+    errmsg = ''
+    call check_stack(ierr, errmsg)
+  end subroutine api_stack_check
+
   !> \brief Forget every registered location.
   subroutine api_registry_clear()
     call ph_registry_clear()
@@ -241,6 +263,58 @@ contains
     call calltree_adjoint(n, ctrl, grad, cost, ierr, errmsg)
     call check_stack(ierr, errmsg)
   end subroutine api_calltree_adjoint
+
+  !> \brief Number of time steps (executions of the root) per run.
+  subroutine api_calltree_set_nsteps(n)
+    integer, intent(in) :: n
+    call calltree_set_nsteps(n)
+  end subroutine api_calltree_set_nsteps
+
+  !> \brief Time stepping: the state at step 0 is the control.
+  subroutine api_calltree_ts_begin(n, ctrl)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    call calltree_ts_begin(n, ctrl)
+  end subroutine api_calltree_ts_begin
+
+  !> \brief Time stepping: copy the current state out.
+  subroutine api_calltree_ts_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(inout) :: x(n)
+    call calltree_ts_state(n, x)
+  end subroutine api_calltree_ts_state
+
+  !> \brief Time stepping: restore the state from a snapshot.
+  subroutine api_calltree_ts_set_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: x(n)
+    call calltree_ts_set_state(n, x)
+  end subroutine api_calltree_ts_set_state
+
+  !> \brief Time stepping: advance nadv steps, untaped (0) or taped (1).
+  subroutine api_calltree_ts_advance(nadv, taped)
+    integer, intent(in) :: nadv, taped
+    call calltree_ts_advance(nadv, taped)
+  end subroutine api_calltree_ts_advance
+
+  !> \brief Time stepping: the cost of the final state; seeds the adjoint.
+  subroutine api_calltree_ts_end_forward(cost)
+    real(real64), intent(out) :: cost
+    call calltree_ts_end_forward(cost)
+  end subroutine api_calltree_ts_end_forward
+
+  !> \brief Time stepping: reverse the last nrev taped steps.
+  subroutine api_calltree_ts_reverse(nrev)
+    integer, intent(in) :: nrev
+    call calltree_ts_reverse(nrev)
+  end subroutine api_calltree_ts_reverse
+
+  !> \brief Time stepping: the gradient after the whole reversal.
+  subroutine api_calltree_ts_gradient(n, grad)
+    integer, intent(in) :: n
+    real(real64), intent(inout) :: grad(n)
+    call calltree_ts_gradient(n, grad)
+  end subroutine api_calltree_ts_gradient
 
   !> \brief Free the calltree kernel's arrays.
   subroutine api_calltree_teardown()

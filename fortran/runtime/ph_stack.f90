@@ -15,7 +15,7 @@ module ph_stack
             ph_stack_limit, ph_stack_current, ph_stack_peak, ph_stack_pushed, &
             ph_stack_popped, ph_stack_status, ph_stack_failed, &
             ph_stack_start_repeat, ph_stack_reset_repeat, ph_stack_end_repeat, &
-            ph_stack_release
+            ph_stack_release, ph_stack_external
 
   interface
     function c_memcpy(dest, src, n) bind(c, name='memcpy') result(r)
@@ -32,6 +32,7 @@ module ph_stack
   integer(int64), save :: pushed = 0
   integer(int64), save :: popped = 0
   integer(int64), save :: limit = 0        !< 0: no limit
+  integer(int64), save :: ext = 0          !< bytes held outside the stack (time-loop snapshots)
   integer, save :: ierr_saved = 0
   character(len=ph_msglen), save :: errmsg_saved = ''
   integer, parameter :: max_repeat = 64
@@ -42,7 +43,7 @@ contains
 
   !> \brief Empty the stack and clear peak, traffic counters and error status.
   subroutine ph_stack_reset()
-    top = 0; peak = 0; pushed = 0; popped = 0
+    top = 0; peak = 0; pushed = 0; popped = 0; ext = 0
     ierr_saved = 0; errmsg_saved = ''; nrepeat = 0
   end subroutine ph_stack_reset
 
@@ -61,9 +62,19 @@ contains
   integer(int64) function ph_stack_limit()
     ph_stack_limit = limit
   end function ph_stack_limit
+  !> \brief Bytes held now: the stack plus snapshots held outside it.
   integer(int64) function ph_stack_current()
-    ph_stack_current = top
+    ph_stack_current = top + ext
   end function ph_stack_current
+
+  !> \brief Account for memory held outside the stack (e.g. the snapshots of a
+  !! binomial time-loop schedule): it counts in the current size and the peak.
+  !! \param[in] delta bytes added (positive) or released (negative)
+  subroutine ph_stack_external(delta)
+    integer(int64), intent(in) :: delta
+    ext = max(0_int64, ext + delta)
+    if (top + ext > peak) peak = top + ext
+  end subroutine ph_stack_external
   integer(int64) function ph_stack_peak()
     ph_stack_peak = peak
   end function ph_stack_peak
@@ -117,7 +128,7 @@ contains
     type(c_ptr) :: r
     if (nbytes <= 0) return
     if (ierr_saved /= 0) return
-    if (limit > 0 .and. top + nbytes > limit) then
+    if (limit > 0 .and. top + ext + nbytes > limit) then
       call set_error(1, 'AD stack limit exceeded: raise the limit or activate more checkpoints')
       return
     end if
@@ -129,7 +140,7 @@ contains
     r = c_memcpy(c_loc(buf(top + 1)), src, int(nbytes, c_size_t))
     top = top + nbytes
     pushed = pushed + nbytes
-    if (top > peak) peak = top
+    if (top + ext > peak) peak = top + ext
   end subroutine ph_stack_push
 
   !> \brief Pop nbytes bytes into dest (zeros after an error).

@@ -60,6 +60,7 @@ class Kernel:
     """Base class of a set-up kernel (one per process; Fortran state is global)."""
 
     spec: KernelSpec
+    supports_time_stepping = False   # binomial checkpointing of the time loop (binomial.py)
 
     def __init__(self, comm, params):
         self.comm = comm

@@ -152,8 +152,9 @@ def load_description(path: str | Path) -> dict:
     return validate_description(desc, str(p))
 
 
-def count_instances(desc: dict) -> dict[str, int]:
-    """Dynamic calls of every site in one primal run (independent of the Fortran)."""
+def count_instances(desc: dict, nsteps: int = 1) -> dict[str, int]:
+    """Dynamic calls of every site in one primal run of ``nsteps`` time steps
+    (computed from the description alone, independently of the Fortran)."""
     names = {nd["name"]: i for i, nd in enumerate(desc["nodes"])}
     counts: dict[str, int] = {}
 
@@ -164,7 +165,7 @@ def count_instances(desc: dict) -> dict[str, int]:
             counts[site] = counts.get(site, 0) + mult * c["loop"]
             visit(names[c["node"]], mult * c["loop"])
 
-    visit(0, 1)
+    visit(0, nsteps)
     return counts
 
 
@@ -177,6 +178,7 @@ class CalltreeParams:
     seed: int = 0
     m: int = 256
     tree: str = ""
+    nsteps: int = 1       # time steps: the root runs nsteps times
 
     def description(self) -> dict:
         if self.tree:
@@ -207,8 +209,8 @@ class Calltree(Kernel):
         arr = lambda v: np.array(v, dtype=np.int32)
         m = int(desc["m"])
         # the map's coefficients scale as 1/(dynamic sweeps): derivatives stay O(1)
-        counts = count_instances(desc)
-        calls = {nodes[0]["name"]: 1}
+        counts = count_instances(desc, max(1, params.nsteps))
+        calls = {nodes[0]["name"]: max(1, params.nsteps)}
         for site_name, c in counts.items():
             callee = site_name.split("@")[0]
             calls[callee] = calls.get(callee, 0) + c
@@ -220,6 +222,37 @@ class Calltree(Kernel):
                      arr([nd["work"] for nd in nodes]), arr([nd["pad"] for nd in nodes]),
                      arr([nd["snap_pad"] for nd in nodes]), arr([int(bool(nd["comm"])) for nd in nodes]), amp)
         self._n = m
+        runtime.api().api_calltree_set_nsteps(max(1, params.nsteps))
+
+    supports_time_stepping = True
+
+    def ts_nsteps(self) -> int:
+        return max(1, self.params.nsteps)
+
+    def ts_begin(self, ctrl: np.ndarray) -> None:
+        runtime.api().api_calltree_ts_begin(self._n, np.ascontiguousarray(ctrl, dtype=np.float64))
+
+    def ts_state(self) -> np.ndarray:
+        x = np.zeros(self._n)
+        runtime.api().api_calltree_ts_state(self._n, x)
+        return x
+
+    def ts_set_state(self, x: np.ndarray) -> None:
+        runtime.api().api_calltree_ts_set_state(self._n, np.ascontiguousarray(x, dtype=np.float64))
+
+    def ts_advance(self, nsteps: int, taped: bool) -> None:
+        runtime.api().api_calltree_ts_advance(int(nsteps), 1 if taped else 0)
+
+    def ts_end_forward(self) -> float:
+        return float(runtime.api().api_calltree_ts_end_forward())
+
+    def ts_reverse(self, nsteps: int) -> None:
+        runtime.api().api_calltree_ts_reverse(int(nsteps))
+
+    def ts_gradient(self) -> np.ndarray:
+        g = np.zeros(self._n)
+        runtime.api().api_calltree_ts_gradient(self._n, g)
+        return g
 
     def nctrl(self) -> int:
         return self._n

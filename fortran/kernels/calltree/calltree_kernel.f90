@@ -11,7 +11,8 @@
 !!   - if comm(i): a ring exchange  x(1) <- x(1) + c x_left(m)   (c = 0.1)
 !!   - then calls its children in order, each `loop` times (every call edge is a
 !!     checkpoint site with a run-time switch).
-!! The cost is J = 1/2 sum over ranks of sum(x**2). The adjoint is written in
+!! The root is one time step; the time loop runs it nsteps times. The cost is
+!! J = 1/2 sum over ranks of sum(x**2) of the final state. The adjoint is written in
 !! Tapenade's shape: node_fwd pushes, node_bwd pops, and every call site has the
 !! checkpoint branch (snapshot + untaped run, later snapshot read + taped re-run
 !! + turn + backward sweep). Events are recorded by location id (the same
@@ -25,8 +26,12 @@ module calltree_kernel
   implicit none
   private
   public :: calltree_setup, calltree_nctrl, calltree_primal, calltree_adjoint, calltree_teardown
+  public :: calltree_set_nsteps, calltree_ts_begin, calltree_ts_state, calltree_ts_set_state, &
+            calltree_ts_advance, calltree_ts_end_forward, calltree_ts_reverse, calltree_ts_gradient
 
   integer, save :: comm_ = MPI_COMM_NULL, rank_ = 0, nranks_ = 1, m_ = 0, nnodes_ = 0
+  integer, save :: nsteps_ = 1
+  real(real64), allocatable, save :: xs(:), xbs(:)   ! time-stepping state and its adjoint
   integer, allocatable, save :: child_start(:), child_node(:), child_loop(:), site_id(:)
   integer, allocatable, save :: work(:), pad(:), snap_pad(:), commflag(:), turn_id(:)
   real(real64), allocatable, save :: padbuf(:)
@@ -103,7 +108,15 @@ contains
     calltree_nctrl = m_
   end function calltree_nctrl
 
+  !> \brief Number of time steps (executions of the root) per run.
+  subroutine calltree_set_nsteps(n)
+    integer, intent(in) :: n
+    nsteps_ = max(1, n)
+  end subroutine calltree_set_nsteps
+
   subroutine calltree_teardown()
+    if (allocated(xs)) deallocate(xs)
+    if (allocated(xbs)) deallocate(xbs)
     if (allocated(child_start)) deallocate(child_start, child_node, child_loop, site_id, &
                                            turn_id, work, pad, snap_pad, commflag, padbuf)
     m_ = 0
@@ -247,13 +260,16 @@ contains
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: x(:)
+    integer :: e
     ierr = 0; errmsg = ''
     if (n /= m_) then
       ierr = 5; errmsg = 'calltree: control size does not match the set-up'
       cost = 0; return
     end if
     x = ctrl
-    call node(1, x)
+    do e = 1, nsteps_
+      call node(1, x)
+    end do
     call cost_of(x, cost)
   end subroutine calltree_primal
 
@@ -266,7 +282,7 @@ contains
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: x(:), xb(:)
     real(real64) :: seed, costb
-    integer :: e2
+    integer :: e2, k
     ierr = 0; errmsg = ''
     grad = 0
     if (n /= m_) then
@@ -274,15 +290,88 @@ contains
       cost = 0; return
     end if
     x = ctrl
-    call node_fwd(1, x)
+    do k = 1, nsteps_
+      call node_fwd(1, x)
+    end do
     call cost_of(x, cost)
     call ph_prof_record(ph_ev_turn, turn_id(1))
     ! J is replicated: its adjoint is seeded on rank 0 and summed over ranks
     seed = merge(1.0_real64, 0.0_real64, rank_ == 0)
     call MPI_Allreduce(seed, costb, 1, MPI_DOUBLE_PRECISION, MPI_SUM, comm_, e2)
     xb = costb * x
-    call node_bwd(1, x, xb)
+    do k = nsteps_, 1, -1
+      call node_bwd(1, x, xb)
+    end do
     grad = xb
   end subroutine calltree_adjoint
+
+  ! ------------------------------------------------------------ time stepping
+  ! The pieces a binomial (revolve) schedule drives from Python: the state xs
+  ! at the current step, advanced untaped or taped, and the adjoint xbs.
+
+  !> \brief Start a schedule: the state at step 0 is the control.
+  subroutine calltree_ts_begin(n, ctrl)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    xs = ctrl
+    if (allocated(xbs)) deallocate(xbs)
+    allocate(xbs(n))
+    xbs = 0
+  end subroutine calltree_ts_begin
+
+  !> \brief Copy the current state out (to keep it as a snapshot).
+  subroutine calltree_ts_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(out) :: x(n)
+    x = xs
+  end subroutine calltree_ts_state
+
+  !> \brief Restore the state from a snapshot.
+  subroutine calltree_ts_set_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: x(n)
+    xs = x
+  end subroutine calltree_ts_set_state
+
+  !> \brief Advance nadv steps, untaped (taped = 0) or taped for the adjoint.
+  subroutine calltree_ts_advance(nadv, taped)
+    integer, intent(in) :: nadv, taped
+    integer :: k
+    do k = 1, nadv
+      if (taped /= 0) then
+        call node_fwd(1, xs)
+      else
+        call node(1, xs)
+      end if
+    end do
+  end subroutine calltree_ts_advance
+
+  !> \brief The cost of the final state, and the seed of the adjoint.
+  subroutine calltree_ts_end_forward(cost)
+    real(real64), intent(out) :: cost
+    real(real64) :: seed, costb
+    integer :: e2
+    call cost_of(xs, cost)
+    seed = merge(1.0_real64, 0.0_real64, rank_ == 0)
+    call MPI_Allreduce(seed, costb, 1, MPI_DOUBLE_PRECISION, MPI_SUM, comm_, e2)
+    xbs = costb * xs
+  end subroutine calltree_ts_end_forward
+
+  !> \brief Reverse the nrev steps taped last (each: turn, backward sweep).
+  subroutine calltree_ts_reverse(nrev)
+    integer, intent(in) :: nrev
+    integer :: k
+    do k = 1, nrev
+      call ph_prof_record(ph_ev_turn, turn_id(1))
+      call node_bwd(1, xs, xbs)
+    end do
+  end subroutine calltree_ts_reverse
+
+  !> \brief The gradient once the schedule has reversed every step.
+  subroutine calltree_ts_gradient(n, grad)
+    integer, intent(in) :: n
+    real(real64), intent(out) :: grad(n)
+    grad = xbs
+  end subroutine calltree_ts_gradient
 
 end module calltree_kernel

@@ -1,0 +1,101 @@
+"""The command-line tools as users run them: mpiexec, real files, clear errors."""
+
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from phtest import ROOT, mpirun
+
+
+def test_profile_writes_a_complete_profile(tmp_path):
+    out = tmp_path / "profile.h5"
+    proc = mpirun(2, ["-m", "pyharness.profile", "--kernel", "streamice", "--out", str(out)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "peak stack" in proc.stdout and str(out) in proc.stdout
+    with h5py.File(out) as f:
+        assert f.attrs["schema"] == "pyharness" and f.attrs["kind"] == "profile"
+        assert f.attrs["nranks"] == 2 and f.attrs["kernel"] == "streamice"
+        assert json.loads(f.attrs["params"])["nx"] > 0
+        for a in ("git_revision", "pyharness_version", "mpi_version", "numpy_version", "h5py_version"):
+            assert f.attrs[a]
+        nloc = len(f["locations/name"])
+        assert f["config/inhibited"].shape == (nloc,) and not f["config/inhibited"][()].any()
+        assert sorted(f["events"]) == ["rank_00000", "rank_00001"]
+        for r in range(2):
+            g = f[f"events/rank_{r:05d}"]
+            assert len(g["kind"]) == f["summary/nevents"][r] > 0
+            # the peak of the summary is at least every stack value recorded in events
+            assert g["stack"][()].max() <= f["summary/peak_bytes"][r]
+        assert (f["summary/pushed_bytes"][()] == f["summary/popped_bytes"][()]).all()
+    assert not list(tmp_path.glob("*.tmp.*"))
+
+
+def test_nocheckpoint_by_site_and_by_callee(tmp_path):
+    sites = subprocess.run([sys.executable, "-m", "pyharness.sites", "--kernel", "streamice", "--json"],
+                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    sites = json.loads(sites)
+    assert len(sites) >= 25
+    callee = sites[-1]["callee"]
+    by_callee = [s["name"] for s in sites if s["callee"] == callee]
+    out = tmp_path / "p.h5"
+    proc = mpirun(2, ["-m", "pyharness.profile", "--out", str(out), "--nocheckpoint",
+                      f"{sites[0]['name']},{callee}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    with h5py.File(out) as f:
+        names = [n.decode() for n in f["locations/name"][()]]
+        inh = {n for n, m in zip(names, f["config/inhibited"][()]) if m}
+    assert inh == {sites[0]["name"], *by_callee}
+
+
+def test_sites_lists_stable_names(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pyharness.sites", "--kernel", "streamice"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "checkpoint sites" in proc.stdout and "@streamice" in proc.stdout
+
+
+def test_gradcheck_prints_a_converging_table():
+    proc = mpirun(2, ["-m", "pyharness.gradcheck", "--kernel", "streamice"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASSED" in proc.stdout
+
+
+BAD = [
+    (["-m", "pyharness.profile", "--nocheckpoint", "cg_solv@nowhere.f90:1"], "unknown site"),
+    (["-m", "pyharness.profile", "--limit", "lots"], "is not a size"),
+    (["-m", "pyharness.profile", "--kernel", "nosuchkernel"], "unknown kernel"),
+    (["-m", "pyharness.profile", "--out", "/nonexistent/dir/p.h5"], "does not exist"),
+    (["-m", "pyharness.profile", "--param", "nx=1"], "nx"),
+    (["-m", "pyharness.tune", "--budget", "12qq"], "is not a size"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[b[1] for b in BAD])
+def test_bad_input_clear_message_on_every_rank(tmp_path, args, message):
+    proc = mpirun(2, args, cwd=tmp_path, timeout=120)     # a hang would time out
+    assert proc.returncode != 0
+    lines = [l for l in proc.stderr.splitlines() if "error:" in l]
+    assert len(lines) == 2, proc.stderr                    # one per rank
+    assert all(message in l for l in lines), lines
+    assert "Traceback" not in proc.stderr
+
+
+def test_malformed_config_file(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"inhibited": ["cg_solve",]}')
+    proc = mpirun(2, ["-m", "pyharness.profile", "--config", str(cfg)], cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "malformed JSON" in proc.stderr and "c.json:1" in proc.stderr
+
+
+def test_stack_limit_fails_cleanly_and_keeps_existing_output(tmp_path):
+    out = tmp_path / "p.h5"
+    out.write_bytes(b"previous results")
+    proc = mpirun(2, ["-m", "pyharness.profile", "--limit", "1KiB", "--out", str(out)], cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "AD stack limit exceeded" in proc.stderr
+    assert out.read_bytes() == b"previous results"      # nothing lost
