@@ -464,8 +464,9 @@ _warned = False
 
 def numba_available() -> bool:
     """True if the compiled (numba) merge can be used."""
+    import importlib
     try:
-        from . import _fastmerge  # noqa: F401
+        importlib.import_module(__package__ + "._fastmerge")
     except ImportError:
         return False
     return True

@@ -85,6 +85,7 @@ class SlurmBackend(Backend):
         self.poll_min = poll_min
         self.poll_max = poll_max
         self.script = job_script("profile.sbatch")
+        self.last_job_id = ""
 
     def describe(self) -> str:
         return f"slurm (sbatch {self.script.name}, {self.request.nranks} task(s))"
@@ -148,6 +149,7 @@ class SlurmBackend(Backend):
             job_id = self.submit(config, profile_path, label)
             if self.store is not None:
                 self.store.set_pending({"job_id": job_id, "profile": str(profile_path), "label": label})
+        self.last_job_id = job_id
         state, code, reason = self.wait(job_id)
         if self.store is not None:
             self.store.set_pending({})  # finished: a retry must submit a new job

@@ -96,7 +96,8 @@ class TuneLoop:
             raise PyharnessError(f"the starting configuration could not be run: {failure}")
         self._record(StepRecord(step=0, phase="start", flips=(), inhibited=tuple(sorted(start_inhibited)),
                                 decision="start", reason="starting configuration", measurement=m,
-                                estimates=ests, attempts=attempts))
+                                estimates=ests, attempts=attempts,
+                                job_id=getattr(self.backend, "last_job_id", "") or ""))
 
     def step(self) -> bool:
         """One step; False when the loop is finished."""
@@ -125,7 +126,8 @@ class TuneLoop:
             ok, why = st.judge(prop.phase, m)
             rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
                              decision="accepted" if ok else "rejected", reason=why, est_dt=est_dt,
-                             est_dpk=est_dpk, measurement=m, estimates=ests, attempts=attempts)
+                             est_dpk=est_dpk, measurement=m, estimates=ests, attempts=attempts,
+                             job_id=getattr(self.backend, "last_job_id", "") or "")
         self._record(rec)
         return True
 

@@ -1,0 +1,137 @@
+"""Estimate, for every checkpoint site or callee, what inhibiting it would save and cost.
+
+Usage::
+
+    python -m pyharness.analyze profile.h5 [--granularity site|callee] [--json | --tapenade]
+                                [--budget B] [--keep FILE] [--write-list FILE]
+    python -m pyharness.analyze --from-tapenade 'tapenade_profile.*.txt' [--out imported.h5] ...
+
+The table lists three groups, as Tapenade's profiler does: inhibitions that
+lower the peak stack, memory-neutral ones, and those with a memory cost
+(best seconds per byte first). Times are the slowest rank's gains, memory the
+largest per-rank peak. Every estimate assumes that flip alone: re-profile
+after flipping. With ``--budget`` (``512MiB``, ``1.5GB``, ``1000000`` bytes, or
+``1.5x`` the current peak) a list that fits every rank's budget is proposed,
+also as Tapenade's ``-nocheckpoint "a b c"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+from .errors import UsageError
+from .mpiutil import run_cli
+
+__all__ = ["main", "build_parser"]
+
+PROG = "python -m pyharness.analyze"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr, exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog=PROG, description=__doc__.split("\n")[0],
+                 epilog="Size units: B, KB/MB/GB (10^3), KiB/MiB/GiB (2^10); a factor ends in x.")
+    ap.add_argument("profile", nargs="?", help="profile.h5 written by python -m pyharness.profile "
+                    "(or imported with --from-tapenade)")
+    ap.add_argument("--from-tapenade", nargs="+", metavar="FILE",
+                    help="read Tapenade profiler text files instead, one per rank (file names "
+                         "or a quoted glob pattern such as 'tapenade_profile.*.txt')")
+    ap.add_argument("--out", metavar="FILE.h5",
+                    help="with --from-tapenade: write the imported figures to this HDF5 file")
+    ap.add_argument("--granularity", choices=("site", "callee"), default="site",
+                    help="estimate per call site (default; $AD NOCHECKPOINT) or per callee "
+                         "(Tapenade's -nocheckpoint list)")
+    out = ap.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    out.add_argument("--tapenade", action="store_true",
+                     help="print Tapenade's text format (PEAK STACK / SUGGESTED NOCHECKPOINTs)")
+    ap.add_argument("--budget", metavar="B",
+                    help="per-rank peak stack budget: 512MiB, 1.5GB, 1000000, or 1.5x the current peak")
+    ap.add_argument("--keep", metavar="FILE",
+                    help="name list (one site or callee per line, # comments) that must stay "
+                         "checkpointed: never suggested")
+    ap.add_argument("--write-list", metavar="FILE",
+                    help="with --budget: write the proposed callee list (one per line) to FILE")
+    ap.add_argument("--top", type=int, metavar="N", help="show at most N entries per group")
+    ap.add_argument("--method", choices=("auto", "numba", "reference"), default="auto",
+                    help="per-rank merge implementation (default: numba if installed)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .analysis import config_files, units
+    from .analysis.profiles import analyze_profile
+    from .analysis.ranks import sum_by_callee
+    from .analysis.suggestions import (format_table, format_tapenade, select_under_budget, suggest,
+                                   to_json)
+    from .analysis.tapenade import expand_rank_files, import_tapenade, write_imported
+    from .h5io import check_writable
+
+    if (args.profile is None) == (args.from_tapenade is None):
+        raise UsageError("give either a profile file or --from-tapenade FILES (exactly one of them)")
+    if args.out and not args.from_tapenade:
+        raise UsageError("--out is for --from-tapenade (a profile already holds its events)")
+    if args.write_list and not args.budget:
+        raise UsageError("--write-list needs --budget (it writes the list proposed under the budget)")
+    if args.top is not None and args.top < 1:
+        raise UsageError("--top must be at least 1")
+    if args.budget is not None:
+        units.parse_budget(args.budget)          # fail on a bad size before reading anything
+    if args.out:
+        check_writable(args.out)
+    if args.write_list:
+        check_writable(args.write_list)
+    keep = config_files.read_name_list(args.keep) if args.keep else ()
+
+    files = []
+    if args.from_tapenade:
+        files = expand_rank_files(args.from_tapenade)
+        site_an = import_tapenade(files)
+        an = sum_by_callee(site_an) if args.granularity == "callee" else site_an
+    else:
+        an = analyze_profile(args.profile, args.granularity, method=args.method)
+
+    if keep:
+        sites = [s for g in an.groups.sites for s in g] + list(an.inhibited_sites)
+        config_files.check_names(keep, sites, list(an.groups.callees), source=args.keep)
+    sugg = suggest(an, exclude=keep)
+    plan = None
+    if args.budget is not None:
+        plan = select_under_budget(an, units.resolve_budget(args.budget, an.peak), sugg)
+
+    if args.out:
+        command = " ".join(shlex.quote(a) for a in
+                           [*PROG.split(), *(argv if argv is not None else sys.argv[1:])])
+        write_imported(args.out, site_an, files, plan, command)
+    if args.write_list and plan is not None:
+        config_files.write_name_list(
+            args.write_list, plan.nocheckpoint,
+            header=f"-nocheckpoint list proposed by {PROG} from {an.source}\n"
+                   f"per-rank budget {units.human_bytes(plan.budget)}; estimated peak "
+                   f"{units.human_bytes(plan.new_peak)}: re-profile to check")
+
+    if args.json:
+        print(json.dumps(to_json(an, sugg, plan), indent=1))
+    elif args.tapenade:
+        print(format_tapenade(an, sugg))
+        if plan is not None:
+            print(f"PROPOSED UNDER {plan.budget} BYTES: {plan.tapenade_option}")
+    else:
+        print(format_table(an, sugg, plan, top=args.top))
+        if args.out:
+            print(f"imported figures written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(PROG, main))
