@@ -159,8 +159,9 @@ class SlurmBackend(Backend):
         tail = ""
         if log.exists():
             lines = [l for l in log.read_text(errors="replace").splitlines() if l.strip()]
+            ours = [l for l in lines if l.startswith("pyharness.") and "error:" in l]
             err = [l for l in lines if "error" in l.lower()]
-            tail = (err or lines or [""])[-1][:300]
+            tail = (ours[:1] or err[-1:] or lines[-1:] or [""])[0][:300]
         raise RunFailed(f"job {job_id} ended {state} (exit code {code}{', ' + reason if reason and reason != 'None' else ''})"
                         + (f": {tail}" if tail else ""), state=state.split()[0], exit_code=code,
                         job_id=job_id)
