@@ -38,11 +38,15 @@ class TaylorResult:
         return float(np.min(self.orders))
 
     def passed(self, tol: float = 1.8) -> bool:
-        """Second order observed over the table (allowing the last rounding-limited entries)."""
-        return bool(np.median(self.orders) > tol)
+        """Second order reached: the last two halvings each divide the remainder by ~4.
+
+        A wrong gradient leaves a first-order remainder (ratio ~2) however small
+        eps gets; the first entries may still be pre-asymptotic (curvature).
+        """
+        return bool(len(self.orders) >= 2 and np.all(self.orders[-2:] > tol))
 
 
-def taylor_test(comm, kernel, ctrl=None, seed: int = 1234, eps0: float = 1e-2,
+def taylor_test(comm, kernel, ctrl=None, seed: int = 1234, eps0: float = 1e-3,
                 nsteps: int = 6) -> TaylorResult:
     """Run the Taylor test on every rank; the result is the same on all ranks."""
     if ctrl is None:
@@ -80,7 +84,7 @@ def main(argv=None) -> int:
     add_kernel_args(ap)
     add_config_args(ap)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--eps", type=float, default=1e-2, help="largest step (default 1e-2)")
+    ap.add_argument("--eps", type=float, default=1e-3, help="largest step (default 1e-3)")
     ap.add_argument("--steps", type=int, default=6, help="number of halvings (default 6)")
     args = ap.parse_args(argv)
     with collective(comm, "setting up the kernel"):

@@ -23,8 +23,8 @@ class StreamiceParams:
     nx: int = 48
     ny: int = 32
     nt: int = 3
-    npicard: int = 3
-    ncg: int = 20
+    npicard: int = 2
+    ncg: int = 4
 
 
 class Streamice(Kernel):
@@ -61,7 +61,7 @@ SPEC = KernelSpec(
     params_type=StreamiceParams,
     sizes={
         "small": StreamiceParams(),
-        "medium": StreamiceParams(nx=160, ny=128, nt=6, npicard=4, ncg=40),
+        "medium": StreamiceParams(nx=192, ny=160, nt=12, npicard=3, ncg=4),
     },
     factory=Streamice,
     description="2-D ice stream: Picard/Glen viscosity, CG momentum solve, advection",

@@ -1,0 +1,155 @@
+!> \brief streamice: grid, decomposition, constant fields, and the checkpoint
+!! helpers shared by every routine (site table, Tapenade's callbacks by site).
+!!
+!! Fields are 2-D arrays a(0:nx+1, 0:nyl+1): owned cells i=1..nx, j=1..nyl, a
+!! halo of one cell all around (x: the zero boundary; y: neighbour ranks or the
+!! zero boundary). Ranks own contiguous bands of rows; uneven splits are fine.
+module streamice_grid
+  use mpi
+  use ph_kinds, only: int64, real64
+  use ph_profile, only: ph_register, ph_site_active
+  implicit none
+  private
+  public :: nx, ny, nyl, j0, nt, npicard, ncg, nf, comm, rank, nranks, up, down
+  public :: dx, dy, dt, rhog, bglen, eps0, beta0, kappa, smb, gamma_h, lstrain
+  public :: bed, hobs, uobs, h_init
+  public :: grid_setup, grid_teardown, field_owned_sum
+  public :: nsites, site_id, site_callee, site_file, site_line
+  public :: act, snp_write, begin_adv, end_adv, snp_read, begin_rev, end_rev, turn
+  public :: push_f, pop_f, push_s, pop_s
+
+  integer, save :: nx = 0, ny = 0, nyl = 0, j0 = 0, nt = 0, npicard = 0, ncg = 0, nf = 0
+  integer, save :: comm = MPI_COMM_NULL, rank = 0, nranks = 1, up = MPI_PROC_NULL, down = MPI_PROC_NULL
+  real(real64), save :: dx = 1, dy = 1, dt = 1
+  real(real64), parameter :: rhog = 1.0_real64, bglen = 2.0e-2_real64, eps0 = 1.0_real64
+  real(real64), parameter :: beta0 = 1.0_real64, smb = 0.1_real64, gamma_h = 1.0_real64
+  real(real64), parameter :: lstrain = 0.05_real64
+  real(real64), save :: kappa = 0
+  real(real64), allocatable, save :: bed(:,:), hobs(:,:), uobs(:,:), h_init(:,:)
+
+  ! ---- the checkpoint sites: (callee, primal file, line of the call) -------------
+  include 'streamice_sites.inc'
+
+contains
+
+  subroutine grid_setup(comm_, nx_, ny_, nt_, npicard_, ncg_, ierr, errmsg)
+    integer, intent(in) :: comm_, nx_, ny_, nt_, npicard_, ncg_
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    integer :: i, j, base, extra, s
+    real(real64) :: x, y, pi
+    ierr = 0
+    errmsg = ''
+    call MPI_Comm_rank(comm_, rank, ierr)
+    call MPI_Comm_size(comm_, nranks, ierr)
+    ierr = 0
+    if (nx_ < 4 .or. ny_ < 2) then
+      ierr = 1; errmsg = 'streamice: the grid needs nx >= 4 and ny >= 2 (--param nx=48 --param ny=32)'
+      return
+    end if
+    if (ny_ < nranks) then
+      ierr = 2; write (errmsg, '(a,i0,a,i0,a)') 'streamice: ny = ', ny_, ' rows cannot be split over ', &
+        nranks, ' ranks: use ny >= ranks'
+      return
+    end if
+    if (nt_ < 1 .or. npicard_ < 1 .or. ncg_ < 1) then
+      ierr = 3; errmsg = 'streamice: nt, npicard and ncg must be >= 1'
+      return
+    end if
+    call grid_teardown()
+    comm = comm_
+    nx = nx_; ny = ny_; nt = nt_; npicard = npicard_; ncg = ncg_
+    base = ny / nranks
+    extra = mod(ny, nranks)
+    nyl = base + merge(1, 0, rank < extra)
+    j0 = rank * base + min(rank, extra)           ! global index of row 0 (the halo)
+    up = merge(rank + 1, MPI_PROC_NULL, rank + 1 < nranks)
+    down = merge(rank - 1, MPI_PROC_NULL, rank > 0)
+    nf = (nx + 2) * (nyl + 2)
+    dx = 1.0_real64 / nx
+    dy = 1.0_real64 / ny
+    dt = 0.2_real64 * dx
+    kappa = 0.5_real64 * dx
+    allocate(bed(0:nx + 1, 0:nyl + 1), hobs(0:nx + 1, 0:nyl + 1), uobs(0:nx + 1, 0:nyl + 1), &
+             h_init(0:nx + 1, 0:nyl + 1))
+    pi = acos(-1.0_real64)
+    do j = 0, nyl + 1
+      do i = 0, nx + 1
+        x = (i - 0.5_real64) * dx
+        y = (j0 + j - 0.5_real64) * dy
+        bed(i, j) = -0.5_real64 * x
+        h_init(i, j) = 1.0_real64 + 0.3_real64 * sin(pi * y) * (1.0_real64 - 0.5_real64 * x)
+        hobs(i, j) = h_init(i, j) + 0.05_real64 * cos(pi * x)
+        uobs(i, j) = 0.5_real64 * sin(pi * x) * sin(pi * y)
+      end do
+    end do
+    h_init(0, :) = 0; h_init(nx + 1, :) = 0
+    do s = 1, nsites
+      site_id(s) = ph_register(trim(site_callee(s)), trim(site_file(s)), site_line(s), .true.)
+    end do
+  end subroutine grid_setup
+
+  subroutine grid_teardown()
+    if (allocated(bed)) deallocate(bed, hobs, uobs, h_init)
+  end subroutine grid_teardown
+
+  !> sum over the owned cells of a field
+  pure real(real64) function field_owned_sum(a)
+    real(real64), intent(in) :: a(0:, 0:)
+    field_owned_sum = sum(a(1:nx, 1:nyl))
+  end function field_owned_sum
+
+  ! ---- checkpoint helpers: Tapenade's callbacks with the site's names -----------
+  logical function act(s)
+    integer, intent(in) :: s
+    act = ph_site_active(site_id(s))
+  end function act
+
+  subroutine snp_write(s)
+    integer, intent(in) :: s
+    call adprofileadj_snpwrite(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
+  end subroutine snp_write
+  subroutine begin_adv(s)
+    integer, intent(in) :: s
+    call adprofileadj_beginadvance(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
+  end subroutine begin_adv
+  subroutine end_adv(s)
+    integer, intent(in) :: s
+    call adprofileadj_endadvance(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
+  end subroutine end_adv
+  subroutine snp_read(s)
+    integer, intent(in) :: s
+    call adprofileadj_snpread(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
+  end subroutine snp_read
+  subroutine begin_rev(s)
+    integer, intent(in) :: s
+    call adprofileadj_beginreverse(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
+  end subroutine begin_rev
+  subroutine end_rev(s)
+    integer, intent(in) :: s
+    call adprofileadj_endreverse(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
+  end subroutine end_rev
+  !> the turn of the callee of site s (its joint-mode re-run)
+  subroutine turn(s)
+    integer, intent(in) :: s
+    call adprofileadj_turn(trim(site_callee(s))//char(0), trim(site_file(s))//char(0))
+  end subroutine turn
+
+  subroutine push_f(a)
+    real(real64), intent(in) :: a(0:nx + 1, 0:nyl + 1)
+    call pushreal8array(a, nf)
+  end subroutine push_f
+  subroutine pop_f(a)
+    real(real64), intent(out) :: a(0:nx + 1, 0:nyl + 1)
+    call popreal8array(a, nf)
+  end subroutine pop_f
+  subroutine push_s(v)
+    real(real64), intent(in) :: v
+    call pushreal8(v)
+  end subroutine push_s
+  subroutine pop_s(v)
+    real(real64), intent(out) :: v
+    call popreal8(v)
+  end subroutine pop_s
+
+end module streamice_grid
