@@ -95,6 +95,9 @@ def atomic_h5(path: str | os.PathLike, kind: str, attrs: dict | None = None,
     """
     final = Path(path)
     tmp = final.with_name(f"{final.name}.tmp.{os.getpid()}")
+    # before any file is open: the first use of MPI may start a helper process
+    # (OpenMPI's singleton init) that would inherit the open file and its lock
+    root_attrs = common_attrs(kind) if copy_from is None else {}
     try:
         if copy_from is not None:
             import shutil
@@ -103,9 +106,8 @@ def atomic_h5(path: str | os.PathLike, kind: str, attrs: dict | None = None,
         else:
             mode = "w"
         with h5py.File(tmp, mode) as f:
-            if copy_from is None:
-                for k, v in common_attrs(kind).items():
-                    f.attrs[k] = v
+            for k, v in root_attrs.items():
+                f.attrs[k] = v
             for k, v in (attrs or {}).items():
                 f.attrs[k] = v
             yield f

@@ -9,6 +9,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from phtest import ROOT  # noqa: E402  (also sets the MPI environment)
 
+# tests/mpi/ runs under mpiexec at 1, 2 and 3 ranks, launched by test_mpi.py
+collect_ignore = ["mpi"]
+
 
 @pytest.fixture(scope="session")
 def root() -> Path:

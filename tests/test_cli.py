@@ -78,9 +78,9 @@ BAD = [
 def test_bad_input_clear_message_on_every_rank(tmp_path, args, message):
     proc = mpirun(2, args, cwd=tmp_path, timeout=120)     # a hang would time out
     assert proc.returncode != 0
-    lines = [l for l in proc.stderr.splitlines() if "error:" in l]
-    assert len(lines) == 2, proc.stderr                    # one per rank
-    assert all(message in l for l in lines), lines
+    # one message per rank (mpiexec may interleave the ranks' lines)
+    assert proc.stderr.count(": error: [rank ") == 2, proc.stderr
+    assert proc.stderr.count(message) >= 2, proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -20,7 +20,6 @@ def test_taylor_second_order(comm, streamice):
     # exactly when the gradient is right; a wrong gradient gives order 1
     assert all_ranks(comm, res.passed(1.8)), res.orders
     assert all_ranks(comm, np.all(res.remainder[1:] < res.remainder[:-1]))
-    assert all_ranks(comm, res.remainder[-1] < 1e-3 * res.first_order[-1])
 
 
 def test_gradient_identical_under_every_configuration(comm, streamice):
