@@ -61,7 +61,7 @@ SPEC = KernelSpec(
     params_type=StreamiceParams,
     sizes={
         "small": StreamiceParams(),
-        "medium": StreamiceParams(nx=192, ny=160, nt=12, npicard=3, ncg=4),
+        "medium": StreamiceParams(nx=256, ny=256, nt=16, npicard=3, ncg=4),
     },
     factory=Streamice,
     description="2-D ice stream: Picard/Glen viscosity, CG momentum solve, advection",
