@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--start", metavar="FILE", help="starting configuration (JSON or callee list); "
                                                     "default: every site checkpointed")
     ap.add_argument("--flips", type=int, default=1, help="flips per step (default 1)")
+    ap.add_argument("--snapshots", type=int, default=0, metavar="K",
+                    help="binomial checkpointing of the time loop with K snapshots in every run "
+                         "(kernels with a time-stepping interface, e.g. calltree; default 0: off)")
     ap.add_argument("--tolerance", type=float, default=0.01,
                     help="a step must be this fraction faster to be kept (default 0.01)")
     ap.add_argument("--max-steps", type=int, default=50, help="maximum number of steps (default 50)")
@@ -89,6 +92,8 @@ def _validate(args, comm):
         raise UsageError("--max-steps must be >= 0")
     if args.repeat < 1:
         raise UsageError("--repeat must be at least 1")
+    if args.snapshots < 0:
+        raise UsageError("--snapshots must be >= 0")
     out = Path(args.out)
     if args.resume:
         if not out.exists():
@@ -156,7 +161,7 @@ def _drive(args, comm, request, budget, limit, table, backend) -> None:
              "params": json.dumps(dict(request.params), sort_keys=True), "nranks": request.nranks,
              "strategy": args.strategy, "granularity": args.granularity, "budget": str(args.budget),
              "backend": args.backend, "tolerance": args.tolerance, "flips": args.flips,
-             "start": json.dumps(start.to_json()),
+             "start": json.dumps(start.to_json()), "snapshots": args.snapshots,
              "command": " ".join(shlex.quote(a) for a in sys.argv)}
     store = TuneStore(args.out)
     if args.resume:
@@ -182,7 +187,8 @@ def _drive(args, comm, request, budget, limit, table, backend) -> None:
         state = state.apply(rec)
     progress = None if args.no_progress else Progress(args.max_steps + 1, initial=state)
     loop = TuneLoop(state, backend, store, gran, profile_estimator(gran), profile_dir,
-                    max_steps=args.max_steps, retries=args.retries, progress=progress)
+                    max_steps=args.max_steps, retries=args.retries, progress=progress,
+                    snapshots=args.snapshots)
     if records:
         loop._note(f"resuming {args.out}: {len(records)} step(s) recorded, continuing at step {state.nsteps}")
     try:
@@ -198,7 +204,7 @@ def _drive(args, comm, request, budget, limit, table, backend) -> None:
 def _report(args, gran: Granularity, st: TuneState) -> None:
     best_keys = st.best_inhibited if st.best_inhibited is not None else st.inhibited
     best = st.best or st.current
-    cfg = gran.config(sorted(best_keys))
+    cfg = gran.config(sorted(best_keys), args.snapshots)
     table = gran.table
     stem = str(args.out)[:-3] if str(args.out).endswith(".h5") else str(args.out)
     write_config_json(stem + ".config.json", cfg, kernel=args.kernel)

@@ -50,7 +50,7 @@ class TuneLoop:
 
     def __init__(self, state: TuneState, backend: Backend, store: TuneStore, gran: Granularity,
                  estimator: Callable[[str], dict[str, Estimate]], profile_dir: Path,
-                 max_steps: int = 50, retries: int = 1, progress=None):
+                 max_steps: int = 50, retries: int = 1, progress=None, snapshots: int = 0):
         self.state = state
         self.backend = backend
         self.store = store
@@ -60,11 +60,12 @@ class TuneLoop:
         self.max_steps = max_steps
         self.retries = retries
         self.progress = progress
+        self.snapshots = snapshots
 
     # ------------------------------------------------------------------
     def _measure(self, step: int, inhibited: frozenset[str]):
         """Run a configuration with retries. Returns (measurement|None, estimates, attempts, failure)."""
-        config = self.gran.config(sorted(inhibited))
+        config = self.gran.config(sorted(inhibited), self.snapshots)
         path = str(self.profile_dir / f"step_{step:05d}.h5")
         failure = None
         for attempt in range(1, self.retries + 2):

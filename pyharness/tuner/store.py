@@ -31,7 +31,8 @@ from .strategy import Estimate
 __all__ = ["TuneStore", "IDENTITY_ATTRS"]
 
 # what must match for --resume to continue a run
-IDENTITY_ATTRS = ("kernel", "size", "params", "nranks", "granularity", "strategy", "budget")
+IDENTITY_ATTRS = ("kernel", "size", "params", "nranks", "granularity", "strategy", "budget",
+                  "snapshots")
 
 
 class TuneStore:
