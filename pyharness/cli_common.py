@@ -16,7 +16,7 @@ def add_kernel_args(ap: argparse.ArgumentParser) -> None:
     g = ap.add_argument_group("kernel")
     g.add_argument("--kernel", default="streamice",
                    help=f"adjoint kernel to run (default: streamice; available: {', '.join(kernel_names())})")
-    g.add_argument("--size", default="small", help="named problem size: small (default) or medium")
+    g.add_argument("--size", default="small", help="named problem size: small (default), demo or medium (kernels may differ)")
     g.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="override one kernel parameter, e.g. --param nx=64 (repeatable)")
 

@@ -61,6 +61,7 @@ SPEC = KernelSpec(
     params_type=StreamiceParams,
     sizes={
         "small": StreamiceParams(),
+        "demo": StreamiceParams(nx=128, ny=96, nt=6, npicard=2, ncg=4),
         "medium": StreamiceParams(nx=256, ny=256, nt=16, npicard=3, ncg=4),
     },
     factory=Streamice,
