@@ -1,0 +1,69 @@
+"""Scaling with the number of sites and dynamic instances (calltree kernel).
+
+For random call trees of growing size: adjoint time with profiling on and off (in
+the same process, alternating), events recorded, analysis time of the profile, and
+the time of 5 tuning steps (inline backend, this process).
+
+    mpiexec -n 2 python bench/bench_calltree.py
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+from pyharness import runtime
+from pyharness.analysis import Locations, analyze_events
+from pyharness.config import Configuration, SiteTable
+from pyharness.kernels import get_kernel
+from pyharness.mpiutil import gather_arrays
+from pyharness.profile import run_adjoint
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="10,50,200,1000,2000")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    comm = MPI.COMM_WORLD
+    rows = []
+    for n in map(int, args.sizes.split(",")):
+        k = get_kernel("calltree").create(comm, overrides={"shape": "random", "nsites": str(n),
+                                                            "seed": "1", "m": "64"})
+        table = SiteTable.from_locations(runtime.locations())
+        cfg = Configuration()
+        run_adjoint(comm, k, table, cfg, profiling=True)   # warm-up
+        t_on, t_off = [], []
+        for _ in range(args.rounds):
+            t_off.append(run_adjoint(comm, k, table, cfg, profiling=False)[0].wall)
+            s, ev, _ = run_adjoint(comm, k, table, cfg, profiling=True)
+            t_on.append(s.wall)
+        g = gather_arrays(comm, {"kind": ev.kind, "loc": ev.loc, "wall_ns": ev.wall_ns,
+                                 "cpu_ns": ev.cpu_ns, "stack": ev.stack})
+        t_an = None
+        if comm.rank == 0:
+            locs = Locations.from_records(runtime.locations())
+            analyze_events(g, locs, "site", wall_s=s.wall_s, cpu_s=s.cpu_s)   # compile / warm
+            t0 = time.perf_counter()
+            analyze_events(g, locs, "site", wall_s=s.wall_s, cpu_s=s.cpu_s)
+            t_an = time.perf_counter() - t0
+        nev = int(s.nevents.sum())
+        rows.append((n, nev // 6, nev, statistics.median(t_off), statistics.median(t_on), t_an))
+    if comm.rank == 0:
+        print(f"calltree random trees, m=64 reals per rank, {comm.size} ranks, "
+              f"median of {args.rounds} alternating rounds")
+        print(f"{'sites':>6} {'instances':>10} {'events':>9} {'adjoint':>9} {'profiled':>9} "
+              f"{'overhead':>9} {'analysis':>9} {'events/s':>10}")
+        for n, inst, nev, toff, ton, tan in rows:
+            print(f"{n:>6} {inst:>10} {nev:>9} {toff:>8.4f}s {ton:>8.4f}s {100 * (ton / toff - 1):>+8.1f}% "
+                  f"{tan:>8.4f}s {nev / tan:>10.0f}")
+        x = np.log([r[2] for r in rows])
+        y = np.log([r[5] for r in rows])
+        print(f"analysis time grows as events^{np.polyfit(x, y, 1)[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
