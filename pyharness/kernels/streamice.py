@@ -63,6 +63,8 @@ SPEC = KernelSpec(
         "small": StreamiceParams(),
         "demo": StreamiceParams(nx=128, ny=96, nt=6, npicard=2, ncg=4),
         "medium": StreamiceParams(nx=256, ny=256, nt=16, npicard=3, ncg=4),
+        # about 10 s per checkpointed adjoint on 2 ranks (cold); all inhibited it tapes ~5 GB per rank
+        "large": StreamiceParams(nx=512, ny=512, nt=32, npicard=3, ncg=4),
     },
     factory=Streamice,
     description="2-D ice stream: Picard/Glen viscosity, CG momentum solve, advection",
