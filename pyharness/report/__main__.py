@@ -1,0 +1,140 @@
+"""Turn pyharness files into tables, plots, CSV and an HTML page.
+
+Usage::
+
+    python -m pyharness.report results/profile.h5 results/tune.h5 --out report --html
+    python -m pyharness.report results/tune.h5 --nocheckpoint 7     # Tapenade list of step 7
+
+A profile gives the memory timeline per rank, the per-site estimates (three
+suggestion groups) and the rank imbalance; tuning histories and explorations give
+the Pareto plane (peak stack vs run time) with the tuning paths, the budget and the
+Pareto front of everything measured. Several files are overlaid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import html
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from ..mpiutil import run_cli
+from ..units import human_bytes
+from .data import config_of, file_kind, load_points
+
+__all__ = ["main"]
+
+
+def _table(points) -> str:
+    lines = [f"{'file':<24} {'label':>6} {'decision':>9} {'wall (s)':>10} {'peak':>12} {'inhibited':>9}"]
+    for p in points:
+        lines.append(f"{Path(p.source).name[:24]:<24} {p.label:>6} {p.decision or '-':>9} "
+                     f"{p.wall:>10.4f} {human_bytes(p.peak):>12} {len(p.inhibited):>9}")
+    return "\n".join(lines)
+
+
+def _write_points_csv(path, points) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "kind", "label", "decision", "strategy", "snapshots", "wall_s",
+                    "peak_bytes", "n_inhibited", "inhibited"])
+        for p in points:
+            w.writerow([p.source, p.kind, p.label, p.decision, p.strategy, p.snapshots, f"{p.wall:.9f}",
+                        p.peak, len(p.inhibited), " ".join(p.inhibited)])
+
+
+def _write_sites_csv(path, an) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["site", "callee", "instances", "time_gain_wall_s", "time_gain_cpu_s",
+                    "peak_change_bytes", "new_peak_bytes", "group"])
+        for e in an.estimates:
+            eff = e.effect.value if hasattr(e.effect, "value") else str(e.effect)
+            w.writerow([e.name, e.callee, e.count, f"{e.time_gain_wall_s:.9f}", f"{e.time_gain_cpu_s:.9f}",
+                        e.peak_change, e.new_peak, eff])
+
+
+def _nocheckpoint(path, label) -> str:
+    from ..config import Configuration, SiteTable
+    from ..h5io import open_h5, read_str
+    names = config_of(path, label)
+    callees = {}
+    for n in names:
+        callees.setdefault(n.split("@")[0], []).append(n)
+    return '-nocheckpoint "' + " ".join(sorted(c.lower() for c in callees)) + '"'
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pyharness.report", description=__doc__.split("\n")[0])
+    ap.add_argument("files", nargs="+", help="profile.h5, tune.h5 or explore.h5 files (overlaid)")
+    ap.add_argument("--out", default="report", help="directory for plots, CSV and HTML (default: report)")
+    ap.add_argument("--html", action="store_true", help="also write DIR/report.html (offline, self-contained)")
+    ap.add_argument("--granularity", choices=["site", "callee"], default="site")
+    ap.add_argument("--nocheckpoint", metavar="LABEL",
+                    help="print the Tapenade -nocheckpoint list of the configuration LABEL "
+                         "(a tuning step number) of the first file, and stop")
+    args = ap.parse_args(argv)
+    kinds = [file_kind(f) for f in args.files]       # clear errors for bad files, before any work
+    if args.nocheckpoint is not None:
+        print(_nocheckpoint(args.files[0], args.nocheckpoint))
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from . import plots
+    figures, tables = [], []
+    points = []
+    for path, kind in zip(args.files, kinds):
+        pts = load_points(path)
+        points += pts
+        stem = Path(path).stem
+        if kind == "profile":
+            from ..analysis import analyze_profile
+            from ..analysis.suggestions import format_table, suggest
+            an = analyze_profile(path, args.granularity)
+            text = format_table(an, suggest(an))
+            tables.append((f"{path}: cost/benefit per {args.granularity}", text))
+            _write_sites_csv(out / f"{stem}-sites.csv", an)
+            with_events = True
+            try:
+                figures.append(("Memory timeline: " + path, plots.save(plots.memory_timeline(path),
+                                                                        out / f"{stem}-timeline")))
+            except KeyError:
+                with_events = False
+            figures.append(("Per-site estimates: " + path,
+                            plots.save(plots.site_estimates(an), out / f"{stem}-sites")))
+            if with_events:
+                figures.append(("Rank imbalance: " + path,
+                                plots.save(plots.rank_imbalance(path), out / f"{stem}-ranks")))
+        else:
+            tables.append((f"{path}: measured configurations", _table(pts)))
+    if any(k != "profile" for k in kinds) or len(points) > 1:
+        figures.insert(0, ("Pareto plane", plots.save(plots.pareto_plane(points), out / "pareto")))
+    _write_points_csv(out / "configurations.csv", points)
+    for title, text in tables:
+        print(f"== {title}\n{text}\n")
+    print(f"figures, CSV{' and HTML' if args.html else ''} written to {out}/:")
+    for title, paths in figures:
+        print(f"  {paths[0]}  ({title})")
+    if args.html:
+        parts = ["<!doctype html><html><head><meta charset='utf-8'><title>pyharness report</title>",
+                 "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+                 "pre{font-size:12px;background:#f6f6f6;padding:8px;overflow-x:auto}"
+                 "img{max-width:100%}</style></head><body><h1>pyharness report</h1>",
+                 "<p>" + ", ".join(html.escape(str(f)) for f in args.files) + "</p>"]
+        for title, paths in figures:
+            data = base64.b64encode(Path(paths[0]).read_bytes()).decode()
+            parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
+                         f"src='data:image/png;base64,{data}'>")
+        for title, text in tables:
+            parts.append(f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>")
+        parts.append("</body></html>")
+        (out / "report.html").write_text("\n".join(parts))
+        print(f"  {out / 'report.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli("pyharness.report", main))

@@ -1,0 +1,95 @@
+"""Reading pyharness files for reports: profiles, tuning histories, explorations."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..h5io import open_h5, read_str
+
+__all__ = ["Point", "load_points", "file_kind", "config_of"]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured configuration: a dot in the Pareto plane."""
+
+    source: str          # file it came from
+    label: str           # step number, sample index, ...
+    wall: float          # slowest rank, s
+    peak: int            # largest per-rank peak, bytes
+    inhibited: tuple[str, ...]
+    kind: str            # profile | tune | explore
+    decision: str = ""   # tune: start | accepted | rejected | failed
+    strategy: str = ""
+    snapshots: int = 0
+    budget: int | None = None
+
+
+def file_kind(path) -> str:
+    with open_h5(path, ("profile", "tune", "explore")) as f:
+        return str(f.attrs["kind"])
+
+
+def _profile_point(path, label="") -> Point:
+    with open_h5(path, ("profile",)) as f:
+        names = read_str(f["locations/name"])
+        inh = f["config/inhibited"][()]
+        snaps = int(f["config"].attrs.get("snapshots", 0))
+        wall = float(np.max(f["summary/wall_s"][()])) if "wall_s" in f["summary"] else float("nan")
+        return Point(str(path), label or Path(path).stem, wall, int(np.max(f["summary/peak_bytes"][()])),
+                     tuple(n for n, m in zip(names, inh) if m), "profile", snapshots=snaps)
+
+
+def load_points(path) -> list[Point]:
+    """Every measured configuration in a file."""
+    kind = file_kind(path)
+    if kind == "profile":
+        return [_profile_point(path)]
+    out = []
+    with open_h5(path, (kind,)) as f:
+        attrs = f.attrs
+        if kind == "tune":
+            strategy = str(attrs.get("strategy", ""))
+            snaps = int(attrs.get("snapshots", 0))
+            steps = f["steps"]
+            start_peak = None
+            for name in sorted(steps):
+                g = steps[name]
+                a = g.attrs
+                if "peak_bytes" not in g:
+                    continue
+                peak = int(np.max(g["peak_bytes"][()]))
+                if start_peak is None:
+                    start_peak = peak
+                out.append(Point(str(path), str(int(a["step"])), float(np.max(g["wall_s"][()])), peak,
+                                 tuple(json.loads(a["inhibited"])), "tune", str(a["decision"]),
+                                 strategy, snaps))
+            b = str(attrs.get("budget", ""))
+            if out and b:
+                from ..units import parse_budget
+                try:
+                    budget = parse_budget(b).resolve(start_peak)
+                    out = [Point(**{**p.__dict__, "budget": budget}) for p in out]
+                except Exception:
+                    pass
+        else:  # explore
+            for name in sorted(f["samples"]):
+                g = f["samples"][name]
+                a = g.attrs
+                out.append(Point(str(path), name, float(np.max(g["wall_s"][()])),
+                                 int(np.max(g["peak_bytes"][()])), tuple(json.loads(a["inhibited"])),
+                                 "explore", snapshots=int(a.get("snapshots", 0))))
+    return out
+
+
+def config_of(path, label: str) -> tuple[str, ...]:
+    """The inhibited sites of one measured configuration (step or sample label)."""
+    for p in load_points(path):
+        if p.label == str(label):
+            return p.inhibited
+    from ..errors import UsageError
+    raise UsageError(f"{path} has no configuration labelled '{label}'")

@@ -1,0 +1,191 @@
+"""The report's figures (matplotlib, headless Agg): Pareto plane, memory timeline,
+per-site estimates, rank imbalance. Axes in MiB and seconds."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..h5io import open_h5, read_str  # noqa: E402
+
+__all__ = ["pareto_plane", "memory_timeline", "site_estimates", "rank_imbalance", "save"]
+
+MIB = 2.0 ** 20
+GROUP_COLOURS = {"gain": "#2a9d8f", "neutral": "#8d99ae", "cost": "#e76f51"}
+STRATEGY_COLOURS = ["#1d3557", "#e63946", "#2a9d8f", "#f4a261"]
+
+
+def save(fig, out_base) -> list[str]:
+    paths = []
+    for ext in ("png", "svg"):
+        p = f"{out_base}.{ext}"
+        fig.savefig(p, dpi=110, bbox_inches="tight")
+        paths.append(p)
+    plt.close(fig)
+    return paths
+
+
+def pareto_front(points):
+    """Points not dominated in (wall, peak): nobody is both faster and smaller."""
+    pts = sorted(points, key=lambda p: (p.wall, p.peak))
+    front, best = [], None
+    for p in pts:
+        if best is None or p.peak < best:
+            front.append(p)
+            best = p.peak
+    return front
+
+
+def pareto_plane(points, title: str = "Peak stack vs adjoint run time"):
+    """Every measured configuration as a dot; tuning paths as lines; budget; front."""
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    explore = [p for p in points if p.kind == "explore" and not p.snapshots]
+    if explore:
+        ax.scatter([p.wall for p in explore], [p.peak / MIB for p in explore], s=14, c="0.7",
+                   label=f"random configurations ({len(explore)})", zorder=1)
+    binom = [p for p in points if p.snapshots]
+    if binom:
+        ax.scatter([p.wall for p in binom], [p.peak / MIB for p in binom], s=18, c="#9b5de5",
+                   marker="D", label="with binomial time-loop checkpointing", zorder=2)
+    tunes = {}
+    for p in points:
+        if p.kind == "tune":
+            tunes.setdefault((p.source, p.strategy), []).append(p)
+    for i, ((src, strategy), pts) in enumerate(tunes.items()):
+        col = STRATEGY_COLOURS[i % len(STRATEGY_COLOURS)]
+        path = [p for p in pts if p.decision in ("start", "accepted")]
+        ax.plot([p.wall for p in path], [p.peak / MIB for p in path], "-o", color=col, ms=5,
+                label=f"tuning path: {strategy or 'tune'}", zorder=3)
+        for p in path:
+            ax.annotate(p.label, (p.wall, p.peak / MIB), textcoords="offset points", xytext=(4, 4),
+                        fontsize=7, color=col)
+        rej = [p for p in pts if p.decision == "rejected"]
+        if rej:
+            ax.scatter([p.wall for p in rej], [p.peak / MIB for p in rej], s=22, facecolors="none",
+                       edgecolors=col, label=f"rejected steps ({strategy})", zorder=3)
+        budgets = {p.budget for p in pts if p.budget}
+        for b in budgets:
+            ax.axhline(b / MIB, color=col, ls="--", lw=1, label=f"budget {b / MIB:.2f} MiB/rank")
+    profiles = [p for p in points if p.kind == "profile"]
+    if profiles:
+        ax.scatter([p.wall for p in profiles], [p.peak / MIB for p in profiles], s=40, marker="s",
+                   c="#264653", label="profiles", zorder=4)
+    front = pareto_front([p for p in points if np.isfinite(p.wall)])
+    if len(front) > 1:
+        ax.step([p.wall for p in front], [p.peak / MIB for p in front], where="post", color="#f4a261",
+                lw=2.5, alpha=0.7, label="Pareto front of all measured", zorder=2)
+    ax.set_xlabel("adjoint run time, slowest rank (s)")
+    ax.set_ylabel("peak AD stack, largest rank (MiB)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def memory_timeline(profile_path, top: int = 4):
+    """Stack size over time on every rank, with the advance/reverse phases of the
+    sites that hold the most time shaded, and each rank's peak marked."""
+    with open_h5(profile_path, ("profile",)) as f:
+        names = read_str(f["locations/name"])
+        ranks = sorted(f["events"])
+        fig, axes = plt.subplots(len(ranks), 1, figsize=(9, 2.4 * len(ranks) + 0.6), sharex=True,
+                                 squeeze=False)
+        for ax, rk in zip(axes[:, 0], ranks):
+            g = f["events"][rk]
+            kind, loc = g["kind"][()], g["loc"][()]
+            t = g["wall_ns"][()] * 1e-9
+            st = g["stack"][()] / MIB
+            ax.step(t, st, where="post", color="#1d3557", lw=1)
+            # time in advance+reverse per site: shade the phases of the top sites
+            tot = {}
+            for k_begin, k_end in ((1, 3), (4, 6)):
+                for i in np.unique(loc[kind == k_begin]):
+                    b = t[(kind == k_begin) & (loc == i)]
+                    e = t[(kind == k_end) & (loc == i)]
+                    n = min(len(b), len(e))
+                    tot[i] = tot.get(i, 0.0) + float(np.sum(np.abs(e[:n] - b[:n])))
+            tops = sorted(tot, key=lambda i: -tot[i])[:top]
+            cols = plt.cm.tab10(np.arange(len(tops)))
+            for c, i in zip(cols, tops):
+                for k_begin, k_end, alpha in ((2, 3, 0.25), (5, 6, 0.12)):
+                    b = t[(kind == k_begin) & (loc == i)]
+                    e = t[(kind == k_end) & (loc == i)]
+                    if k_begin == 5:   # reverse: pair each BEGINREVERSE with its ENDREVERSE (nested LIFO)
+                        b, e = _pair_lifo(t, kind, loc, i, 5, 6)
+                    for x0, x1 in zip(b, e):
+                        ax.axvspan(x0, x1, color=c, alpha=alpha, lw=0)
+                ax.plot([], [], color=c, lw=6, alpha=0.4, label=names[i] if i >= 0 else "?")
+            turns = t[kind == 7]
+            for x in turns[:1]:
+                ax.axvline(x, color="0.4", ls=":", lw=1)
+            if len(st):
+                j = int(np.argmax(st))
+                ax.plot(t[j], st[j], "v", color="#e63946", ms=8)
+                ax.annotate(f"peak {st[j]:.2f} MiB", (t[j], st[j]), xytext=(5, -12),
+                            textcoords="offset points", fontsize=8, color="#e63946")
+            ax.set_ylabel(f"rank {int(rk.split('_')[1])}\nstack (MiB)")
+            ax.grid(alpha=0.3)
+        axes[0, 0].legend(fontsize=7, loc="upper right", title="sites (light: advance, pale: reverse)",
+                          title_fontsize=7)
+        axes[-1, 0].set_xlabel("wall time since the adjoint started (s)")
+        fig.suptitle("AD stack over time per rank (dotted: the root's turn)")
+    return fig
+
+
+def _pair_lifo(t, kind, loc, i, kb, ke):
+    sel = np.where(((kind == kb) | (kind == ke)) & (loc == i))[0]
+    stack, b, e = [], [], []
+    for j in sel:
+        if kind[j] == kb:
+            stack.append(t[j])
+        elif stack:
+            b.append(stack.pop())
+            e.append(t[j])
+    return b, e
+
+
+def site_estimates(analysis, top: int = 30):
+    """Per-site estimated time gain and peak change, coloured by suggestion group."""
+    ests = sorted(analysis.estimates, key=lambda e: -e.time_gain_s if np.isfinite(e.time_gain_s) else 0)
+    ests = [e for e in ests if e.count > 0][:top]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.28 * len(ests) + 1.6), sharey=True)
+    y = np.arange(len(ests))
+    cols = [GROUP_COLOURS.get(str(e.effect.value if hasattr(e.effect, "value") else e.effect), "0.5")
+            for e in ests]
+    a1.barh(y, [e.time_gain_s * 1e3 for e in ests], color=cols)
+    a2.barh(y, [e.peak_change / MIB for e in ests], color=cols)
+    a1.set_yticks(y, [e.name for e in ests], fontsize=7)
+    a1.invert_yaxis()
+    a1.set_xlabel("estimated time gain if inhibited (ms, slowest rank)")
+    a2.set_xlabel("estimated peak change if inhibited (MiB per rank)")
+    a2.axvline(0, color="0.3", lw=0.8)
+    for a in (a1, a2):
+        a.grid(axis="x", alpha=0.3)
+    from matplotlib.patches import Patch
+    labels = {"gain": "lowers the peak", "neutral": "memory-neutral", "cost": "memory cost"}
+    a2.legend(handles=[Patch(color=c, label=labels[n]) for n, c in GROUP_COLOURS.items()],
+              fontsize=8, loc="lower right")
+    fig.suptitle("What inhibiting each checkpoint would do (one flip at a time)")
+    return fig
+
+
+def rank_imbalance(profile_path):
+    with open_h5(profile_path, ("profile",)) as f:
+        wall = f["summary/wall_s"][()]
+        peak = f["summary/peak_bytes"][()] / MIB
+    r = np.arange(len(wall))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a1.bar(r, wall, color="#457b9d")
+    a1.axhline(np.mean(wall), color="0.3", ls="--", lw=1, label=f"mean; imbalance {np.max(wall) / np.mean(wall):.2f}")
+    a1.set_xlabel("rank"); a1.set_ylabel("adjoint wall time (s)"); a1.legend(fontsize=8)
+    a2.bar(r, peak, color="#e76f51")
+    a2.axhline(np.mean(peak), color="0.3", ls="--", lw=1, label=f"mean; imbalance {np.max(peak) / np.mean(peak):.2f}")
+    a2.set_xlabel("rank"); a2.set_ylabel("peak AD stack (MiB)"); a2.legend(fontsize=8)
+    for a in (a1, a2):
+        a.set_xticks(r)
+        a.grid(axis="y", alpha=0.3)
+    fig.suptitle("Per-rank run time and peak stack")
+    return fig
