@@ -1,0 +1,206 @@
+"""Measure many configurations: random ones (seeded) or every one of a small tree.
+
+Usage::
+
+    mpiexec -n 2 python -m pyharness.explore --kernel streamice --samples 250 --out explore.h5
+    python -m pyharness.explore --kernel calltree --param nsites=8 --exhaustive --backend local --ranks 2
+
+Random sampling draws the number of inhibited sites uniformly, then the sites. Each
+measurement is appended to explore.h5 (copy + rename: a kill never tears it);
+``--resume`` skips the samples already measured (same seed, same sequence). With
+``--backend slurm`` all remaining samples go to Slurm at once as one job array of
+jobs/profile-array.sbatch and are read back as they finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .backends import RunFailed, RunRequest, get_backend
+from .backends.base import measurement_from_profile
+from .cli_common import add_kernel_args, setup_kernel
+from .config import Configuration, write_config_json
+from .errors import PyharnessError, UsageError
+from .h5io import atomic_h5, check_writable, open_h5, str_array
+from .kernels import parse_params
+from .mpiutil import collective, run_cli
+
+__all__ = ["sample_configurations", "main"]
+
+MAX_EXHAUSTIVE = 14
+
+
+def sample_configurations(sites: list[str], samples: int, seed: int, exhaustive: bool) -> list[tuple[str, ...]]:
+    """The sequence of inhibited-site sets to measure (deterministic)."""
+    if exhaustive:
+        if len(sites) > MAX_EXHAUSTIVE:
+            raise UsageError(f"--exhaustive on {len(sites)} sites means 2^{len(sites)} runs; "
+                             f"use at most {MAX_EXHAUSTIVE} sites or random --samples")
+        return [tuple(c) for k in range(len(sites) + 1) for c in itertools.combinations(sites, k)]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(samples):
+        k = int(rng.integers(0, len(sites) + 1))
+        out.append(tuple(sorted(rng.choice(sites, size=k, replace=False).tolist())))
+    return out
+
+
+def _append(path: Path, index: int, inhibited, m, extra: dict | None = None) -> None:
+    with atomic_h5(path, "explore", copy_from=path) as f:
+        g = f["samples"].create_group(f"{index:06d}")
+        g.attrs["inhibited"] = json.dumps(list(inhibited))
+        g.attrs["profile"] = m.profile
+        g.attrs["cost"] = m.cost
+        g.attrs["grad_sha1"] = m.grad_digest
+        g.attrs["snapshots"] = 0
+        for k, v in (extra or {}).items():
+            g.attrs[k] = v
+        g["wall_s"] = np.array(m.wall_s)
+        g["cpu_s"] = np.array(m.cpu_s)
+        g["peak_bytes"] = np.array(m.peak_bytes, dtype=np.int64)
+
+
+def _done(path: Path) -> set[int]:
+    with open_h5(path, ("explore",)) as f:
+        return {int(n) for n in f["samples"]}
+
+
+def main(argv=None) -> int:
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    ap = argparse.ArgumentParser(prog="python -m pyharness.explore", description=__doc__.split("\n")[0])
+    add_kernel_args(ap)
+    ap.add_argument("--samples", type=int, default=250)
+    ap.add_argument("--exhaustive", action="store_true", help="every configuration (small trees only)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backend", default="inline", choices=["inline", "local", "slurm"])
+    ap.add_argument("--ranks", type=int, default=None, help="ranks per run (local, slurm)")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--out", default="explore.h5")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--time-limit", default="00:30:00", help="slurm: per array task")
+    ap.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    with collective(comm, "checking the arguments"):
+        if args.samples < 1:
+            raise UsageError("--samples must be at least 1")
+        if args.resume and not out.exists():
+            raise UsageError(f"--resume: {out} does not exist")
+        if not args.resume and out.exists():
+            raise UsageError(f"{out} exists: use --resume to continue it, or another --out")
+        check_writable(out)
+    inline = args.backend == "inline"
+    request = RunRequest(args.kernel, args.size, tuple(sorted(parse_params(args.param).items())),
+                         args.ranks or comm.size, args.repeat)
+    with collective(comm, "setting up the kernel"):
+        if inline:
+            backend = get_backend("inline", request, comm)
+            table = backend.table
+        elif comm.rank == 0:
+            _, table = setup_kernel(MPI.COMM_SELF, args)
+    if not inline and comm.rank != 0:
+        return 0
+    error = None
+    if comm.rank == 0:
+        try:
+            _drive(args, request, table, backend if inline else None, out)
+        except PyharnessError as exc:
+            error = str(exc)
+        finally:
+            if inline:
+                backend.shutdown()
+    elif inline:
+        backend.serve()
+    if inline:
+        error = comm.bcast(error, root=0)
+    if error:
+        raise PyharnessError(error)
+    return 0
+
+
+def _drive(args, request, table, backend, out: Path) -> None:
+    configs = sample_configurations(table.site_names, args.samples, args.seed, args.exhaustive)
+    attrs = {"kernel": request.kernel, "size": request.size, "params": json.dumps(dict(request.params)),
+             "nranks": request.nranks, "seed": args.seed, "exhaustive": bool(args.exhaustive),
+             "samples": len(configs)}
+    if args.resume:
+        with open_h5(out, ("explore",)) as f:
+            for k in ("kernel", "size", "params", "nranks", "seed", "exhaustive"):
+                if str(f.attrs[k]) != str(attrs[k]):
+                    raise UsageError(f"cannot resume {out}: made with {k}={f.attrs[k]}, this run has {attrs[k]}")
+    else:
+        with atomic_h5(out, "explore", attrs) as f:
+            f.create_group("samples")
+            f["sites"] = str_array(table.site_names)
+    done = _done(out)
+    todo = [i for i in range(len(configs)) if i not in done]
+    pdir = Path(str(out) + ".profiles")
+    pdir.mkdir(exist_ok=True)
+    from tqdm import tqdm
+    bar = tqdm(total=len(configs), initial=len(done), unit="run", file=sys.stderr, disable=None)
+    if args.backend == "slurm":
+        _slurm_array(args, request, configs, todo, pdir, out, bar)
+    else:
+        if backend is None:
+            backend = get_backend(args.backend, request)
+        for i in todo:
+            cfg = Configuration.from_names(table, configs[i])
+            try:
+                m = backend.run(cfg, str(pdir / f"sample_{i:06d}.h5"), label=f"sample {i}")
+            except RunFailed as exc:
+                bar.write(f"sample {i}: run failed ({exc.state}): {exc}")
+                continue
+            _append(out, i, configs[i], m)
+            bar.update(1)
+    bar.close()
+    print(f"{len(_done(out))} of {len(configs)} configurations measured in {out}")
+
+
+def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar) -> None:
+    import subprocess
+    from .backends.slurm import job_script, job_state
+    if not todo:
+        return
+    for i in todo:
+        write_config_json(pdir / f"config_{i}.json", Configuration(frozenset(configs[i])))
+    env = dict(os.environ)
+    env.update({"PYHARNESS_CONFIG_DIR": str(pdir.resolve()), "PYHARNESS_OUT_DIR": str(pdir.resolve()),
+                "PYHARNESS_KERNEL": request.kernel, "PYHARNESS_SIZE": request.size,
+                "PYHARNESS_PARAMS": ",".join(f"{k}={v}" for k, v in request.params),
+                "PYHARNESS_VENV": str(Path(sys.executable).parent.parent),
+                "PYHARNESS_JOBS_DIR": str(job_script("profile.sbatch").parent)})
+    cmd = ["sbatch", "--parsable", f"--array={','.join(map(str, todo))}", f"--ntasks={request.nranks}",
+           f"--time={args.time_limit}", f"--output={pdir.resolve()}/array-%A_%a.out", *args.sbatch_arg,
+           str(job_script("profile-array.sbatch"))]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise PyharnessError(f"sbatch refused the job array: {p.stderr.strip()}")
+    job = p.stdout.strip().split(";")[0]
+    pending = set(todo)
+    delay = 0.5
+    while pending:
+        for i in sorted(pending):
+            state, code, _ = job_state(f"{job}_{i}")
+            prof = pdir / f"profile_{i}.h5"
+            if state and state.split()[0] in ("COMPLETED",) and prof.exists():
+                _append(out, i, configs[i], measurement_from_profile(str(prof)), {"job_id": f"{job}_{i}"})
+                pending.discard(i)
+                bar.update(1)
+            elif state and state.split()[0] in ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
+                bar.write(f"sample {i}: job {job}_{i} ended {state} (exit code {code})")
+                pending.discard(i)
+        time.sleep(delay)
+        delay = min(10.0, delay * 1.5)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli("pyharness.explore", main))
