@@ -136,3 +136,17 @@ def test_resume_after_driver_killed_while_a_job_runs(slurm, tmp_path):
     assert str(pending["job_id"]) in [r.job_id for r in recs]
     ids = [r.job_id for r in recs if r.job_id]
     assert len(ids) == len(set(ids))
+
+
+def test_exploration_as_a_job_array(slurm, tmp_path):
+    out = tmp_path / "e.h5"
+    proc = subprocess.run([sys.executable, "-m", "pyharness.explore", "--kernel", "calltree", "--param", "nsites=2",
+                           "--exhaustive", "--backend", "slurm", "--ranks", "2", "--sbatch-arg=--overcommit",
+                           "--time-limit", "5", "--out", str(out)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with h5py.File(out) as f:
+        samples = [f["samples"][s] for s in sorted(f["samples"])]
+        assert len(samples) == 4
+        jobs = {s.attrs["job_id"].split("_")[0] for s in samples}
+    assert len(jobs) == 1          # one array job, four tasks
