@@ -88,6 +88,8 @@ def main(argv=None) -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--time-limit", default="00:30:00", help="slurm: per array task")
     ap.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG")
+    ap.add_argument("--max-parallel", type=int, default=1,
+                    help="slurm: array tasks running at once (sbatch --array=...%%N; default 1)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     with collective(comm, "checking the arguments"):
@@ -178,7 +180,8 @@ def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar) -> No
                 "PYHARNESS_PARAMS": ",".join(f"{k}={v}" for k, v in request.params),
                 "PYHARNESS_VENV": str(Path(sys.executable).parent.parent),
                 "PYHARNESS_JOBS_DIR": str(job_script("profile.sbatch").parent)})
-    cmd = ["sbatch", "--parsable", f"--array={','.join(map(str, todo))}", f"--ntasks={request.nranks}",
+    cmd = ["sbatch", "--parsable", f"--array={','.join(map(str, todo))}%{max(1, args.max_parallel)}",
+           f"--ntasks={request.nranks}",
            f"--time={args.time_limit}", f"--output={pdir.resolve()}/array-%A_%a.out", *args.sbatch_arg,
            str(job_script("profile-array.sbatch"))]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -191,7 +194,7 @@ def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar) -> No
         for i in sorted(pending):
             state, code, _ = job_state(f"{job}_{i}")
             prof = pdir / f"profile_{i}.h5"
-            if state and state.split()[0] in ("COMPLETED",) and prof.exists():
+            if state and state.split()[0] == "COMPLETED" and prof.exists():
                 _append(out, i, configs[i], measurement_from_profile(str(prof)), {"job_id": f"{job}_{i}"})
                 pending.discard(i)
                 bar.update(1)

@@ -22,10 +22,8 @@ def test_random_samples_are_seeded_and_uniform_in_size():
 def test_exhaustive_then_resume_measures_each_configuration_once(tmp_path):
     args = ["-m", "pyharness.explore", "--kernel", "calltree", "--param", "nsites=4", "--param", "m=16",
             "--exhaustive", "--out", str(tmp_path / "e.h5")]
-    p = subprocess.Popen(["mpiexec", "-n", "2", sys.executable, *args], cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.wait(timeout=300)
-    assert p.returncode == 0
+    p = mpirun(2, args, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
     with h5py.File(tmp_path / "e.h5") as f:
         first = sorted(f["samples"])
         configs = [tuple(json.loads(f["samples"][s].attrs["inhibited"])) for s in first]
