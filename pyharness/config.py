@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
 from .errors import UsageError
 
-__all__ = ["SiteTable", "Configuration", "read_config_file", "write_callee_list",
+__all__ = ["SiteTable", "Configuration", "read_config_file", "read_name_list", "write_name_list",
            "write_config_json"]
 
 
@@ -60,15 +61,15 @@ class SiteTable:
 
     def resolve(self, names: Iterable[str], source: str = "") -> frozenset[int]:
         """Location indices of site or callee names; unknown names are an error."""
-        by_name = {self.names[i]: i for i in self.site_indices}
+        by_name = {self.names[i].lower(): i for i in self.site_indices}
         out: set[int] = set()
         unknown = []
         for raw in names:
             name = raw.strip()
             if not name:
                 continue
-            if name in by_name:
-                out.add(by_name[name])
+            if name.lower() in by_name:
+                out.add(by_name[name.lower()])
                 continue
             idx = self.sites_of_callee(name)
             if idx:
@@ -174,22 +175,58 @@ def read_config_file(path: str | Path, table: SiteTable) -> Configuration:
         if not all(isinstance(n, str) for n in names):
             raise UsageError(f"{p}: 'inhibited' must be a list of site or callee names (strings)")
         return Configuration.from_names(table, names, snaps, source=str(p))
-    names = []
+    return Configuration.from_names(table, read_name_list(p), 0, source=str(p))
+
+
+def read_name_list(path: str | os.PathLike) -> tuple[str, ...]:
+    """Names of a list file, lower-cased, in file order, duplicates dropped.
+
+    Raises
+    ------
+    UsageError
+        The file cannot be read, or a line holds more than one name
+        (``FILE:LINE: one name per line expected``).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read name list '{p}': {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"'{p}' is not a text file: a name list has one name per line") from None
+    names: list[str] = []
+    seen: set[str] = set()
     for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
+        body = line.split("#", 1)[0].strip()
+        if not body:
             continue
-        if len(line.split()) != 1:
-            raise UsageError(f"{p}:{lineno}: one name per line expected, got '{line}'")
-        names.append(line)
-    return Configuration.from_names(table, names, 0, source=str(p))
+        parts = body.split()
+        if len(parts) != 1:
+            raise UsageError(f"{p}:{lineno}: one name per line expected, got '{body}'")
+        name = parts[0].lower()
+        if name not in seen:
+            seen.add(name)
+            names.append(name)
+    return tuple(names)
 
 
-def write_callee_list(path: str | Path, callees: Sequence[str], header: str = "") -> None:
-    """Write a callee list file (one lower-case name per line)."""
-    lines = [f"# {h}" for h in header.splitlines()] if header else []
-    lines += [c.lower() for c in callees]
-    Path(path).write_text("\n".join(lines) + "\n")
+def write_name_list(path: str | os.PathLike, names: Iterable[str], header: str = "") -> None:
+    """Write one lower-case name per line (``header`` as ``#`` comment lines).
+
+    Written to a temporary name and renamed, so a reader never sees half a file.
+    """
+    p = Path(path)
+    lines = [f"# {h}".rstrip() for h in header.splitlines()] if header else []
+    lines += [n.lower() for n in names]
+    tmp = p.with_name(f"{p.name}.tmp.{os.getpid()}")
+    try:
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise UsageError(f"cannot write name list '{p}': {exc.strerror or exc}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def write_config_json(path: str | Path, config: Configuration, **extra) -> None:

@@ -19,10 +19,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import runtime
 from .backends import RunRequest, backend_names, get_backend
 from .cli_common import add_kernel_args, setup_kernel
-from .config import Configuration, read_config_file, write_callee_list, write_config_json
+from .config import Configuration, read_config_file, write_config_json, write_name_list
 from .errors import PyharnessError, UsageError
 from .h5io import check_writable
 from .kernels import parse_params
@@ -208,7 +207,7 @@ def _report(args, gran: Granularity, st: TuneState) -> None:
     table = gran.table
     stem = str(args.out)[:-3] if str(args.out).endswith(".h5") else str(args.out)
     write_config_json(stem + ".config.json", cfg, kernel=args.kernel)
-    write_callee_list(stem + ".nocheckpoint.txt", cfg.nocheckpoint_callees(table),
+    write_name_list(stem + ".nocheckpoint.txt", cfg.nocheckpoint_callees(table),
                       header=f"pyharness tune: callees to inhibit for {args.kernel} "
                              f"(budget {args.budget}, strategy {args.strategy})")
     speedup = st.start.wall / best.wall if best.wall > 0 else float("nan")

@@ -19,8 +19,6 @@ Example
 from __future__ import annotations
 
 import difflib
-import os
-from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import UsageError
@@ -28,55 +26,7 @@ from ..errors import UsageError
 __all__ = ["read_name_list", "write_name_list", "check_names"]
 
 
-def read_name_list(path: str | os.PathLike) -> tuple[str, ...]:
-    """Names of a list file, lower-cased, in file order, duplicates dropped.
-
-    Raises
-    ------
-    UsageError
-        The file cannot be read, or a line holds more than one name
-        (``FILE:LINE: one name per line expected``).
-    """
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read name list '{p}': {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"'{p}' is not a text file: a name list has one name per line") from None
-    names: list[str] = []
-    seen: set[str] = set()
-    for lineno, line in enumerate(text.splitlines(), 1):
-        body = line.split("#", 1)[0].strip()
-        if not body:
-            continue
-        parts = body.split()
-        if len(parts) != 1:
-            raise UsageError(f"{p}:{lineno}: one name per line expected, got '{body}'")
-        name = parts[0].lower()
-        if name not in seen:
-            seen.add(name)
-            names.append(name)
-    return tuple(names)
-
-
-def write_name_list(path: str | os.PathLike, names: Iterable[str], header: str = "") -> None:
-    """Write one lower-case name per line (``header`` as ``#`` comment lines).
-
-    Written to a temporary name and renamed, so a reader never sees half a file.
-    """
-    p = Path(path)
-    lines = [f"# {h}".rstrip() for h in header.splitlines()] if header else []
-    lines += [n.lower() for n in names]
-    tmp = p.with_name(f"{p.name}.tmp.{os.getpid()}")
-    try:
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, p)
-    except OSError as exc:
-        raise UsageError(f"cannot write name list '{p}': {exc.strerror or exc}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+from ..config import read_name_list, write_name_list  # the one implementation
 
 
 def check_names(names: Iterable[str], sites: Sequence[str], callees: Sequence[str],

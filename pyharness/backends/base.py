@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
 
 from ..config import Configuration
 from ..errors import PyharnessError, UsageError

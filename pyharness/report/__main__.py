@@ -20,7 +20,6 @@ import html
 import sys
 from pathlib import Path
 
-from ..errors import UsageError
 from ..mpiutil import run_cli
 from ..units import human_bytes
 from .data import config_of, file_kind, load_points
@@ -58,8 +57,6 @@ def _write_sites_csv(path, an) -> None:
 
 
 def _nocheckpoint(path, label) -> str:
-    from ..config import Configuration, SiteTable
-    from ..h5io import open_h5, read_str
     names = config_of(path, label)
     callees = {}
     for n in names:

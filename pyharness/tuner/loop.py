@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..backends.base import Backend, Measurement, RunFailed
+from ..backends.base import Backend, RunFailed
 from ..config import Configuration, SiteTable
 from ..errors import PyharnessError
 from ..units import human_bytes
-from .state import Proposal, StepRecord, TuneState
+from .state import StepRecord, TuneState
 from .store import TuneStore
 from .strategy import Estimate
 
