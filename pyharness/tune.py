@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="hard per-rank AD stack limit of every run (inline and local backends): "
                          "a configuration above it fails cleanly instead of exhausting memory")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ap.add_argument("--replay-from", metavar="TUNE.h5",
-                    help="replay backend: serve the measurements recorded in this tuning history")
+    ap.add_argument("--replay-from", metavar="FILE.h5",
+                    help="replay backend: serve the measurements recorded in this tuning history "
+                         "or exploration (e.g. an --exhaustive one)")
     ap.add_argument("--replay-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     sl = ap.add_argument_group("slurm backend")
     sl.add_argument("--partition")

@@ -1,4 +1,5 @@
-"""replay: serve the measurements recorded in an earlier tune.h5 instead of running.
+"""replay: serve the measurements recorded in an earlier tune.h5 or explore.h5
+instead of running.
 
 For replaying the loop's decisions on recorded data: comparing strategies or
 tolerances offline, and testing ``--resume`` deterministically (the same
@@ -23,15 +24,24 @@ class ReplayBackend(Backend):
 
     def __init__(self, request: RunRequest, source: str, delay: float = 0.0):
         super().__init__(request)
+        from ..h5io import open_h5
         from ..tuner.store import TuneStore
+        from .base import measurement_from_profile
         if not source:
-            raise UsageError("the replay backend needs --replay-from TUNE.h5")
+            raise UsageError("the replay backend needs --replay-from TUNE.h5 (or EXPLORE.h5)")
         self.source = source
         self.delay = delay
         self.table: dict[frozenset[str], Measurement] = {}
-        for rec in TuneStore(source).records():
-            if rec.measurement is not None:
-                self.table.setdefault(_inhibited_sites(rec.measurement.profile), rec.measurement)
+        with open_h5(source, ("tune", "explore")) as f:
+            kind = str(f.attrs["kind"])
+            profiles = ([str(f["samples"][s].attrs["profile"]) for s in sorted(f["samples"])]
+                        if kind == "explore" else [])
+        if kind == "tune":
+            for rec in TuneStore(source).records():
+                if rec.measurement is not None:
+                    self.table.setdefault(_inhibited_sites(rec.measurement.profile), rec.measurement)
+        for p in profiles:
+            self.table.setdefault(_inhibited_sites(p), measurement_from_profile(p))
 
     def describe(self) -> str:
         return f"replay (measurements of {self.source})"
