@@ -54,14 +54,14 @@ def binomial_adjoint(kernel, ctrl: np.ndarray, snapshots: int):
                                       Revolve)
     if not getattr(kernel, "supports_time_stepping", False):
         raise UsageError(f"kernel '{kernel.name}' has no time-stepping interface: binomial "
-                         "checkpointing (snapshots > 0) is available for: calltree")
+                         "checkpointing (snapshots > 0) is available for: streamice, calltree")
     nsteps = kernel.ts_nsteps()
     if snapshots < 1:
         raise UsageError("binomial checkpointing needs at least 1 snapshot")
     if nsteps < 2:
         raise UsageError(f"binomial checkpointing needs at least 2 time steps (kernel has {nsteps})")
     snapshots = min(snapshots, nsteps - 1)
-    nbytes = 8 * kernel.nctrl()
+    nbytes = kernel.ts_state_bytes() if hasattr(kernel, "ts_state_bytes") else 8 * kernel.nctrl()
     store: dict[int, np.ndarray] = {}
     held = max_held = advanced = 0
     cost = None

@@ -19,7 +19,10 @@ module ph_api
                              calltree_ts_end_forward, calltree_ts_reverse, calltree_ts_gradient
   use ph_stack, only: ph_stack_external
   use streamice_driver, only: streamice_setup, streamice_nctrl, streamice_control_default, &
-                              streamice_primal, streamice_adjoint, streamice_teardown
+                              streamice_primal, streamice_adjoint, streamice_teardown, &
+                              streamice_ts_begin, streamice_ts_state_size, streamice_ts_state, &
+                              streamice_ts_set_state, streamice_ts_advance, streamice_ts_end_forward, &
+                              streamice_ts_reverse, streamice_ts_gradient
   implicit none
   private
   public :: api_reset, api_release, api_set_stack_limit, api_stack_stats, &
@@ -31,6 +34,9 @@ module ph_api
             api_calltree_ts_reverse, api_calltree_ts_gradient
   public :: api_calltree_setup, api_calltree_nctrl, api_calltree_primal, api_calltree_adjoint, &
             api_calltree_teardown
+  public :: api_streamice_ts_begin, api_streamice_ts_state_size, api_streamice_ts_state, &
+            api_streamice_ts_set_state, api_streamice_ts_advance, api_streamice_ts_end_forward, &
+            api_streamice_ts_reverse, api_streamice_ts_gradient
   public :: api_streamice_setup, api_streamice_nctrl, api_streamice_control_default, &
             api_streamice_primal, api_streamice_adjoint, api_streamice_teardown
 
@@ -381,6 +387,58 @@ contains
     call streamice_adjoint(n, ctrl, grad, cost, ierr, errmsg)
     call check_stack(ierr, errmsg)
   end subroutine api_streamice_adjoint
+
+  !> \brief Time stepping: the state at step 0 from the control.
+  subroutine api_streamice_ts_begin(n, ctrl)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    call streamice_ts_begin(n, ctrl)
+  end subroutine api_streamice_ts_begin
+
+  !> \brief Time stepping: reals in a snapshot of the state.
+  subroutine api_streamice_ts_state_size(n)
+    integer, intent(out) :: n
+    n = streamice_ts_state_size()
+  end subroutine api_streamice_ts_state_size
+
+  !> \brief Time stepping: copy the state out.
+  subroutine api_streamice_ts_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(inout) :: x(n)
+    call streamice_ts_state(n, x)
+  end subroutine api_streamice_ts_state
+
+  !> \brief Time stepping: restore the state.
+  subroutine api_streamice_ts_set_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: x(n)
+    call streamice_ts_set_state(n, x)
+  end subroutine api_streamice_ts_set_state
+
+  !> \brief Time stepping: advance nadv steps, untaped (0) or taped (1).
+  subroutine api_streamice_ts_advance(nadv, taped)
+    integer, intent(in) :: nadv, taped
+    call streamice_ts_advance(nadv, taped)
+  end subroutine api_streamice_ts_advance
+
+  !> \brief Time stepping: the cost; seeds the adjoint.
+  subroutine api_streamice_ts_end_forward(cost)
+    real(real64), intent(out) :: cost
+    call streamice_ts_end_forward(cost)
+  end subroutine api_streamice_ts_end_forward
+
+  !> \brief Time stepping: reverse the last nrev taped steps.
+  subroutine api_streamice_ts_reverse(nrev)
+    integer, intent(in) :: nrev
+    call streamice_ts_reverse(nrev)
+  end subroutine api_streamice_ts_reverse
+
+  !> \brief Time stepping: the gradient after the whole reversal.
+  subroutine api_streamice_ts_gradient(n, grad)
+    integer, intent(in) :: n
+    real(real64), intent(inout) :: grad(n)
+    call streamice_ts_gradient(n, grad)
+  end subroutine api_streamice_ts_gradient
 
   !> \brief Free the streamice kernel's fields.
   subroutine api_streamice_teardown()

@@ -52,6 +52,41 @@ class Streamice(Kernel):
         cost = runtime.call("streamice_adjoint", self._n, c, grad)
         return float(cost), grad
 
+    # ---- time-stepping interface (binomial checkpointing of the time loop)
+    supports_time_stepping = True
+
+    def ts_nsteps(self) -> int:
+        return self.params.nt
+
+    def ts_state_bytes(self) -> int:
+        return 8 * int(runtime.api().api_streamice_ts_state_size())
+
+    def ts_begin(self, ctrl: np.ndarray) -> None:
+        runtime.api().api_streamice_ts_begin(self._n, np.ascontiguousarray(ctrl, dtype=np.float64))
+
+    def ts_state(self) -> np.ndarray:
+        n = int(runtime.api().api_streamice_ts_state_size())
+        x = np.zeros(n)
+        runtime.api().api_streamice_ts_state(n, x)
+        return x
+
+    def ts_set_state(self, x: np.ndarray) -> None:
+        runtime.api().api_streamice_ts_set_state(len(x), np.ascontiguousarray(x, dtype=np.float64))
+
+    def ts_advance(self, nsteps: int, taped: bool) -> None:
+        runtime.api().api_streamice_ts_advance(int(nsteps), 1 if taped else 0)
+
+    def ts_end_forward(self) -> float:
+        return float(runtime.api().api_streamice_ts_end_forward())
+
+    def ts_reverse(self, nsteps: int) -> None:
+        runtime.api().api_streamice_ts_reverse(int(nsteps))
+
+    def ts_gradient(self) -> np.ndarray:
+        g = np.zeros(self._n)
+        runtime.api().api_streamice_ts_gradient(self._n, g)
+        return g
+
     def teardown(self) -> None:
         runtime.api().api_streamice_teardown()
 

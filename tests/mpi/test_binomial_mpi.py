@@ -46,3 +46,18 @@ def test_peak_includes_the_snapshots(comm, stepped):
         peaks.append(int(s.peak_bytes.max()))
     # one step's tape is the same; three more snapshots of 48 reals are held at once
     assert peaks[1] - peaks[0] == 3 * 48 * 8
+
+
+def test_streamice_time_loop_binomial_gradient_unchanged(comm):
+    k = get_kernel("streamice").create(comm, overrides={"nt": "5"})
+    table = SiteTable.from_locations(runtime.locations())
+    ref, _, gref = run_adjoint(comm, k, table, Configuration(), profiling=False)
+    some = random_configs(table, 2, seed=5)
+    for snaps in range(1, 5):
+        for c in [Configuration()] + some:
+            s, _, g = run_adjoint(comm, k, table, Configuration(c.inhibited, snaps), profiling=False)
+            assert all_ranks(comm, np.array_equal(g, gref)), (snaps, sorted(c.inhibited))
+            assert s.cost == ref.cost
+        runtime.reset()
+        _, _, st = binomial_adjoint(k, k.control_default(), snaps)
+        assert st.extra_steps == revolve_forward_steps(5, snaps)

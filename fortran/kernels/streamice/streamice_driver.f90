@@ -4,11 +4,14 @@
 module streamice_driver
   use ph_kinds, only: real64
   use streamice_grid, only: grid_setup, grid_teardown, nx, nyl, j0, ny
-  use streamice_main, only: streamice_run_primal, streamice_run_adjoint
+  use streamice_main, only: streamice_run_primal, streamice_run_adjoint, ts_begin, ts_state_size, &
+                            ts_state, ts_set_state, ts_advance, ts_end_forward, ts_reverse, ts_gradient
   implicit none
   private
   public :: streamice_setup, streamice_nctrl, streamice_control_default, streamice_primal, &
             streamice_adjoint, streamice_teardown
+  public :: streamice_ts_begin, streamice_ts_state_size, streamice_ts_state, streamice_ts_set_state, &
+            streamice_ts_advance, streamice_ts_end_forward, streamice_ts_reverse, streamice_ts_gradient
 
 contains
 
@@ -82,6 +85,56 @@ contains
     call streamice_run_adjoint(alpha, alphab, cost)
     grad = reshape(alphab(1:nx, 1:nyl), [n])
   end subroutine streamice_adjoint
+
+  ! ---- time stepping for binomial checkpointing (pyharness.binomial)
+  subroutine streamice_ts_begin(n, ctrl)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    real(real64), allocatable :: alpha(:,:)
+    allocate(alpha(0:nx + 1, 0:nyl + 1))
+    call to_field(n, ctrl, alpha)
+    call ts_begin(alpha)
+  end subroutine streamice_ts_begin
+
+  integer function streamice_ts_state_size()
+    streamice_ts_state_size = ts_state_size()
+  end function streamice_ts_state_size
+
+  subroutine streamice_ts_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(out) :: x(n)
+    call ts_state(n, x)
+  end subroutine streamice_ts_state
+
+  subroutine streamice_ts_set_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: x(n)
+    call ts_set_state(n, x)
+  end subroutine streamice_ts_set_state
+
+  subroutine streamice_ts_advance(nadv, taped)
+    integer, intent(in) :: nadv, taped
+    call ts_advance(nadv, taped /= 0)
+  end subroutine streamice_ts_advance
+
+  subroutine streamice_ts_end_forward(cost)
+    real(real64), intent(out) :: cost
+    call ts_end_forward(cost)
+  end subroutine streamice_ts_end_forward
+
+  subroutine streamice_ts_reverse(nrev)
+    integer, intent(in) :: nrev
+    call ts_reverse(nrev)
+  end subroutine streamice_ts_reverse
+
+  subroutine streamice_ts_gradient(n, grad)
+    integer, intent(in) :: n
+    real(real64), intent(out) :: grad(n)
+    real(real64), allocatable :: alphab(:,:)
+    allocate(alphab(0:nx + 1, 0:nyl + 1))
+    call ts_gradient(alphab)
+    grad = reshape(alphab(1:nx, 1:nyl), [n])
+  end subroutine streamice_ts_gradient
 
   subroutine streamice_teardown()
     call grid_teardown()

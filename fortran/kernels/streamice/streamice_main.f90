@@ -11,6 +11,13 @@ module streamice_main
   private
   public :: timestep, timestep_fwd, timestep_bwd, misfit_cost, misfit_cost_fwd, misfit_cost_bwd
   public :: streamice_run_primal, streamice_run_adjoint
+  public :: ts_begin, ts_state_size, ts_state, ts_set_state, ts_advance, ts_end_forward, ts_reverse, &
+            ts_gradient
+
+  ! time stepping driven from Python (binomial checkpointing of the time loop):
+  ! the state at the current step, the control, and the adjoints
+  real(real64), allocatable, save :: ts_h(:,:), ts_u(:,:), ts_alpha(:,:)
+  real(real64), allocatable, save :: ts_hb(:,:), ts_ub(:,:), ts_alphab(:,:)
 
 contains
 
@@ -246,5 +253,75 @@ contains
       end if
     end do
   end subroutine streamice_run_adjoint
+
+  ! ================================================================ time stepping
+  !> start a schedule: the initial state, the control, zero adjoints
+  subroutine ts_begin(alpha)
+    real(real64), intent(in) :: alpha(0:nx + 1, 0:nyl + 1)
+    ts_h = h_init
+    ts_u = 0 * h_init
+    ts_alpha = alpha
+    ts_hb = 0 * h_init
+    ts_ub = 0 * h_init
+    ts_alphab = 0 * h_init
+  end subroutine ts_begin
+
+  !> reals in a time-loop snapshot (h and u)
+  integer function ts_state_size()
+    ts_state_size = 2 * nf
+  end function ts_state_size
+
+  subroutine ts_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(out) :: x(n)
+    x(1:nf) = reshape(ts_h, [nf])
+    x(nf + 1:2 * nf) = reshape(ts_u, [nf])
+  end subroutine ts_state
+
+  subroutine ts_set_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: x(n)
+    ts_h = reshape(x(1:nf), [nx + 2, nyl + 2])
+    ts_u = reshape(x(nf + 1:2 * nf), [nx + 2, nyl + 2])
+  end subroutine ts_set_state
+
+  !> advance nadv time steps, untaped (primal) or taped (forward sweep)
+  subroutine ts_advance(nadv, taped)
+    integer, intent(in) :: nadv
+    logical, intent(in) :: taped
+    integer :: k
+    do k = 1, nadv
+      if (taped) then
+        call timestep_fwd(ts_h, ts_u, ts_alpha)
+      else
+        call timestep(ts_h, ts_u, ts_alpha)
+      end if
+    end do
+  end subroutine ts_advance
+
+  !> the cost of the final state, then (joint mode) its adjoint: the seeds of hb, ub
+  subroutine ts_end_forward(cost)
+    real(real64), intent(out) :: cost
+    real(real64) :: costb
+    call misfit_cost_fwd(ts_u, ts_h, cost)
+    call adprofileadj_turn('streamice_main'//char(0), 'streamice_main.f90'//char(0))
+    costb = merge(1.0_real64, 0.0_real64, rank == 0)
+    call misfit_cost_bwd(ts_ub, ts_hb, costb)
+  end subroutine ts_end_forward
+
+  !> reverse the nrev steps taped last (each: turn, backward sweep)
+  subroutine ts_reverse(nrev)
+    integer, intent(in) :: nrev
+    integer :: k
+    do k = 1, nrev
+      call turn(S_TIMESTEP)
+      call timestep_bwd(ts_hb, ts_ub, ts_alphab)
+    end do
+  end subroutine ts_reverse
+
+  subroutine ts_gradient(alphab)
+    real(real64), intent(out) :: alphab(0:nx + 1, 0:nyl + 1)
+    alphab = ts_alphab
+  end subroutine ts_gradient
 
 end module streamice_main
