@@ -47,12 +47,17 @@ class TaylorResult:
 
 
 def taylor_test(comm, kernel, ctrl=None, seed: int = 1234, eps0: float = 1e-3,
-                nsteps: int = 6) -> TaylorResult:
-    """Run the Taylor test on every rank; the result is the same on all ranks."""
+                nsteps: int = 6, direction_mask=None) -> TaylorResult:
+    """Run the Taylor test on every rank; the result is the same on all ranks.
+
+    The direction is random normal, times ``direction_mask`` if given (e.g. to
+    perturb one part of the control only)."""
     if ctrl is None:
         ctrl = kernel.control_default()
     rng = np.random.default_rng(seed + 7919 * comm.rank)
     d = rng.standard_normal(kernel.nctrl())
+    if direction_mask is not None:
+        d = d * np.asarray(direction_mask, dtype=float)
     runtime.reset()
     j0, g = kernel.adjoint(ctrl)
     dj = comm.allreduce(float(np.dot(g, d)))

@@ -18,6 +18,11 @@ module ph_api
                              calltree_ts_state, calltree_ts_set_state, calltree_ts_advance, &
                              calltree_ts_end_forward, calltree_ts_reverse, calltree_ts_gradient
   use ph_stack, only: ph_stack_external
+  use biogeo_driver, only: biogeo_setup, biogeo_nctrl, biogeo_control_default, &
+                           biogeo_primal, biogeo_adjoint, biogeo_teardown, &
+                           biogeo_ts_begin, biogeo_ts_state_size, biogeo_ts_state, &
+                           biogeo_ts_set_state, biogeo_ts_advance, biogeo_ts_end_forward, &
+                           biogeo_ts_reverse, biogeo_ts_gradient
   use streamice_driver, only: streamice_setup, streamice_nctrl, streamice_control_default, &
                               streamice_primal, streamice_adjoint, streamice_teardown, &
                               streamice_ts_begin, streamice_ts_state_size, streamice_ts_state, &
@@ -37,6 +42,11 @@ module ph_api
   public :: api_streamice_ts_begin, api_streamice_ts_state_size, api_streamice_ts_state, &
             api_streamice_ts_set_state, api_streamice_ts_advance, api_streamice_ts_end_forward, &
             api_streamice_ts_reverse, api_streamice_ts_gradient
+  public :: api_biogeo_ts_begin, api_biogeo_ts_state_size, api_biogeo_ts_state, &
+            api_biogeo_ts_set_state, api_biogeo_ts_advance, api_biogeo_ts_end_forward, &
+            api_biogeo_ts_reverse, api_biogeo_ts_gradient
+  public :: api_biogeo_setup, api_biogeo_nctrl, api_biogeo_control_default, &
+            api_biogeo_primal, api_biogeo_adjoint, api_biogeo_teardown
   public :: api_streamice_setup, api_streamice_nctrl, api_streamice_control_default, &
             api_streamice_primal, api_streamice_adjoint, api_streamice_teardown
 
@@ -444,5 +454,123 @@ contains
   subroutine api_streamice_teardown()
     call streamice_teardown()
   end subroutine api_streamice_teardown
+
+  ! ------------------------------------------------------------ biogeo
+
+  !> \brief Set up the biogeo kernel on communicator comm (Fortran handle).
+  !! Registers its checkpoint sites (all active).
+  !! \param[in] comm MPI communicator (mpi4py: comm.py2f())
+  !! \param[in] nx global grid size, zonal
+  !! \param[in] ny global grid size, meridional (split over ranks)
+  !! \param[in] nz number of levels
+  !! \param[in] nt number of time steps
+  !! \param[in] nnewton Newton iterations of the carbonate solve
+  subroutine api_biogeo_setup(comm, nx, ny, nz, nt, nnewton, ierr, errmsg)
+    integer, intent(in) :: comm, nx, ny, nz, nt, nnewton
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    ierr = 0
+    errmsg = ''
+    call ph_registry_clear()
+    call biogeo_setup(comm, nx, ny, nz, nt, nnewton, ierr, errmsg)
+    call ph_set_all_active(.true.)
+  end subroutine api_biogeo_setup
+
+  !> \brief Number of control values owned by this rank.
+  subroutine api_biogeo_nctrl(n)
+    integer, intent(out) :: n
+    n = biogeo_nctrl()
+  end subroutine api_biogeo_nctrl
+
+  !> \brief The default control on this rank.
+  subroutine api_biogeo_control_default(n, ctrl)
+    integer, intent(in) :: n
+    real(real64), intent(inout) :: ctrl(n)
+    call biogeo_control_default(n, ctrl)
+  end subroutine api_biogeo_control_default
+
+  !> \brief Run the primal model; cost is the (replicated) cost function.
+  subroutine api_biogeo_primal(n, ctrl, cost, ierr, errmsg)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    real(real64), intent(out) :: cost
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    ierr = 0
+    errmsg = ''
+    call biogeo_primal(n, ctrl, cost, ierr, errmsg)
+  end subroutine api_biogeo_primal
+
+  !> \brief Run the adjoint: cost and its gradient on this rank's controls.
+  !! The AD stack must be empty before (api_reset); it is checked after.
+  subroutine api_biogeo_adjoint(n, ctrl, grad, cost, ierr, errmsg)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    real(real64), intent(inout) :: grad(n)
+    real(real64), intent(out) :: cost
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    ierr = 0
+    errmsg = ''
+    call biogeo_adjoint(n, ctrl, grad, cost, ierr, errmsg)
+    call check_stack(ierr, errmsg)
+  end subroutine api_biogeo_adjoint
+
+  !> \brief Time stepping: the state at step 0 from the control.
+  subroutine api_biogeo_ts_begin(n, ctrl)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    call biogeo_ts_begin(n, ctrl)
+  end subroutine api_biogeo_ts_begin
+
+  !> \brief Time stepping: reals in a snapshot of the state.
+  subroutine api_biogeo_ts_state_size(n)
+    integer, intent(out) :: n
+    n = biogeo_ts_state_size()
+  end subroutine api_biogeo_ts_state_size
+
+  !> \brief Time stepping: copy the state out.
+  subroutine api_biogeo_ts_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(inout) :: x(n)
+    call biogeo_ts_state(n, x)
+  end subroutine api_biogeo_ts_state
+
+  !> \brief Time stepping: restore the state.
+  subroutine api_biogeo_ts_set_state(n, x)
+    integer, intent(in) :: n
+    real(real64), intent(in) :: x(n)
+    call biogeo_ts_set_state(n, x)
+  end subroutine api_biogeo_ts_set_state
+
+  !> \brief Time stepping: advance nadv steps, untaped (0) or taped (1).
+  subroutine api_biogeo_ts_advance(nadv, taped)
+    integer, intent(in) :: nadv, taped
+    call biogeo_ts_advance(nadv, taped)
+  end subroutine api_biogeo_ts_advance
+
+  !> \brief Time stepping: the cost; seeds the adjoint.
+  subroutine api_biogeo_ts_end_forward(cost)
+    real(real64), intent(out) :: cost
+    call biogeo_ts_end_forward(cost)
+  end subroutine api_biogeo_ts_end_forward
+
+  !> \brief Time stepping: reverse the last nrev taped steps.
+  subroutine api_biogeo_ts_reverse(nrev)
+    integer, intent(in) :: nrev
+    call biogeo_ts_reverse(nrev)
+  end subroutine api_biogeo_ts_reverse
+
+  !> \brief Time stepping: the gradient after the whole reversal.
+  subroutine api_biogeo_ts_gradient(n, grad)
+    integer, intent(in) :: n
+    real(real64), intent(inout) :: grad(n)
+    call biogeo_ts_gradient(n, grad)
+  end subroutine api_biogeo_ts_gradient
+
+  !> \brief Free the biogeo kernel's fields.
+  subroutine api_biogeo_teardown()
+    call biogeo_teardown()
+  end subroutine api_biogeo_teardown
 
 end module ph_api

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import UsageError
 
-__all__ = ["KernelSpec", "Kernel", "get_kernel", "kernel_names", "parse_params"]
+__all__ = ["KernelSpec", "Kernel", "DriverKernel", "get_kernel", "kernel_names", "parse_params"]
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,87 @@ class Kernel:
         pass
 
 
+class DriverKernel(Kernel):
+    """A kernel behind the API's ``api_<name>_*`` entry points (setup, nctrl,
+    control_default, primal, adjoint, teardown, and the ts_* time-stepping
+    interface used by binomial checkpointing of the time loop)."""
+
+    supports_time_stepping = True
+
+    def setup_args(self) -> tuple:
+        """The integer arguments of ``api_<name>_setup`` after the communicator."""
+        raise NotImplementedError
+
+    def _api(self, what: str):
+        from .. import runtime
+        return getattr(runtime.api(), f"api_{self.spec.name}_{what}")
+
+    def __init__(self, comm, params):
+        super().__init__(comm, params)
+        from .. import runtime
+        runtime.call(f"{self.spec.name}_setup", comm.py2f(), *self.setup_args())
+        self._n = int(self._api("nctrl")())
+
+    def nctrl(self) -> int:
+        return self._n
+
+    def control_default(self) -> np.ndarray:
+        ctrl = np.zeros(self._n, dtype=np.float64)
+        self._api("control_default")(self._n, ctrl)
+        return ctrl
+
+    def primal(self, ctrl: np.ndarray) -> float:
+        from .. import runtime
+        c = np.ascontiguousarray(ctrl, dtype=np.float64)
+        return float(runtime.call(f"{self.spec.name}_primal", self._n, c))
+
+    def adjoint(self, ctrl: np.ndarray) -> tuple[float, np.ndarray]:
+        from .. import runtime
+        c = np.ascontiguousarray(ctrl, dtype=np.float64)
+        grad = np.zeros(self._n, dtype=np.float64)
+        cost = runtime.call(f"{self.spec.name}_adjoint", self._n, c, grad)
+        return float(cost), grad
+
+    # ---- time-stepping interface (binomial checkpointing of the time loop)
+    def ts_nsteps(self) -> int:
+        return self.params.nt
+
+    def ts_state_bytes(self) -> int:
+        return 8 * int(self._api("ts_state_size")())
+
+    def ts_begin(self, ctrl: np.ndarray) -> None:
+        self._api("ts_begin")(self._n, np.ascontiguousarray(ctrl, dtype=np.float64))
+
+    def ts_state(self) -> np.ndarray:
+        n = int(self._api("ts_state_size")())
+        x = np.zeros(n)
+        self._api("ts_state")(n, x)
+        return x
+
+    def ts_set_state(self, x: np.ndarray) -> None:
+        self._api("ts_set_state")(len(x), np.ascontiguousarray(x, dtype=np.float64))
+
+    def ts_advance(self, nsteps: int, taped: bool) -> None:
+        self._api("ts_advance")(int(nsteps), 1 if taped else 0)
+
+    def ts_end_forward(self) -> float:
+        return float(self._api("ts_end_forward")())
+
+    def ts_reverse(self, nsteps: int) -> None:
+        self._api("ts_reverse")(int(nsteps))
+
+    def ts_gradient(self) -> np.ndarray:
+        g = np.zeros(self._n)
+        self._api("ts_gradient")(self._n, g)
+        return g
+
+    def teardown(self) -> None:
+        self._api("teardown")()
+
+
 def _registry() -> dict[str, KernelSpec]:
-    from . import calltree, streamice
-    return {s.name: s for s in (streamice.SPEC, calltree.SPEC)}
+    from . import biogeo, calltree, streamice
+    return {s.name: s for s in (streamice.SPEC, biogeo.SPEC, calltree.SPEC)}
 
 
 def kernel_names() -> list[str]:

@@ -15,11 +15,21 @@ def comm():
     return MPI.COMM_WORLD
 
 
-@pytest.fixture(scope="session")
-def streamice(comm):
+def _kernel(comm, name, **overrides):
     from pyharness.kernels import get_kernel
     from pyharness import runtime
     from pyharness.config import SiteTable
-    k = get_kernel("streamice").create(comm, "small")
-    table = SiteTable.from_locations(runtime.locations())
-    return k, table
+    k = get_kernel(name).create(comm, "small", overrides={a: str(b) for a, b in overrides.items()})
+    return k, SiteTable.from_locations(runtime.locations())
+
+
+# The Fortran state of a kernel is global per process: each module sets its kernel
+# up again (cheap), so no module sees another module's kernel.
+@pytest.fixture(scope="module")
+def biogeo(comm):
+    return _kernel(comm, "biogeo")
+
+
+@pytest.fixture(scope="module")
+def streamice(comm):
+    return _kernel(comm, "streamice")
