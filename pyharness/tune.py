@@ -9,6 +9,12 @@ Starts from every site checkpointed (or ``--start FILE``), profiles, estimates
 every site's gain and memory cost, flips the best candidates, measures, keeps or
 rolls back, and repeats. Every step goes to tune.h5; ``--resume`` continues a
 killed run. See DESIGN.md, "The tuning loop".
+
+With ``--snapshots 0,2,4`` (several snapshot counts of the time loop's binomial
+checkpointing) it tunes the call-tree configuration once per count, under the
+same per-rank budget in bytes, and reports the best pair of configuration and
+snapshot count: each history goes to ``tune.K<k>.h5``, the pair table to
+``tune.pairs.json`` and the best pair to ``tune.config.json``.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from .tuner.progress import Progress
 from .tuner.state import TuneState
 from .tuner.store import TuneStore
 from .tuner.strategy import Strategy
-from .units import human_bytes, parse_budget, parse_size
+from .units import Budget, human_bytes, parse_budget, parse_size
 
 __all__ = ["main"]
 
@@ -51,9 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--start", metavar="FILE", help="starting configuration (JSON or callee list); "
                                                     "default: every site checkpointed")
     ap.add_argument("--flips", type=int, default=1, help="flips per step (default 1)")
-    ap.add_argument("--snapshots", type=int, default=0, metavar="K",
+    ap.add_argument("--snapshots", default="0", metavar="K[,K...]",
                     help="binomial checkpointing of the time loop with K snapshots in every run "
-                         "(kernels with a time-stepping interface, e.g. calltree; default 0: off)")
+                         "(kernels with a time-stepping interface; default 0: off). Several counts "
+                         "(0,2,4): tune once per count under the same budget in bytes and report "
+                         "the best pair of configuration and count; a factor budget (1.5x) is then "
+                         "taken of the first count's starting peak")
     ap.add_argument("--tolerance", type=float, default=0.01,
                     help="a step must be this fraction faster to be kept (default 0.01)")
     ap.add_argument("--max-steps", type=int, default=50, help="maximum number of steps (default 50)")
@@ -92,16 +101,24 @@ def _validate(args, comm):
         raise UsageError("--max-steps must be >= 0")
     if args.repeat < 1:
         raise UsageError("--repeat must be at least 1")
-    if args.snapshots < 0:
-        raise UsageError("--snapshots must be >= 0")
-    out = Path(args.out)
+    try:
+        counts = [int(x) for x in str(args.snapshots).split(",") if x.strip()]
+    except ValueError:
+        counts = [-1]
+    if not counts or min(counts) < 0 or len(set(counts)) != len(counts):
+        raise UsageError(f"--snapshots {args.snapshots!r}: give one count K >= 0 or distinct counts "
+                         "separated by commas, e.g. --snapshots 0,2,4")
+    args.snapshot_counts = counts
+    outs = [Path(args.out)] if len(counts) == 1 else [_pair_out(args.out, k) for k in counts]
     if args.resume:
-        if not out.exists():
-            raise UsageError(f"--resume: {out} does not exist; run without --resume to start")
+        if not any(o.exists() for o in outs):
+            raise UsageError(f"--resume: {', '.join(map(str, outs))} does not exist; run without "
+                             "--resume to start")
     else:
-        if out.exists():
-            raise UsageError(f"{out} exists: use --resume to continue it, or another --out")
-    check_writable(out)
+        for out in outs:
+            if out.exists():
+                raise UsageError(f"{out} exists: use --resume to continue it, or another --out")
+    check_writable(outs[0])
     limit = parse_size(args.limit, "stack limit") if args.limit else 0
     if args.backend == "replay" and not args.replay_from:
         raise UsageError("--backend replay needs --replay-from TUNE.h5")
@@ -137,7 +154,11 @@ def main(argv=None) -> int:
     error = None
     if comm.rank == 0:
         try:
-            _drive(args, comm, request, budget, limit, table, backend if inline else None)
+            if len(args.snapshot_counts) == 1:
+                args.snapshots = args.snapshot_counts[0]
+                _drive(args, comm, request, budget, limit, table, backend if inline else None)
+            else:
+                _drive_pairs(args, comm, request, budget, limit, table, backend if inline else None)
         except PyharnessError as exc:
             error = str(exc)
         finally:
@@ -152,7 +173,72 @@ def main(argv=None) -> int:
     return 0
 
 
-def _drive(args, comm, request, budget, limit, table, backend) -> None:
+def _pair_out(out: str, k: int) -> Path:
+    stem = str(out)[:-3] if str(out).endswith(".h5") else str(out)
+    return Path(f"{stem}.K{k}.h5")
+
+
+def _drive_pairs(args, comm, request, budget, limit, table, backend) -> None:
+    """Tune once per snapshot count under one budget in bytes; report the best pair."""
+    results = []
+    for i, k in enumerate(args.snapshot_counts):
+        sub = argparse.Namespace(**vars(args))
+        sub.snapshots = k
+        sub.out = str(_pair_out(args.out, k))
+        sub.resume = args.resume and Path(sub.out).exists()
+        print(f"\n== snapshot count K={k}: tuning into {sub.out}", flush=True)
+        st = _drive(sub, comm, request, budget, limit, table, backend)
+        if i == 0:
+            # the same bytes for every count: the first count's start fixes a factor budget
+            budget = Budget(nbytes=st.budget)
+            args.budget = str(st.budget) + "B"
+        results.append((k, sub.out, st))
+    _report_pairs(args, Granularity(args.granularity, table), results)
+
+
+def _report_pairs(args, gran: Granularity, results) -> None:
+    rows = []
+    for k, out, st in results:
+        best = st.best or st.current
+        keys = st.best_inhibited if st.best_inhibited is not None else st.inhibited
+        rows.append({"snapshots": k, "history": out, "start_wall": st.start.wall,
+                     "start_peak": st.start.peak, "wall": best.wall, "peak": best.peak,
+                     "within_budget": best.peak <= st.budget, "inhibited": sorted(keys),
+                     "grad_digest": best.grad_digest})
+    ref = results[0][2].start
+    ok = [r for r in rows if r["within_budget"]]
+    print(f"\npairs of (configuration, snapshot count) under {human_bytes(results[0][2].budget)}/rank:")
+    print(f"  {'K':>3}  {'start wall':>10}  {'start peak':>11}  {'tuned wall':>10}  {'tuned peak':>11}  "
+          f"{'inhibited':>9}  within")
+    for r in rows:
+        print(f"  {r['snapshots']:>3}  {r['start_wall']:9.3f}s  {human_bytes(r['start_peak']):>11}  "
+              f"{r['wall']:9.3f}s  {human_bytes(r['peak']):>11}  {len(r['inhibited']):>9}  "
+              f"{'yes' if r['within_budget'] else 'no'}")
+    stem = str(args.out)[:-3] if str(args.out).endswith(".h5") else str(args.out)
+    best = min(ok, key=lambda r: r["wall"]) if ok else None
+    summary = {"kernel": args.kernel, "budget_bytes": int(results[0][2].budget), "pairs": rows,
+               "best": None if best is None else {"snapshots": best["snapshots"],
+                                                   "inhibited": best["inhibited"]}}
+    with open(stem + ".pairs.json.tmp", "w") as fh:
+        json.dump(summary, fh, indent=1)
+    Path(stem + ".pairs.json.tmp").replace(stem + ".pairs.json")
+    if best is None:
+        print("  no snapshot count reached the budget: raise --budget or add counts")
+        return
+    digests = {r["grad_digest"] for r in rows}
+    cfg = gran.config(best["inhibited"], best["snapshots"])
+    write_config_json(stem + ".config.json", cfg, kernel=args.kernel)
+    write_name_list(stem + ".nocheckpoint.txt", cfg.nocheckpoint_callees(gran.table),
+                    header=f"pyharness tune: callees to inhibit for {args.kernel} with "
+                           f"{best['snapshots']} time-loop snapshots (budget {args.budget})")
+    print(f"  best pair: K={best['snapshots']} with {len(best['inhibited'])} sites inhibited, "
+          f"{best['wall']:.3f} s, speed-up {ref.wall / best['wall']:.2f}x over K="
+          f"{results[0][0]} all checkpointed")
+    print(f"  gradient {'bitwise identical for every pair' if len(digests) == 1 else 'DIFFERS between pairs'}")
+    print(f"  configuration: {stem}.config.json   pairs: {stem}.pairs.json")
+
+
+def _drive(args, comm, request, budget, limit, table, backend) -> TuneState:
     gran = Granularity(args.granularity, table)
     start = Configuration()
     if args.start:
@@ -199,6 +285,7 @@ def _drive(args, comm, request, budget, limit, table, backend) -> None:
         if progress is not None:
             progress.close()
     _report(args, gran, final)
+    return final
 
 
 def _report(args, gran: Granularity, st: TuneState) -> None:

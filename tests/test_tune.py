@@ -142,3 +142,40 @@ def test_local_backend_runs_each_step_as_a_new_mpiexec(tmp_path):
     assert len(recs) == 3
     with h5py.File(recs[0].measurement.profile) as f:
         assert f.attrs["nranks"] == 2
+
+
+def test_pairs_of_configuration_and_snapshot_count(tmp_path):
+    """--snapshots 0,2: one tuning per count under the same bytes; the best pair is
+    the fastest within the budget, and every pair gives the same gradient."""
+    proc, out = tune(tmp_path, 2, "--kernel", "biogeo", "--param", "nt=6", "--budget", "1.0x",
+                     "--snapshots", "0,2", "--backend", "inline", "--repeat", "2",
+                     "--max-steps", "6")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pairs = json.loads((tmp_path / "tune.pairs.json").read_text())
+    rows = {r["snapshots"]: r for r in pairs["pairs"]}
+    assert sorted(rows) == [0, 2]
+    k0 = TuneStore(tmp_path / "tune.K0.h5").records()
+    k2 = TuneStore(tmp_path / "tune.K2.h5").records()
+    # a factor budget is taken of the first count's start, then held in bytes
+    assert pairs["budget_bytes"] == k0[0].measurement.peak
+    # two snapshots of the time loop hold less than six stored steps: K=2 starts lower
+    assert k2[0].measurement.peak < k0[0].measurement.peak
+    for k, recs in ((0, k0), (2, k2)):
+        for r in accepted(recs):
+            assert r.measurement.peak <= pairs["budget_bytes"], (k, r.step)
+        assert rows[k]["within_budget"] == (rows[k]["peak"] <= pairs["budget_bytes"])
+    within = [r for r in pairs["pairs"] if r["within_budget"]]
+    best = min(within, key=lambda r: r["wall"])
+    assert pairs["best"] == {"snapshots": best["snapshots"], "inhibited": best["inhibited"]}
+    cfg = json.loads((tmp_path / "tune.config.json").read_text())
+    assert cfg["snapshots"] == best["snapshots"]
+    assert sorted(cfg["inhibited"]) == best["inhibited"]
+    assert len({r["grad_digest"] for r in pairs["pairs"]}) == 1
+    assert "best pair: K=" in proc.stdout
+
+
+def test_bad_snapshot_list_is_a_clear_error(tmp_path):
+    proc, out = tune(tmp_path, 2, "--budget", "1.5x", "--snapshots", "2,x")
+    assert proc.returncode != 0
+    assert "--snapshots" in proc.stderr and "0,2,4" in proc.stderr
+    assert not out.exists()
