@@ -2,6 +2,7 @@
 checkpointed, for two budgets, and how well the estimates predicted each step.
 
     python bench/bench_tune.py --kernel streamice --size medium --ranks 2
+    python bench/bench_tune.py --kernel biogeo --budgets 1.0x --snapshots 0,2,4   # pairs
 
 Runs `mpiexec -n RANKS python -m pyharness.tune` (inline backend) per budget, then
 reads tune.h5: for every step (one flip against the configuration it came from) the
@@ -9,6 +10,7 @@ estimated dT/dPk next to the measured change.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -20,12 +22,35 @@ from pyharness.tuner.store import TuneStore
 from pyharness.units import human_bytes
 
 
-def run(kernel, size, ranks, budget, strategy, out, repeat):
+def run(kernel, size, ranks, budget, strategy, out, repeat, snapshots="0", max_steps=30):
     cmd = ["mpiexec", "-n", str(ranks), sys.executable, "-m", "pyharness.tune", "--kernel", kernel,
            "--size", size, "--budget", budget, "--strategy", strategy, "--backend", "inline",
-           "--repeat", str(repeat), "--max-steps", "30", "--no-progress", "--out", out]
+           "--repeat", str(repeat), "--max-steps", str(max_steps), "--no-progress", "--out", out,
+           "--snapshots", snapshots]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
+    if "," in snapshots:
+        return None
     return TuneStore(out).records()
+
+
+def pairs(args, tmp):
+    """One tuning per snapshot count under the same bytes; the pair table."""
+    out = os.path.join(tmp, "pairs.h5")
+    run(args.kernel, args.size, args.ranks, args.budgets.split(",")[0], args.strategy, out,
+        args.repeat, args.snapshots, args.max_steps)
+    summary = json.load(open(os.path.join(tmp, "pairs.pairs.json")))
+    ref = summary["pairs"][0]["start_wall"]
+    print(f"budget {human_bytes(summary['budget_bytes'])}/rank ({args.budgets} of K="
+          f"{summary['pairs'][0]['snapshots']} all checkpointed); speed-up against that start")
+    print(f"{'K':>3} {'start':>9} {'start peak':>11} {'tuned':>9} {'tuned peak':>11} "
+          f"{'speed-up':>9} {'inhibited':>10}")
+    for r in summary["pairs"]:
+        print(f"{r['snapshots']:>3} {r['start_wall']:>8.3f}s {human_bytes(r['start_peak']):>11} "
+              f"{r['wall']:>8.3f}s {human_bytes(r['peak']):>11} {ref / r['wall']:>8.2f}x "
+              f"{len(r['inhibited']):>10}{'' if r['within_budget'] else '  (over budget)'}")
+    best = summary["best"]
+    if best:
+        print(f"best pair: K={best['snapshots']}, {len(best['inhibited'])} sites inhibited")
 
 
 def main():
@@ -36,8 +61,16 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--budgets", default="1.5x,3x")
     ap.add_argument("--strategy", default="runtime-first")
+    ap.add_argument("--max-steps", type=int, default=30, help="tuning steps per run (default 30)")
+    ap.add_argument("--snapshots", default="0",
+                    help="time-loop snapshot count; several (0,2,4): the pair search")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-tune-")
+    if "," in args.snapshots:
+        print(f"{args.kernel} {args.size} on {args.ranks} ranks, pairs of (configuration, "
+              f"snapshot count), each run the fastest of {args.repeat}")
+        pairs(args, tmp)
+        return
     print(f"{args.kernel} {args.size} on {args.ranks} ranks, strategy {args.strategy}, "
           f"each run the fastest of {args.repeat}")
     print(f"{'budget':>8} {'start':>9} {'tuned':>9} {'speed-up':>9} {'start peak':>11} "
@@ -45,7 +78,7 @@ def main():
     errs_t, errs_p = [], []
     for b in args.budgets.split(","):
         recs = run(args.kernel, args.size, args.ranks, b, args.strategy,
-                   os.path.join(tmp, f"tune-{b}.h5"), args.repeat)
+                   os.path.join(tmp, f"tune-{b}.h5"), args.repeat, args.snapshots, args.max_steps)
         start = recs[0].measurement
         acc = [r for r in recs if r.decision in ("start", "accepted")]
         best = acc[-1].measurement

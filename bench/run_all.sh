@@ -5,6 +5,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/scripts/env.sh"
 cd /tmp
 echo "## stack throughput"; python "$here/bench/bench_stack.py"
-echo "## adjoint cost and profiling overhead"; mpiexec -n 2 python "$here/bench/bench_adjoint.py" --size medium
+echo "## adjoint cost and profiling overhead"
+mpiexec -n 2 python "$here/bench/bench_adjoint.py" --kernel streamice --size medium
+mpiexec -n 2 python "$here/bench/bench_adjoint.py" --kernel biogeo --size medium
 echo "## analysis throughput"; python "$here/bench/bench_analysis.py"
-echo "## tuning"; python "$here/bench/bench_tune.py"
+echo "## tuning"
+python "$here/bench/bench_tune.py" --kernel streamice --size medium
+python "$here/bench/bench_tune.py" --kernel biogeo --size medium --budgets 1.5x --max-steps 50
+echo "## pairs of configuration and time-loop snapshot count"
+python "$here/bench/bench_tune.py" --kernel biogeo --size medium --budgets 0.6x --snapshots 0,2,4 --max-steps 40
+echo "## scaling with the number of sites"; mpiexec -n 2 python "$here/bench/bench_calltree.py"

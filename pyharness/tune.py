@@ -33,7 +33,7 @@ from .h5io import check_writable
 from .kernels import parse_params
 from .mpiutil import collective, run_cli
 from .tuner.estimates import profile_estimator
-from .tuner.loop import Granularity, TuneLoop
+from .tuner.loop import BudgetUnreachable, Granularity, TuneLoop
 from .tuner.progress import Progress
 from .tuner.state import TuneState
 from .tuner.store import TuneStore
@@ -187,7 +187,7 @@ def _drive_pairs(args, comm, request, budget, limit, table, backend) -> None:
         sub.out = str(_pair_out(args.out, k))
         sub.resume = args.resume and Path(sub.out).exists()
         print(f"\n== snapshot count K={k}: tuning into {sub.out}", flush=True)
-        st = _drive(sub, comm, request, budget, limit, table, backend)
+        st = _drive(sub, comm, request, budget, limit, table, backend, unreachable_ok=True)
         if i == 0:
             # the same bytes for every count: the first count's start fixes a factor budget
             budget = Budget(nbytes=st.budget)
@@ -223,8 +223,9 @@ def _report_pairs(args, gran: Granularity, results) -> None:
         json.dump(summary, fh, indent=1)
     Path(stem + ".pairs.json.tmp").replace(stem + ".pairs.json")
     if best is None:
-        print("  no snapshot count reached the budget: raise --budget or add counts")
-        return
+        raise PyharnessError(f"no snapshot count reached the budget of {human_bytes(summary['budget_bytes'])} "
+                             f"per rank (pairs in {stem}.pairs.json): raise --budget or try more "
+                             "snapshot counts")
     digests = {r["grad_digest"] for r in rows}
     cfg = gran.config(best["inhibited"], best["snapshots"])
     write_config_json(stem + ".config.json", cfg, kernel=args.kernel)
@@ -238,7 +239,7 @@ def _report_pairs(args, gran: Granularity, results) -> None:
     print(f"  configuration: {stem}.config.json   pairs: {stem}.pairs.json")
 
 
-def _drive(args, comm, request, budget, limit, table, backend) -> TuneState:
+def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=False) -> TuneState:
     gran = Granularity(args.granularity, table)
     start = Configuration()
     if args.start:
@@ -281,6 +282,12 @@ def _drive(args, comm, request, budget, limit, table, backend) -> TuneState:
         if not records:
             loop.run_start(gran.keys_of(start))
         final = loop.run()
+    except BudgetUnreachable as exc:
+        if not unreachable_ok:
+            raise
+        # one snapshot count of a pair search: the others may still reach the budget
+        print(f"  K={args.snapshots}: {exc}", flush=True)
+        return loop.state
     finally:
         if progress is not None:
             progress.close()

@@ -179,3 +179,17 @@ def test_bad_snapshot_list_is_a_clear_error(tmp_path):
     assert proc.returncode != 0
     assert "--snapshots" in proc.stderr and "0,2,4" in proc.stderr
     assert not out.exists()
+
+
+def test_pairs_none_within_budget_says_so_and_keeps_every_history(tmp_path):
+    proc, out = tune(tmp_path, 2, "--kernel", "biogeo", "--param", "nt=4", "--budget", "1KiB",
+                     "--snapshots", "0,1", "--backend", "inline", "--max-steps", "4")
+    assert proc.returncode != 0
+    assert "no snapshot count reached the budget" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    pairs = json.loads((tmp_path / "tune.pairs.json").read_text())
+    assert [r["snapshots"] for r in pairs["pairs"]] == [0, 1]
+    assert not any(r["within_budget"] for r in pairs["pairs"]) and pairs["best"] is None
+    for k in (0, 1):
+        assert TuneStore(tmp_path / f"tune.K{k}.h5").records()[0].decision == "start"
+    assert not (tmp_path / "tune.config.json").exists()
