@@ -1,33 +1,80 @@
 """Scaling with the number of sites and dynamic instances (calltree kernel).
 
 For random call trees of growing size: adjoint time with profiling on and off (in
-the same process, alternating), events recorded, analysis time of the profile, and
-the time of 5 tuning steps (inline backend, this process).
+the same process, alternating), events recorded, and the analysis time of the profile:
 
     mpiexec -n 2 python bench/bench_calltree.py
+
+and, run without mpiexec, the time of a real tuning run of a few steps per tree
+(`mpiexec -n RANKS python -m pyharness.tune`, inline backend), split into the runs
+themselves and the tuner's own work (analysis, estimates, decisions, tune.h5):
+
+    python bench/bench_calltree.py --tuning
 """
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
-from mpi4py import MPI
 
-from pyharness import runtime
-from pyharness.analysis import Locations, analyze_events
-from pyharness.config import Configuration, SiteTable
-from pyharness.kernels import get_kernel
-from pyharness.mpiutil import gather_arrays
-from pyharness.profile import run_adjoint
+
+def tuning(args):
+    """Wall time of `pyharness.tune` for --steps steps on each tree, and its parts."""
+    from pyharness.tuner.store import TuneStore
+    print(f"calltree random trees, m=64 reals per rank, {args.ranks} ranks: a real tuning run of "
+          f"{args.steps} steps (inline backend, runtime-first, budget 3x)")
+    print(f"{'sites':>6} {'runs':>5} {'tuning':>9} {'in runs':>9} {'tuner':>9} {'tuner/step':>11}")
+    rows = []
+    for n in map(int, args.sizes.split(",")):
+        tmp = tempfile.mkdtemp(prefix="bench-ct-tune-")
+        out = os.path.join(tmp, "tune.h5")
+        cmd = ["mpiexec", "-n", str(args.ranks), sys.executable, "-m", "pyharness.tune",
+               "--kernel", "calltree", "--param", f"shape=random,nsites={n},seed=1,m=64",
+               "--budget", "3x", "--backend", "inline", "--max-steps", str(args.steps),
+               "--no-progress", "--out", out]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=tmp)
+        total = time.perf_counter() - t0
+        recs = TuneStore(out).records()
+        # the measured (profiled) adjoint of every run: what any tuner must pay
+        in_runs = sum(r.measurement.wall for r in recs if r.measurement is not None)
+        rows.append((n, len(recs), total, in_runs))
+        print(f"{n:>6} {len(recs):>5} {total:>8.2f}s {in_runs:>8.2f}s {total - in_runs:>8.2f}s "
+              f"{(total - in_runs) / len(recs):>10.3f}s")
+    x = np.log([r[0] for r in rows])
+    y = np.log([(r[2] - r[3]) / r[1] for r in rows])
+    print(f"the tuner's own time per step grows as sites^{np.polyfit(x, y, 1)[0]:.2f} "
+          f"(includes starting Python and MPI once per tuning run)")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10,50,200,1000,2000")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--tuning", action="store_true",
+                    help="time real tuning runs instead (run without mpiexec)")
+    ap.add_argument("--steps", type=int, default=5, help="tuning steps per tree (--tuning)")
+    ap.add_argument("--ranks", type=int, default=2, help="ranks of each tuning run (--tuning)")
     args = ap.parse_args()
+    if args.tuning:
+        return tuning(args)       # before importing mpi4py.MPI: this process starts mpiexec
+    scaling(args)
+
+
+def scaling(args):
+    from mpi4py import MPI
+
+    from pyharness import runtime
+    from pyharness.analysis import Locations, analyze_events
+    from pyharness.config import Configuration, SiteTable
+    from pyharness.kernels import get_kernel
+    from pyharness.mpiutil import gather_arrays
+    from pyharness.profile import run_adjoint
     comm = MPI.COMM_WORLD
     rows = []
     for n in map(int, args.sizes.split(",")):

@@ -14,4 +14,6 @@ python "$here/bench/bench_tune.py" --kernel streamice --size medium
 python "$here/bench/bench_tune.py" --kernel biogeo --size medium --budgets 1.5x --max-steps 50
 echo "## pairs of configuration and time-loop snapshot count"
 python "$here/bench/bench_tune.py" --kernel biogeo --size medium --budgets 0.6x --snapshots 0,2,4 --max-steps 40
-echo "## scaling with the number of sites"; mpiexec -n 2 python "$here/bench/bench_calltree.py"
+echo "## scaling with the number of sites"
+mpiexec -n 2 python "$here/bench/bench_calltree.py"
+python "$here/bench/bench_calltree.py" --tuning

@@ -193,3 +193,23 @@ def test_pairs_none_within_budget_says_so_and_keeps_every_history(tmp_path):
     for k in (0, 1):
         assert TuneStore(tmp_path / f"tune.K{k}.h5").records()[0].decision == "start"
     assert not (tmp_path / "tune.config.json").exists()
+
+
+def test_start_over_budget_with_nothing_to_reactivate_lowers_the_peak_by_inhibiting(tmp_path):
+    """Every site checkpointed and still over budget: no checkpoint is left to turn
+    back on, so the loop inhibits the sites whose inhibition lowers the peak (a
+    snapshot larger than the callee's tape, e.g. biogeo's per-tracer tendencies)
+    until the peak fits."""
+    proc, out = tune(tmp_path, 2, "--kernel", "biogeo", "--budget", "0.97x", "--backend", "inline",
+                     "--max-steps", "8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = TuneStore(out).records()
+    start = recs[0].measurement
+    budget = int(0.97 * start.peak)
+    assert start.peak > budget
+    assert recs[1].phase == "lower"
+    lowered = [r for r in recs if r.phase == "lower" and r.decision == "accepted"]
+    assert lowered and all(r.measurement.peak < start.peak for r in lowered)
+    final = accepted(recs)[-1]
+    assert final.measurement.peak <= budget
+    assert final.measurement.grad_digest == start.grad_digest

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..backends.base import Measurement
-from .strategy import Estimate, Strategy, propose_activate, propose_inhibit
+from .strategy import Estimate, Strategy, propose_activate, propose_inhibit, propose_lower
 
 __all__ = ["StepRecord", "TuneState", "Proposal"]
 
@@ -74,21 +74,27 @@ class TuneState:
         if cur.peak > self.budget:
             cands = [k for k in sorted(self.inhibited) if ("+" + k) not in self.tried]
             flips = propose_activate(self.known, cands, self.flips_per_step)
-            return Proposal("activate", tuple(flips)) if flips else None
+            if flips:
+                return Proposal("activate", tuple(flips))
+            # nothing left to re-activate: inhibit the sites whose inhibition lowers the
+            # peak (Tapenade's first group), the largest estimated reduction first
+            cands = [k for k in self.keys if k not in self.inhibited and ("-" + k) not in self.tried]
+            flips = propose_lower(self.estimates, cands, self.flips_per_step)
+            return Proposal("lower", tuple(flips)) if flips else None
         cands = [k for k in self.keys if k not in self.inhibited and k not in self.tried]
         flips = propose_inhibit(self.strategy, self.estimates, cands, cur.peak, self.budget,
                                 self.flips_per_step)
         return Proposal("inhibit", tuple(flips)) if flips else None
 
     def config_after(self, proposal: Proposal) -> frozenset[str]:
-        if proposal.phase == "inhibit":
+        if proposal.phase in ("inhibit", "lower"):
             return self.inhibited | set(proposal.keys)
         return self.inhibited - set(proposal.keys)
 
     def judge(self, phase: str, m: Measurement) -> tuple[bool, str]:
         """Keep a measured configuration? Returns (accepted, reason)."""
         cur = self.current
-        if phase == "activate":
+        if phase in ("activate", "lower"):
             if m.peak < cur.peak:
                 return True, f"peak lowered {cur.peak} -> {m.peak} bytes"
             return False, "peak not lowered"
@@ -122,7 +128,7 @@ class TuneState:
             changes.update(current=m, estimates=dict(rec.estimates), known=known,
                            inhibited=frozenset(rec.inhibited))
         else:
-            mark = ("+" if rec.phase == "activate" else "")
+            mark = {"activate": "+", "lower": "-"}.get(rec.phase, "")
             changes["tried"] = s.tried | {mark + k for k in rec.flips}
         new = dataclasses.replace(s, **changes)
         budget = new.budget

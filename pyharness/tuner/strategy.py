@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-__all__ = ["Strategy", "Estimate", "propose_inhibit", "propose_activate"]
+__all__ = ["Strategy", "Estimate", "propose_inhibit", "propose_activate", "propose_lower"]
 
 
 class Strategy(enum.Enum):
@@ -81,3 +81,11 @@ def propose_activate(estimates: Mapping[str, Estimate], inhibited: Iterable[str]
     unknown = sorted(c for c in inhibited if c not in estimates)
     ordered += [Estimate(c, 0.0, 0) for c in unknown]
     return ordered[:k]
+
+
+def propose_lower(estimates: Mapping[str, Estimate], active: Iterable[str], k: int = 1) -> list[Estimate]:
+    """Up to ``k`` active units whose inhibition is estimated to lower the peak (their
+    checkpoint's snapshot outweighs the tape of the callee), the largest reduction first:
+    the way down to a budget when nothing is left to re-activate."""
+    pool = [estimates[c] for c in active if c in estimates and estimates[c].dpk < 0]
+    return sorted(pool, key=lambda e: (e.dpk, -e.dt, e.key))[:k]
