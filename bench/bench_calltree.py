@@ -24,32 +24,47 @@ import numpy as np
 
 
 def tuning(args):
-    """Wall time of `pyharness.tune` for --steps steps on each tree, and its parts."""
+    """Wall time of `pyharness.tune` per step on each tree, split into the run itself and
+    the tuner's own work, from two real tuning runs: 0 steps (start-up and the starting
+    profile) and --steps steps; their difference is what the steps cost."""
     from pyharness.tuner.store import TuneStore
-    print(f"calltree random trees, m=64 reals per rank, {args.ranks} ranks: a real tuning run of "
-          f"{args.steps} steps (inline backend, runtime-first, budget 3x)")
-    print(f"{'sites':>6} {'runs':>5} {'tuning':>9} {'in runs':>9} {'tuner':>9} {'tuner/step':>11}")
-    rows = []
-    for n in map(int, args.sizes.split(",")):
+
+    def tune(n, steps):
         tmp = tempfile.mkdtemp(prefix="bench-ct-tune-")
         out = os.path.join(tmp, "tune.h5")
         cmd = ["mpiexec", "-n", str(args.ranks), sys.executable, "-m", "pyharness.tune",
                "--kernel", "calltree", "--param", f"shape=random,nsites={n},seed=1,m=64",
-               "--budget", "3x", "--backend", "inline", "--max-steps", str(args.steps),
+               "--budget", "3x", "--backend", "inline", "--max-steps", str(steps),
                "--no-progress", "--out", out]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=tmp)
-        total = time.perf_counter() - t0
-        recs = TuneStore(out).records()
-        # the measured (profiled) adjoint of every run: what any tuner must pay
-        in_runs = sum(r.measurement.wall for r in recs if r.measurement is not None)
-        rows.append((n, len(recs), total, in_runs))
-        print(f"{n:>6} {len(recs):>5} {total:>8.2f}s {in_runs:>8.2f}s {total - in_runs:>8.2f}s "
-              f"{(total - in_runs) / len(recs):>10.3f}s")
-    x = np.log([r[0] for r in rows])
-    y = np.log([(r[2] - r[3]) / r[1] for r in rows])
-    print(f"the tuner's own time per step grows as sites^{np.polyfit(x, y, 1)[0]:.2f} "
-          f"(includes starting Python and MPI once per tuning run)")
+        return time.perf_counter() - t0, TuneStore(out).records(), tmp
+
+    print(f"calltree random trees, m=64 reals per rank, {args.ranks} ranks: real tuning runs "
+          f"(inline backend, runtime-first, budget 3x), {args.steps} steps against 0 steps")
+    print(f"{'sites':>6} {'events':>9} {'start-up':>9} {'per step':>9} {'its run':>9} "
+          f"{'tuner':>9} {'tuner/run':>10}")
+    rows = []
+    for n in map(int, args.sizes.split(",")):
+        t_zero, _, _ = tune(n, 0)
+        t_steps, recs, tmp = tune(n, args.steps)
+        k = len(recs) - 1
+        per_step = (t_steps - t_zero) / k
+        run = sum(r.measurement.wall for r in recs[1:] if r.measurement is not None) / k
+        nev = _nevents(os.path.join(tmp, recs[0].measurement.profile))
+        rows.append((n, nev, per_step - run))
+        print(f"{n:>6} {nev:>9} {t_zero:>8.2f}s {per_step:>8.3f}s {run:>8.3f}s "
+              f"{per_step - run:>8.3f}s {(per_step - run) / run:>9.2f}x")
+    x = np.log([r[1] for r in rows])
+    y = np.log([max(r[2], 1e-3) for r in rows])
+    print(f"the tuner's own time per step (gather, profile.h5, analysis, decision, tune.h5) "
+          f"grows as events^{np.polyfit(x[1:], y[1:], 1)[0]:.2f} (fit without the smallest tree)")
+
+
+def _nevents(path) -> int:
+    import h5py
+    with h5py.File(path) as f:
+        return int(np.sum(f["summary/nevents"][()]))
 
 
 def main():

@@ -17,6 +17,7 @@ Files
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -44,24 +45,36 @@ class SiteTable:
         return cls(tuple(l.name for l in locs), tuple(l.callee for l in locs),
                    tuple(bool(l.is_site) for l in locs))
 
+    # the lookups below are cached: tables of thousands of sites are asked per callee
+    @functools.cached_property
+    def _site_idx(self) -> tuple[int, ...]:
+        return tuple(i for i, s in enumerate(self.is_site) if s)
+
+    @functools.cached_property
+    def _by_callee(self) -> dict[str, tuple[int, ...]]:
+        out: dict[str, list[int]] = {}
+        for i in self._site_idx:
+            out.setdefault(self.callees[i].lower(), []).append(i)
+        return {k: tuple(v) for k, v in out.items()}
+
     @property
     def site_indices(self) -> list[int]:
-        return [i for i, s in enumerate(self.is_site) if s]
+        return list(self._site_idx)
 
     @property
     def site_names(self) -> list[str]:
-        return [self.names[i] for i in self.site_indices]
+        return [self.names[i] for i in self._site_idx]
 
     @property
     def callee_names(self) -> list[str]:
-        return sorted({self.callees[i] for i in self.site_indices})
+        return sorted({self.callees[i] for i in self._site_idx})
 
     def sites_of_callee(self, callee: str) -> list[int]:
-        return [i for i in self.site_indices if self.callees[i].lower() == callee.lower()]
+        return list(self._by_callee.get(callee.lower(), ()))
 
     def resolve(self, names: Iterable[str], source: str = "") -> frozenset[int]:
         """Location indices of site or callee names; unknown names are an error."""
-        by_name = {self.names[i].lower(): i for i in self.site_indices}
+        by_name = {self.names[i].lower(): i for i in self._site_idx}
         out: set[int] = set()
         unknown = []
         for raw in names:
