@@ -5,7 +5,7 @@
 
 Each tagged line `call callee(...)   ! site S_NAME` in a primal routine defines
 the site S_NAME = (callee, file, line). The include file gives the constants and
-the tables the kernel's grid module registers; tests/test_kernel_sites.py checks
+the tables the kernel's grid module registers (ph_sitecalls); tests/test_kernel_sites.py checks
 that the tables and the sources agree. Rerun after editing a primal file.
 """
 import re
@@ -51,7 +51,6 @@ def render(kernel):
     table("character(len=32), parameter :: site_file(nsites) = [character(len=32) :: &",
           [f"'{f}'" for _, _, f, _ in s])
     table("integer, parameter :: site_line(nsites) = [ &", [str(n) for _, _, _, n in s])
-    lines.append("integer, save :: site_id(nsites) = 0")
     return "\n".join(lines) + "\n"
 
 

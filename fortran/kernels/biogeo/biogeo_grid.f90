@@ -1,6 +1,7 @@
 !> \brief biogeo: grid, decomposition, the prescribed circulation and mixing,
-!! the biogeochemical constants, and the checkpoint helpers shared by every
-!! routine (site table, Tapenade's callbacks by site, pushes and pops).
+!! the biogeochemical constants, the site table (registered with ph_sitecalls,
+!! whose act/snp_write/... it passes on to every routine), and the pushes and
+!! pops by shape.
 !!
 !! Fields are a(0:nx+1, 0:nyl+1, nz): owned columns i=1..nx, j=1..nyl, a halo
 !! of one column all around (x: closed walls; y: neighbour ranks or closed
@@ -12,7 +13,8 @@
 module biogeo_grid
   use mpi
   use ph_kinds, only: real64
-  use ph_profile, only: ph_register, ph_site_active
+  use ph_sitecalls, only: sites_register, act, snp_write, begin_adv, end_adv, snp_read, begin_rev, &
+                          end_rev, turn
   implicit none
   private
   public :: nx, ny, nz, nyl, j0, nt, nnewton, n2, n3, nzeu, comm, rank, nranks, up, down
@@ -21,7 +23,7 @@ module biogeo_grid
   public :: mu, kpo4, i0, katt, kself, klight, sigma, rr, ko2, rdop
   public :: k10, k20, kb, bt0, alk0, hguess, k0sol, pco2atm, kpist, o2s0
   public :: grid_setup, grid_teardown, tracer_default
-  public :: nsites, site_id, site_callee, site_file, site_line
+  public :: nsites, site_callee, site_file, site_line
   public :: act, snp_write, begin_adv, end_adv, snp_read, begin_rev, end_rev, turn
   public :: push_2, pop_2, push_3, pop_3, push_t, pop_t, push_s, pop_s
 
@@ -60,7 +62,7 @@ module biogeo_grid
   real(real64), allocatable, save :: tri_a(:), tri_m(:), tri_cp(:)     ! implicit mixing (Thomas)
   real(real64), allocatable, save :: clim(:,:,:)         ! surface climatology (restoring)
 
-  ! ---- the checkpoint sites: (callee, primal file, line of the call) -------------
+  ! ---- the checkpoint sites: (callee, primal file, line of the call), numbered S_* --
   include 'biogeo_sites.inc'
 
 contains
@@ -69,7 +71,7 @@ contains
     integer, intent(in) :: comm_, nx_, ny_, nz_, nt_, nnewton_
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
-    integer :: i, j, k, jg, s
+    integer :: i, j, k, jg
     real(real64) :: pi, u0, w0, kap(nz_ + 1), rt, rb, b, cc
     real(real64), allocatable :: tr0(:,:,:,:)
     ierr = 0
@@ -163,9 +165,7 @@ contains
     allocate(tr0(0:nx + 1, 0:nyl + 1, nz, ntr), clim(0:nx + 1, 0:nyl + 1, ntr))
     call tracer_default(tr0)
     clim = tr0(:, :, 1, :)
-    do s = 1, nsites
-      site_id(s) = ph_register(trim(site_callee(s)), trim(site_file(s)), site_line(s), .true.)
-    end do
+    call sites_register(nsites, site_callee, site_file, site_line)
 
   contains
 
@@ -217,42 +217,6 @@ contains
       end do
     end do
   end subroutine tracer_default
-
-  ! ---- checkpoint helpers: Tapenade's callbacks with the site's names -----------
-  logical function act(s)
-    integer, intent(in) :: s
-    act = ph_site_active(site_id(s))
-  end function act
-
-  subroutine snp_write(s)
-    integer, intent(in) :: s
-    call adprofileadj_snpwrite(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine snp_write
-  subroutine begin_adv(s)
-    integer, intent(in) :: s
-    call adprofileadj_beginadvance(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine begin_adv
-  subroutine end_adv(s)
-    integer, intent(in) :: s
-    call adprofileadj_endadvance(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine end_adv
-  subroutine snp_read(s)
-    integer, intent(in) :: s
-    call adprofileadj_snpread(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine snp_read
-  subroutine begin_rev(s)
-    integer, intent(in) :: s
-    call adprofileadj_beginreverse(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine begin_rev
-  subroutine end_rev(s)
-    integer, intent(in) :: s
-    call adprofileadj_endreverse(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine end_rev
-  !> the turn of the callee of site s (its joint-mode re-run)
-  subroutine turn(s)
-    integer, intent(in) :: s
-    call adprofileadj_turn(trim(site_callee(s))//char(0), trim(site_file(s))//char(0))
-  end subroutine turn
 
   ! ---- the AD stack by shape: a level (2-D), a tracer (3-D), the tracer set, a scalar
   subroutine push_2(a)

@@ -1,5 +1,6 @@
-!> \brief streamice: grid, decomposition, constant fields, and the checkpoint
-!! helpers shared by every routine (site table, Tapenade's callbacks by site).
+!> \brief streamice: grid, decomposition, constant fields, the site table
+!! (registered with ph_sitecalls, whose act/snp_write/... it passes on to every
+!! routine), and the pushes and pops of a field.
 !!
 !! Fields are 2-D arrays a(0:nx+1, 0:nyl+1): owned cells i=1..nx, j=1..nyl, a
 !! halo of one cell all around (x: the zero boundary; y: neighbour ranks or the
@@ -7,14 +8,15 @@
 module streamice_grid
   use mpi
   use ph_kinds, only: int64, real64
-  use ph_profile, only: ph_register, ph_site_active
+  use ph_sitecalls, only: sites_register, act, snp_write, begin_adv, end_adv, snp_read, begin_rev, &
+                          end_rev, turn
   implicit none
   private
   public :: nx, ny, nyl, j0, nt, npicard, ncg, nf, comm, rank, nranks, up, down
   public :: dx, dy, dt, rhog, bglen, eps0, beta0, kappa, smb, gamma_h, lstrain
   public :: bed, hobs, uobs, h_init
   public :: grid_setup, grid_teardown, field_owned_sum
-  public :: nsites, site_id, site_callee, site_file, site_line
+  public :: nsites, site_callee, site_file, site_line
   public :: act, snp_write, begin_adv, end_adv, snp_read, begin_rev, end_rev, turn
   public :: push_f, pop_f, push_s, pop_s
 
@@ -27,7 +29,7 @@ module streamice_grid
   real(real64), save :: kappa = 0
   real(real64), allocatable, save :: bed(:,:), hobs(:,:), uobs(:,:), h_init(:,:)
 
-  ! ---- the checkpoint sites: (callee, primal file, line of the call) -------------
+  ! ---- the checkpoint sites: (callee, primal file, line of the call), numbered S_* --
   include 'streamice_sites.inc'
 
 contains
@@ -36,7 +38,7 @@ contains
     integer, intent(in) :: comm_, nx_, ny_, nt_, npicard_, ncg_
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
-    integer :: i, j, base, extra, s
+    integer :: i, j, base, extra
     real(real64) :: x, y, pi
     ierr = 0
     errmsg = ''
@@ -84,9 +86,7 @@ contains
       end do
     end do
     h_init(0, :) = 0; h_init(nx + 1, :) = 0
-    do s = 1, nsites
-      site_id(s) = ph_register(trim(site_callee(s)), trim(site_file(s)), site_line(s), .true.)
-    end do
+    call sites_register(nsites, site_callee, site_file, site_line)
   end subroutine grid_setup
 
   subroutine grid_teardown()
@@ -98,42 +98,6 @@ contains
     real(real64), intent(in) :: a(0:, 0:)
     field_owned_sum = sum(a(1:nx, 1:nyl))
   end function field_owned_sum
-
-  ! ---- checkpoint helpers: Tapenade's callbacks with the site's names -----------
-  logical function act(s)
-    integer, intent(in) :: s
-    act = ph_site_active(site_id(s))
-  end function act
-
-  subroutine snp_write(s)
-    integer, intent(in) :: s
-    call adprofileadj_snpwrite(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine snp_write
-  subroutine begin_adv(s)
-    integer, intent(in) :: s
-    call adprofileadj_beginadvance(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine begin_adv
-  subroutine end_adv(s)
-    integer, intent(in) :: s
-    call adprofileadj_endadvance(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine end_adv
-  subroutine snp_read(s)
-    integer, intent(in) :: s
-    call adprofileadj_snpread(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine snp_read
-  subroutine begin_rev(s)
-    integer, intent(in) :: s
-    call adprofileadj_beginreverse(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine begin_rev
-  subroutine end_rev(s)
-    integer, intent(in) :: s
-    call adprofileadj_endreverse(trim(site_callee(s))//char(0), trim(site_file(s))//char(0), site_line(s))
-  end subroutine end_rev
-  !> the turn of the callee of site s (its joint-mode re-run)
-  subroutine turn(s)
-    integer, intent(in) :: s
-    call adprofileadj_turn(trim(site_callee(s))//char(0), trim(site_file(s))//char(0))
-  end subroutine turn
 
   subroutine push_f(a)
     real(real64), intent(in) :: a(0:nx + 1, 0:nyl + 1)
