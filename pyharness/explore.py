@@ -53,19 +53,46 @@ def sample_configurations(sites: list[str], samples: int, seed: int, exhaustive:
     return out
 
 
-def _append(path: Path, index: int, inhibited, m, extra: dict | None = None) -> None:
+def _append(path: Path, samples) -> None:
+    """Add measured samples ``(index, inhibited, measurement, extra attrs)`` in one
+    atomic rewrite of the file."""
+    if not samples:
+        return
     with atomic_h5(path, "explore", copy_from=path) as f:
-        g = f["samples"].create_group(f"{index:06d}")
-        g.attrs["inhibited"] = json.dumps(list(inhibited))
-        g.attrs["profile"] = m.profile
-        g.attrs["cost"] = m.cost
-        g.attrs["grad_sha1"] = m.grad_digest
-        g.attrs["snapshots"] = 0
-        for k, v in (extra or {}).items():
-            g.attrs[k] = v
-        g["wall_s"] = np.array(m.wall_s)
-        g["cpu_s"] = np.array(m.cpu_s)
-        g["peak_bytes"] = np.array(m.peak_bytes, dtype=np.int64)
+        for index, inhibited, m, extra in samples:
+            g = f["samples"].create_group(f"{index:06d}")
+            g.attrs["inhibited"] = json.dumps(list(inhibited))
+            g.attrs["profile"] = m.profile
+            g.attrs["cost"] = m.cost
+            g.attrs["grad_sha1"] = m.grad_digest
+            g.attrs["snapshots"] = 0
+            for k, v in (extra or {}).items():
+                g.attrs[k] = v
+            g["wall_s"] = np.array(m.wall_s)
+            g["cpu_s"] = np.array(m.cpu_s)
+            g["peak_bytes"] = np.array(m.peak_bytes, dtype=np.int64)
+
+
+class _Batch:
+    """Samples measured but not yet in the file: written together at most every
+    ``seconds`` (each write copies the file, so one per sample is quadratic), and
+    always on the way out; a killed run loses at most those seconds of runs, which
+    --resume measures again."""
+
+    def __init__(self, path: Path, seconds: float = 2.0):
+        self.path, self.seconds = path, seconds
+        self.items: list = []
+        self.last = time.monotonic()
+
+    def add(self, index, inhibited, m, extra=None) -> None:
+        self.items.append((index, inhibited, m, extra))
+        if time.monotonic() - self.last >= self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        _append(self.path, self.items)
+        self.items = []
+        self.last = time.monotonic()
 
 
 def _done(path: Path) -> set[int]:
@@ -154,15 +181,19 @@ def _drive(args, request, table, backend, out: Path) -> None:
     else:
         if backend is None:
             backend = get_backend(args.backend, request)
-        for i in todo:
-            cfg = Configuration.from_names(table, configs[i])
-            try:
-                m = backend.run(cfg, str(pdir / f"sample_{i:06d}.h5"), label=f"sample {i}")
-            except RunFailed as exc:
-                bar.write(f"sample {i}: run failed ({exc.state}): {exc}")
-                continue
-            _append(out, i, configs[i], m)
-            bar.update(1)
+        batch = _Batch(out)
+        try:
+            for i in todo:
+                cfg = Configuration.from_names(table, configs[i])
+                try:
+                    m = backend.run(cfg, str(pdir / f"sample_{i:06d}.h5"), label=f"sample {i}")
+                except RunFailed as exc:
+                    bar.write(f"sample {i}: run failed ({exc.state}): {exc}")
+                    continue
+                batch.add(i, configs[i], m)
+                bar.update(1)
+        finally:
+            batch.flush()
     bar.close()
     print(f"{len(_done(out))} of {len(configs)} configurations measured in {out}")
 
@@ -190,19 +221,23 @@ def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar) -> No
     job = p.stdout.strip().split(";")[0]
     pending = set(todo)
     delay = 0.5
+    batch = _Batch(out, seconds=0.0)      # one write per polling round
     while pending:
         for i in sorted(pending):
             state, code, _ = job_state(f"{job}_{i}")
             prof = pdir / f"profile_{i}.h5"
             if state and state.split()[0] == "COMPLETED" and prof.exists():
-                _append(out, i, configs[i], measurement_from_profile(str(prof)), {"job_id": f"{job}_{i}"})
+                batch.items.append((i, configs[i], measurement_from_profile(str(prof)),
+                                    {"job_id": f"{job}_{i}"}))
                 pending.discard(i)
                 bar.update(1)
             elif state and state.split()[0] in ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
                 bar.write(f"sample {i}: job {job}_{i} ended {state} (exit code {code})")
                 pending.discard(i)
-        time.sleep(delay)
-        delay = min(10.0, delay * 1.5)
+        batch.flush()
+        if pending:
+            time.sleep(delay)
+            delay = min(10.0, delay * 1.5)
 
 
 if __name__ == "__main__":
