@@ -3,6 +3,8 @@ per-site estimates, rank imbalance. Axes in MiB and seconds."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -54,21 +56,28 @@ def pareto_plane(points, title: str = "Peak stack vs adjoint run time"):
     for p in points:
         if p.kind == "tune":
             tunes.setdefault((p.source, p.strategy), []).append(p)
+    same_strategy = len({st for _, st in tunes}) < len(tunes)
+    budgets = {}
     for i, ((src, strategy), pts) in enumerate(tunes.items()):
         col = STRATEGY_COLOURS[i % len(STRATEGY_COLOURS)]
+        name = strategy or "tune"
+        if pts[0].snapshots or same_strategy:     # e.g. the histories of a pair search
+            name += f", K={pts[0].snapshots} ({Path(src).name})"
         path = [p for p in pts if p.decision in ("start", "accepted")]
         ax.plot([p.wall for p in path], [p.peak / MIB for p in path], "-o", color=col, ms=5,
-                label=f"tuning path: {strategy or 'tune'}", zorder=3)
+                label=f"tuning path: {name}", zorder=3)
         for p in path:
             ax.annotate(p.label, (p.wall, p.peak / MIB), textcoords="offset points", xytext=(4, 4),
                         fontsize=7, color=col)
         rej = [p for p in pts if p.decision == "rejected"]
         if rej:
             ax.scatter([p.wall for p in rej], [p.peak / MIB for p in rej], s=22, facecolors="none",
-                       edgecolors=col, label=f"rejected steps ({strategy})", zorder=3)
-        budgets = {p.budget for p in pts if p.budget}
-        for b in budgets:
-            ax.axhline(b / MIB, color=col, ls="--", lw=1, label=f"budget {b / MIB:.2f} MiB/rank")
+                       edgecolors=col, label=f"rejected steps ({name})", zorder=3)
+        for b in {p.budget for p in pts if p.budget}:
+            budgets.setdefault(b, col)
+    for b, col in budgets.items():       # one line per distinct budget
+        ax.axhline(b / MIB, color=col if len(budgets) > 1 else "0.3", ls="--", lw=1,
+                   label=f"budget {b / MIB:.2f} MiB/rank")
     profiles = [p for p in points if p.kind == "profile"]
     if profiles:
         ax.scatter([p.wall for p in profiles], [p.peak / MIB for p in profiles], s=40, marker="s",
