@@ -10,6 +10,10 @@ bash "$here/scripts/setup.sh"
 source "$here/scripts/env.sh"
 out="${PYHARNESS_RESULTS:-$PWD/results}"
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+# run in the results directory: from the source tree, Python < 3.11 would import
+# the sources instead of the installed package
+cd "$out"
 np="${PYHARNESS_RANKS:-2}"
 echo "== profile: every site checkpointed (Tapenade's default), $np ranks"
 mpiexec -n "$np" python -m pyharness.profile --kernel streamice --size demo --out "$out/profile.h5"
