@@ -29,7 +29,7 @@ import numpy as np
 from .errors import UsageError
 
 __all__ = ["SiteTable", "Configuration", "read_config_file", "read_name_list", "write_name_list",
-           "write_config_json"]
+           "write_config_json", "write_text_atomic"]
 
 
 @dataclass(frozen=True)
@@ -223,26 +223,29 @@ def read_name_list(path: str | os.PathLike) -> tuple[str, ...]:
     return tuple(names)
 
 
-def write_name_list(path: str | os.PathLike, names: Iterable[str], header: str = "") -> None:
-    """Write one lower-case name per line (``header`` as ``#`` comment lines).
-
-    Written to a temporary name and renamed, so a reader never sees half a file.
-    """
+def write_text_atomic(path: str | os.PathLike, text: str, what: str = "file") -> None:
+    """Write ``text`` to a temporary name and rename it, so a reader (or a killed job)
+    never sees half a file."""
     p = Path(path)
-    lines = [f"# {h}".rstrip() for h in header.splitlines()] if header else []
-    lines += [n.lower() for n in names]
     tmp = p.with_name(f"{p.name}.tmp.{os.getpid()}")
     try:
-        tmp.write_text("\n".join(lines) + "\n")
+        tmp.write_text(text)
         os.replace(tmp, p)
     except OSError as exc:
-        raise UsageError(f"cannot write name list '{p}': {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {what} '{p}': {exc.strerror or exc}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def write_name_list(path: str | os.PathLike, names: Iterable[str], header: str = "") -> None:
+    """Write one lower-case name per line (``header`` as ``#`` comment lines)."""
+    lines = [f"# {h}".rstrip() for h in header.splitlines()] if header else []
+    lines += [n.lower() for n in names]
+    write_text_atomic(path, "\n".join(lines) + "\n", "name list")
+
+
 def write_config_json(path: str | Path, config: Configuration, **extra) -> None:
     data = config.to_json()
     data.update(extra)
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n", "configuration")

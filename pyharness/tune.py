@@ -27,7 +27,8 @@ from pathlib import Path
 
 from .backends import RunRequest, backend_names, get_backend
 from .cli_common import add_kernel_args, setup_kernel
-from .config import Configuration, read_config_file, write_config_json, write_name_list
+from .config import (Configuration, read_config_file, write_config_json, write_name_list,
+                     write_text_atomic)
 from .errors import PyharnessError, UsageError
 from .h5io import check_writable
 from .kernels import parse_params
@@ -173,9 +174,19 @@ def main(argv=None) -> int:
     return 0
 
 
+def _stem(out) -> str:
+    """tune.h5 -> tune: the prefix of the files written next to the history."""
+    return str(out)[:-3] if str(out).endswith(".h5") else str(out)
+
+
 def _pair_out(out: str, k: int) -> Path:
-    stem = str(out)[:-3] if str(out).endswith(".h5") else str(out)
-    return Path(f"{stem}.K{k}.h5")
+    return Path(f"{_stem(out)}.K{k}.h5")
+
+
+def _write_choice(stem: str, cfg: Configuration, gran: "Granularity", kernel: str, header: str) -> None:
+    """The chosen configuration as JSON and as Tapenade's -nocheckpoint callee list."""
+    write_config_json(stem + ".config.json", cfg, kernel=kernel)
+    write_name_list(stem + ".nocheckpoint.txt", cfg.nocheckpoint_callees(gran.table), header=header)
 
 
 def _drive_pairs(args, comm, request, budget, limit, table, backend) -> None:
@@ -199,8 +210,7 @@ def _drive_pairs(args, comm, request, budget, limit, table, backend) -> None:
 def _report_pairs(args, gran: Granularity, results) -> None:
     rows = []
     for k, out, st in results:
-        best = st.best or st.current
-        keys = st.best_inhibited if st.best_inhibited is not None else st.inhibited
+        keys, best = st.chosen
         rows.append({"snapshots": k, "history": out, "start_wall": st.start.wall,
                      "start_peak": st.start.peak, "wall": best.wall, "peak": best.peak,
                      "within_budget": best.peak <= st.budget, "inhibited": sorted(keys),
@@ -214,24 +224,21 @@ def _report_pairs(args, gran: Granularity, results) -> None:
         print(f"  {r['snapshots']:>3}  {r['start_wall']:9.3f}s  {human_bytes(r['start_peak']):>11}  "
               f"{r['wall']:9.3f}s  {human_bytes(r['peak']):>11}  {len(r['inhibited']):>9}  "
               f"{'yes' if r['within_budget'] else 'no'}")
-    stem = str(args.out)[:-3] if str(args.out).endswith(".h5") else str(args.out)
+    stem = _stem(args.out)
     best = min(ok, key=lambda r: r["wall"]) if ok else None
     summary = {"kernel": args.kernel, "budget_bytes": int(results[0][2].budget), "pairs": rows,
                "best": None if best is None else {"snapshots": best["snapshots"],
                                                    "inhibited": best["inhibited"]}}
-    with open(stem + ".pairs.json.tmp", "w") as fh:
-        json.dump(summary, fh, indent=1)
-    Path(stem + ".pairs.json.tmp").replace(stem + ".pairs.json")
+    write_text_atomic(stem + ".pairs.json", json.dumps(summary, indent=1) + "\n", "pair table")
     if best is None:
         raise PyharnessError(f"no snapshot count reached the budget of {human_bytes(summary['budget_bytes'])} "
                              f"per rank (pairs in {stem}.pairs.json): raise --budget or try more "
                              "snapshot counts")
     digests = {r["grad_digest"] for r in rows}
     cfg = gran.config(best["inhibited"], best["snapshots"])
-    write_config_json(stem + ".config.json", cfg, kernel=args.kernel)
-    write_name_list(stem + ".nocheckpoint.txt", cfg.nocheckpoint_callees(gran.table),
-                    header=f"pyharness tune: callees to inhibit for {args.kernel} with "
-                           f"{best['snapshots']} time-loop snapshots (budget {args.budget})")
+    _write_choice(stem, cfg, gran, args.kernel,
+                  f"pyharness tune: callees to inhibit for {args.kernel} with "
+                  f"{best['snapshots']} time-loop snapshots (budget {args.budget})")
     print(f"  best pair: K={best['snapshots']} with {len(best['inhibited'])} sites inhibited, "
           f"{best['wall']:.3f} s, speed-up {ref.wall / best['wall']:.2f}x over K="
           f"{results[0][0]} all checkpointed")
@@ -296,15 +303,12 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
 
 
 def _report(args, gran: Granularity, st: TuneState) -> None:
-    best_keys = st.best_inhibited if st.best_inhibited is not None else st.inhibited
-    best = st.best or st.current
+    best_keys, best = st.chosen
     cfg = gran.config(sorted(best_keys), args.snapshots)
     table = gran.table
-    stem = str(args.out)[:-3] if str(args.out).endswith(".h5") else str(args.out)
-    write_config_json(stem + ".config.json", cfg, kernel=args.kernel)
-    write_name_list(stem + ".nocheckpoint.txt", cfg.nocheckpoint_callees(table),
-                      header=f"pyharness tune: callees to inhibit for {args.kernel} "
-                             f"(budget {args.budget}, strategy {args.strategy})")
+    stem = _stem(args.out)
+    _write_choice(stem, cfg, gran, args.kernel, f"pyharness tune: callees to inhibit for {args.kernel} "
+                                               f"(budget {args.budget}, strategy {args.strategy})")
     speedup = st.start.wall / best.wall if best.wall > 0 else float("nan")
     print(f"\ntuning finished after {st.nsteps - 1} step(s), {st.nruns} run(s)")
     print(f"  start   {st.start.wall:.3f} s  peak {human_bytes(st.start.peak)}/rank")

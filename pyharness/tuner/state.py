@@ -105,6 +105,12 @@ class TuneState:
         return False, f"not faster than {cur.wall:.6f} s by more than {self.tolerance:.1%}"
 
     @property
+    def chosen(self) -> tuple[frozenset[str], Measurement]:
+        """The configuration to report: the fastest within budget, else the current one."""
+        keys = self.best_inhibited if self.best_inhibited is not None else self.inhibited
+        return keys, self.best or self.current
+
+    @property
     def over_budget(self) -> bool:
         return self.current is not None and self.current.peak > self.budget
 

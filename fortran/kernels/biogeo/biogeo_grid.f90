@@ -13,6 +13,7 @@
 module biogeo_grid
   use mpi
   use ph_kinds, only: real64
+  use ph_decomp, only: ph_split_rows
   use ph_sitecalls, only: sites_register, act, snp_write, begin_adv, end_adv, snp_read, begin_rev, &
                           end_rev, turn
   implicit none
@@ -99,10 +100,7 @@ contains
     call grid_teardown()
     comm = comm_
     nx = nx_; ny = ny_; nz = nz_; nt = nt_; nnewton = nnewton_
-    nyl = ny / nranks + merge(1, 0, rank < mod(ny, nranks))
-    j0 = rank * (ny / nranks) + min(rank, mod(ny, nranks))     ! global index of row 0 (the halo)
-    up = merge(rank + 1, MPI_PROC_NULL, rank + 1 < nranks)
-    down = merge(rank - 1, MPI_PROC_NULL, rank > 0)
+    call ph_split_rows(ny, rank, nranks, nyl, j0, up, down)
     n2 = (nx + 2) * (nyl + 2)
     n3 = n2 * nz
     nzeu = max(1, nz / 3)

@@ -8,6 +8,7 @@
 module streamice_grid
   use mpi
   use ph_kinds, only: int64, real64
+  use ph_decomp, only: ph_split_rows
   use ph_sitecalls, only: sites_register, act, snp_write, begin_adv, end_adv, snp_read, begin_rev, &
                           end_rev, turn
   implicit none
@@ -38,7 +39,7 @@ contains
     integer, intent(in) :: comm_, nx_, ny_, nt_, npicard_, ncg_
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
-    integer :: i, j, base, extra
+    integer :: i, j
     real(real64) :: x, y, pi
     ierr = 0
     errmsg = ''
@@ -61,12 +62,7 @@ contains
     call grid_teardown()
     comm = comm_
     nx = nx_; ny = ny_; nt = nt_; npicard = npicard_; ncg = ncg_
-    base = ny / nranks
-    extra = mod(ny, nranks)
-    nyl = base + merge(1, 0, rank < extra)
-    j0 = rank * base + min(rank, extra)           ! global index of row 0 (the halo)
-    up = merge(rank + 1, MPI_PROC_NULL, rank + 1 < nranks)
-    down = merge(rank - 1, MPI_PROC_NULL, rank > 0)
+    call ph_split_rows(ny, rank, nranks, nyl, j0, up, down)
     nf = (nx + 2) * (nyl + 2)
     dx = 1.0_real64 / nx
     dy = 1.0_real64 / ny
