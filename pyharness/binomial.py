@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from math import comb
 
 import numpy as np
+# imported here, not in binomial_adjoint: the first timed run must not pay for it
+from checkpoint_schedules import Copy, EndForward, EndReverse, Forward, Move, Reverse, Revolve
 
 from . import runtime
 from .errors import UsageError
@@ -50,11 +52,11 @@ def revolve_forward_steps(nsteps: int, snapshots: int) -> int:
 
 def binomial_adjoint(kernel, ctrl: np.ndarray, snapshots: int):
     """Run the kernel's adjoint with its time loop under a revolve schedule."""
-    from checkpoint_schedules import (Copy, EndForward, EndReverse, Forward, Move, Reverse,
-                                      Revolve)
     if not getattr(kernel, "supports_time_stepping", False):
+        from .kernels import _registry
+        able = sorted(n for n, s in _registry().items() if getattr(s.factory, "supports_time_stepping", False))
         raise UsageError(f"kernel '{kernel.name}' has no time-stepping interface: binomial "
-                         "checkpointing (snapshots > 0) is available for: streamice, calltree")
+                         f"checkpointing (snapshots > 0) is available for: {', '.join(able)}")
     nsteps = kernel.ts_nsteps()
     if snapshots < 1:
         raise UsageError("binomial checkpointing needs at least 1 snapshot")

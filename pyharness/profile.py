@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import runtime
+from .binomial import binomial_adjoint
 from .cli_common import add_config_args, add_kernel_args, config_from_args, setup_kernel
 from .config import Configuration, SiteTable
 from .errors import UsageError
@@ -81,7 +82,6 @@ def run_adjoint(comm, kernel, table: SiteTable, config: Configuration, *,
             w0, c0 = runtime.clocks()
             try:
                 if config.snapshots:
-                    from .binomial import binomial_adjoint
                     cost, grad, _ = binomial_adjoint(kernel, ctrl, config.snapshots)
                 else:
                     cost, grad = kernel.adjoint(ctrl)
