@@ -22,7 +22,7 @@ from .errors import FortranError, StackLimitError
 
 __all__ = ["Location", "StackStats", "Events", "api", "call", "reset", "release",
            "set_stack_limit", "stack_stats", "enable_profiling", "events",
-           "locations", "set_active", "get_active", "clocks"]
+           "locations", "set_active", "get_active", "clocks", "kernel_id", "fortran_kernels"]
 
 _api = None
 
@@ -51,6 +51,18 @@ def call(name: str, *args):
         if "AD stack limit exceeded" in msg:
             raise StackLimitError(name, 101, msg) from None
         raise FortranError(name, 1, msg) from None
+
+
+def kernel_id(name: str) -> int:
+    """Id of the Fortran kernel registered as ``name`` (ph_kernel_registry.f90),
+    the first argument of every ``api_kernel_*`` entry point."""
+    return int(call("kernel_id", name))
+
+
+def fortran_kernels() -> list[str]:
+    """Names of the kernels compiled into the Fortran library, in id order."""
+    n = int(api().api_kernel_count())
+    return [_text(api().api_kernel_name(i)) for i in range(1, n + 1)]
 
 
 @dataclass(frozen=True)

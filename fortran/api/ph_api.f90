@@ -1,54 +1,31 @@
 !> \brief The small, flat API that Python sees (wrapped by f90wrap): runtime
-!! control (stack, profiler, locations, activation) and one set of entry points
-!! per kernel. Every routine that can fail returns ierr (0 = success) and errmsg;
-!! nothing here stops the process.
+!! control (stack, profiler, locations, activation) and the entry points of
+!! every kernel, once, with the kernel's id (api_kernel_id looks it up by name).
+!! Every routine that can fail returns ierr (0 = success) and errmsg; nothing
+!! here stops the process.
 module ph_api
   use ph_kinds, only: int8, int32, int64, real64, ph_msglen, ph_namelen
   use ph_stack, only: ph_stack_reset, ph_stack_set_limit, ph_stack_current, &
                       ph_stack_peak, ph_stack_pushed, ph_stack_popped, ph_stack_status, &
-                      ph_stack_release
+                      ph_stack_release, ph_stack_external
   use ph_profile, only: ph_prof_enable, ph_prof_clear, ph_prof_nevents, ph_prof_copy, &
                         ph_nlocations, ph_location, ph_set_active, ph_site_active, &
-                        ph_registry_clear, ph_set_all_active, ph_prof_release, &
-                        ph_clock_ns, ph_cpu_ns
+                        ph_registry_clear, ph_prof_release, ph_clock_ns, ph_cpu_ns, &
+                        ph_register
   use ph_bench, only: ph_bench_stack
-  use ph_profile, only: ph_register
-  use calltree_kernel, only: calltree_setup, calltree_nctrl, calltree_primal, calltree_adjoint, &
-                             calltree_teardown, calltree_set_nsteps, calltree_ts_begin, &
-                             calltree_ts_state, calltree_ts_set_state, calltree_ts_advance, &
-                             calltree_ts_end_forward, calltree_ts_reverse, calltree_ts_gradient
-  use ph_stack, only: ph_stack_external
-  use biogeo_driver, only: biogeo_setup, biogeo_nctrl, biogeo_control_default, &
-                           biogeo_primal, biogeo_adjoint, biogeo_teardown, &
-                           biogeo_ts_begin, biogeo_ts_state_size, biogeo_ts_state, &
-                           biogeo_ts_set_state, biogeo_ts_advance, biogeo_ts_end_forward, &
-                           biogeo_ts_reverse, biogeo_ts_gradient
-  use streamice_driver, only: streamice_setup, streamice_nctrl, streamice_control_default, &
-                              streamice_primal, streamice_adjoint, streamice_teardown, &
-                              streamice_ts_begin, streamice_ts_state_size, streamice_ts_state, &
-                              streamice_ts_set_state, streamice_ts_advance, streamice_ts_end_forward, &
-                              streamice_ts_reverse, streamice_ts_gradient
+  use ph_kernel, only: ph_kernel_t, ph_err_unsupported
+  use ph_kernel_registry, only: ph_kernel_count, ph_kernel_name, ph_kernel_id, ph_kernel_get
   implicit none
   private
   public :: api_reset, api_release, api_set_stack_limit, api_stack_stats, &
             api_prof_enable, api_prof_nevents, api_prof_events, api_nlocations, &
             api_location, api_set_active, api_get_active, api_clocks, api_bench_stack
   public :: api_register, api_registry_clear, api_stack_external, api_stack_check
-  public :: api_calltree_set_nsteps, api_calltree_ts_begin, api_calltree_ts_state, &
-            api_calltree_ts_set_state, api_calltree_ts_advance, api_calltree_ts_end_forward, &
-            api_calltree_ts_reverse, api_calltree_ts_gradient
-  public :: api_calltree_setup, api_calltree_nctrl, api_calltree_primal, api_calltree_adjoint, &
-            api_calltree_teardown
-  public :: api_streamice_ts_begin, api_streamice_ts_state_size, api_streamice_ts_state, &
-            api_streamice_ts_set_state, api_streamice_ts_advance, api_streamice_ts_end_forward, &
-            api_streamice_ts_reverse, api_streamice_ts_gradient
-  public :: api_biogeo_ts_begin, api_biogeo_ts_state_size, api_biogeo_ts_state, &
-            api_biogeo_ts_set_state, api_biogeo_ts_advance, api_biogeo_ts_end_forward, &
-            api_biogeo_ts_reverse, api_biogeo_ts_gradient
-  public :: api_biogeo_setup, api_biogeo_nctrl, api_biogeo_control_default, &
-            api_biogeo_primal, api_biogeo_adjoint, api_biogeo_teardown
-  public :: api_streamice_setup, api_streamice_nctrl, api_streamice_control_default, &
-            api_streamice_primal, api_streamice_adjoint, api_streamice_teardown
+  public :: api_kernel_count, api_kernel_name, api_kernel_id, api_kernel_setup, api_kernel_nctrl, &
+            api_kernel_control_default, api_kernel_primal, api_kernel_adjoint, &
+            api_kernel_teardown, api_kernel_ts_state_size, api_kernel_ts_begin, &
+            api_kernel_ts_state, api_kernel_ts_set_state, api_kernel_ts_advance, &
+            api_kernel_ts_end_forward, api_kernel_ts_reverse, api_kernel_ts_gradient
 
 contains
 
@@ -235,342 +212,242 @@ contains
     call ph_bench_stack(n, npush, reps, t_stack, t_copy, ok)
   end subroutine api_bench_stack
 
-  ! ------------------------------------------------------------ calltree
+  ! ------------------------------------------------------------ kernels
+  ! Every kernel (ph_kernel_t, registered in ph_kernel_registry) behind one set
+  ! of entry points; kid is the id api_kernel_id gives for its name.
 
-  !> \brief Set up the calltree kernel (locations registered before, from Python).
-  !! Arrays as in calltree_kernel: CSR children of every node, 1-based ids.
-  subroutine api_calltree_setup(comm, m, nnodes, nedges, child_start, child_node, child_loop, &
-                                site_id, turn_id, work, pad, snap_pad, commflag, amp, ierr, errmsg)
-    integer, intent(in) :: comm, m, nnodes, nedges
-    real(real64), intent(in) :: amp
-    integer, intent(in) :: child_start(nnodes + 1), child_node(nedges), child_loop(nedges)
-    integer, intent(in) :: site_id(nedges), turn_id(nnodes)
-    integer, intent(in) :: work(nnodes), pad(nnodes), snap_pad(nnodes), commflag(nnodes)
+  !> \brief Number of kernels compiled into this library.
+  subroutine api_kernel_count(n)
+    integer, intent(out) :: n
+    n = ph_kernel_count()
+  end subroutine api_kernel_count
+
+  !> \brief Name of kernel kid (blank if there is none).
+  subroutine api_kernel_name(kid, name)
+    integer, intent(in) :: kid
+    character(len=ph_namelen), intent(out) :: name
+    name = ph_kernel_name(kid)
+  end subroutine api_kernel_name
+
+  !> \brief Id of the kernel called name; an error lists the built-in kernels.
+  !! \param[in] name kernel name (as registered in ph_kernel_registry)
+  !! \param[out] kid its id, for every api_kernel_* entry point
+  subroutine api_kernel_id(name, kid, ierr, errmsg)
+    character(len=ph_namelen), intent(in) :: name
+    integer, intent(out) :: kid
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
-    call calltree_setup(comm, m, nnodes, nedges, child_start, child_node, child_loop, site_id, &
-                        turn_id, work, pad, snap_pad, commflag, amp, ierr, errmsg)
-  end subroutine api_calltree_setup
+    call ph_kernel_id(name, kid, ierr, errmsg)
+  end subroutine api_kernel_id
+
+  subroutine get(kid, k, ierr, errmsg)
+    integer, intent(in) :: kid
+    class(ph_kernel_t), pointer, intent(out) :: k
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    call ph_kernel_get(kid, k, ierr, errmsg)
+  end subroutine get
+
+  ! a hook the kernel does not implement: say which kernel
+  subroutine name_kernel(kid, ierr, errmsg)
+    integer, intent(in) :: kid, ierr
+    character(len=*), intent(inout) :: errmsg
+    if (ierr == ph_err_unsupported) errmsg = 'kernel ''' // ph_kernel_name(kid) // ''': ' // errmsg
+  end subroutine name_kernel
+
+  !> \brief Set up kernel kid on communicator comm.
+  !! \param[in] kid kernel id
+  !! \param[in] comm MPI communicator (mpi4py: comm.py2f())
+  !! \param[in] ni number of integer parameters
+  !! \param[in] ipar integer parameters (their meaning is the kernel's)
+  !! \param[in] nr number of real parameters
+  !! \param[in] rpar real parameters
+  subroutine api_kernel_setup(kid, comm, ni, ipar, nr, rpar, ierr, errmsg)
+    integer, intent(in) :: kid, comm, ni, nr
+    integer, intent(in) :: ipar(ni)
+    real(real64), intent(in) :: rpar(nr)
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%setup(comm, ni, ipar, nr, rpar, ierr, errmsg)
+  end subroutine api_kernel_setup
 
   !> \brief Number of control values owned by this rank.
-  subroutine api_calltree_nctrl(n)
+  subroutine api_kernel_nctrl(kid, n, ierr, errmsg)
+    integer, intent(in) :: kid
     integer, intent(out) :: n
-    n = calltree_nctrl()
-  end subroutine api_calltree_nctrl
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    n = 0
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    n = k%nctrl()
+  end subroutine api_kernel_nctrl
 
-  !> \brief Primal run of the calltree kernel.
-  subroutine api_calltree_primal(n, ctrl, cost, ierr, errmsg)
-    integer, intent(in) :: n
+  !> \brief The kernel's default control on this rank.
+  subroutine api_kernel_control_default(kid, n, ctrl, ierr, errmsg)
+    integer, intent(in) :: kid, n
+    real(real64), intent(inout) :: ctrl(n)
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%control_default(n, ctrl, ierr, errmsg)
+    call name_kernel(kid, ierr, errmsg)
+  end subroutine api_kernel_control_default
+
+  !> \brief Run the primal model; cost is the (replicated) cost function.
+  subroutine api_kernel_primal(kid, n, ctrl, cost, ierr, errmsg)
+    integer, intent(in) :: kid, n
     real(real64), intent(in) :: ctrl(n)
     real(real64), intent(out) :: cost
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
-    call calltree_primal(n, ctrl, cost, ierr, errmsg)
-  end subroutine api_calltree_primal
+    class(ph_kernel_t), pointer :: k
+    cost = 0
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%primal(n, ctrl, cost, ierr, errmsg)
+  end subroutine api_kernel_primal
 
-  !> \brief Adjoint run of the calltree kernel; the AD stack is checked after.
-  subroutine api_calltree_adjoint(n, ctrl, grad, cost, ierr, errmsg)
-    integer, intent(in) :: n
+  !> \brief Run the adjoint: cost and its gradient on this rank's controls.
+  !! The AD stack must be empty before (api_reset); it is checked after.
+  subroutine api_kernel_adjoint(kid, n, ctrl, grad, cost, ierr, errmsg)
+    integer, intent(in) :: kid, n
     real(real64), intent(in) :: ctrl(n)
     real(real64), intent(inout) :: grad(n)
     real(real64), intent(out) :: cost
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
-    call calltree_adjoint(n, ctrl, grad, cost, ierr, errmsg)
+    class(ph_kernel_t), pointer :: k
+    cost = 0
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%adjoint(n, ctrl, grad, cost, ierr, errmsg)
     call check_stack(ierr, errmsg)
-  end subroutine api_calltree_adjoint
+  end subroutine api_kernel_adjoint
 
-  !> \brief Number of time steps (executions of the root) per run.
-  subroutine api_calltree_set_nsteps(n)
-    integer, intent(in) :: n
-    call calltree_set_nsteps(n)
-  end subroutine api_calltree_set_nsteps
+  !> \brief Free the kernel's fields.
+  subroutine api_kernel_teardown(kid, ierr, errmsg)
+    integer, intent(in) :: kid
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%teardown()
+  end subroutine api_kernel_teardown
 
-  !> \brief Time stepping: the state at step 0 is the control.
-  subroutine api_calltree_ts_begin(n, ctrl)
-    integer, intent(in) :: n
+  !> \brief Time stepping: reals in a snapshot of the state.
+  subroutine api_kernel_ts_state_size(kid, n, ierr, errmsg)
+    integer, intent(in) :: kid
+    integer, intent(out) :: n
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    n = 0
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    n = k%ts_state_size()
+    if (n < 0) then
+      ierr = ph_err_unsupported
+      errmsg = 'this kernel does not implement time stepping'
+      call name_kernel(kid, ierr, errmsg)
+    end if
+  end subroutine api_kernel_ts_state_size
+
+  !> \brief Time stepping: the state at step 0 from the control.
+  subroutine api_kernel_ts_begin(kid, n, ctrl, ierr, errmsg)
+    integer, intent(in) :: kid, n
     real(real64), intent(in) :: ctrl(n)
-    call calltree_ts_begin(n, ctrl)
-  end subroutine api_calltree_ts_begin
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%ts_begin(n, ctrl, ierr, errmsg)
+    call name_kernel(kid, ierr, errmsg)
+  end subroutine api_kernel_ts_begin
 
-  !> \brief Time stepping: copy the current state out.
-  subroutine api_calltree_ts_state(n, x)
-    integer, intent(in) :: n
+  !> \brief Time stepping: copy the current state out (a snapshot).
+  subroutine api_kernel_ts_state(kid, n, x, ierr, errmsg)
+    integer, intent(in) :: kid, n
     real(real64), intent(inout) :: x(n)
-    call calltree_ts_state(n, x)
-  end subroutine api_calltree_ts_state
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%ts_state(n, x, ierr, errmsg)
+    call name_kernel(kid, ierr, errmsg)
+  end subroutine api_kernel_ts_state
 
   !> \brief Time stepping: restore the state from a snapshot.
-  subroutine api_calltree_ts_set_state(n, x)
-    integer, intent(in) :: n
+  subroutine api_kernel_ts_set_state(kid, n, x, ierr, errmsg)
+    integer, intent(in) :: kid, n
     real(real64), intent(in) :: x(n)
-    call calltree_ts_set_state(n, x)
-  end subroutine api_calltree_ts_set_state
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%ts_set_state(n, x, ierr, errmsg)
+    call name_kernel(kid, ierr, errmsg)
+  end subroutine api_kernel_ts_set_state
 
-  !> \brief Time stepping: advance nadv steps, untaped (0) or taped (1).
-  subroutine api_calltree_ts_advance(nadv, taped)
-    integer, intent(in) :: nadv, taped
-    call calltree_ts_advance(nadv, taped)
-  end subroutine api_calltree_ts_advance
+  !> \brief Time stepping: advance nadv steps, untaped (taped = 0) or taped (1).
+  subroutine api_kernel_ts_advance(kid, nadv, taped, ierr, errmsg)
+    integer, intent(in) :: kid, nadv, taped
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%ts_advance(nadv, taped /= 0, ierr, errmsg)
+    call name_kernel(kid, ierr, errmsg)
+  end subroutine api_kernel_ts_advance
 
   !> \brief Time stepping: the cost of the final state; seeds the adjoint.
-  subroutine api_calltree_ts_end_forward(cost)
+  subroutine api_kernel_ts_end_forward(kid, cost, ierr, errmsg)
+    integer, intent(in) :: kid
     real(real64), intent(out) :: cost
-    call calltree_ts_end_forward(cost)
-  end subroutine api_calltree_ts_end_forward
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    cost = 0
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%ts_end_forward(cost, ierr, errmsg)
+    call name_kernel(kid, ierr, errmsg)
+  end subroutine api_kernel_ts_end_forward
 
   !> \brief Time stepping: reverse the last nrev taped steps.
-  subroutine api_calltree_ts_reverse(nrev)
-    integer, intent(in) :: nrev
-    call calltree_ts_reverse(nrev)
-  end subroutine api_calltree_ts_reverse
+  subroutine api_kernel_ts_reverse(kid, nrev, ierr, errmsg)
+    integer, intent(in) :: kid, nrev
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    class(ph_kernel_t), pointer :: k
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%ts_reverse(nrev, ierr, errmsg)
+    call name_kernel(kid, ierr, errmsg)
+  end subroutine api_kernel_ts_reverse
 
   !> \brief Time stepping: the gradient after the whole reversal.
-  subroutine api_calltree_ts_gradient(n, grad)
-    integer, intent(in) :: n
+  subroutine api_kernel_ts_gradient(kid, n, grad, ierr, errmsg)
+    integer, intent(in) :: kid, n
     real(real64), intent(inout) :: grad(n)
-    call calltree_ts_gradient(n, grad)
-  end subroutine api_calltree_ts_gradient
-
-  !> \brief Free the calltree kernel's arrays.
-  subroutine api_calltree_teardown()
-    call calltree_teardown()
-  end subroutine api_calltree_teardown
-
-  ! ------------------------------------------------------------ streamice
-
-  !> \brief Set up the streamice kernel on communicator comm (Fortran handle).
-  !! Registers its checkpoint sites (all active).
-  !! \param[in] comm MPI communicator (mpi4py: comm.py2f())
-  !! \param[in] nx global grid size along the flow
-  !! \param[in] ny global grid size across the flow (split over ranks)
-  !! \param[in] nt number of time steps
-  !! \param[in] npicard Picard iterations per step
-  !! \param[in] ncg conjugate-gradient iterations per Picard iteration
-  subroutine api_streamice_setup(comm, nx, ny, nt, npicard, ncg, ierr, errmsg)
-    integer, intent(in) :: comm, nx, ny, nt, npicard, ncg
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
-    ierr = 0
-    errmsg = ''
-    call ph_registry_clear()
-    call streamice_setup(comm, nx, ny, nt, npicard, ncg, ierr, errmsg)
-    call ph_set_all_active(.true.)
-  end subroutine api_streamice_setup
-
-  !> \brief Number of control values owned by this rank.
-  subroutine api_streamice_nctrl(n)
-    integer, intent(out) :: n
-    n = streamice_nctrl()
-  end subroutine api_streamice_nctrl
-
-  !> \brief The default control on this rank.
-  subroutine api_streamice_control_default(n, ctrl)
-    integer, intent(in) :: n
-    real(real64), intent(inout) :: ctrl(n)
-    call streamice_control_default(n, ctrl)
-  end subroutine api_streamice_control_default
-
-  !> \brief Run the primal model; cost is the (replicated) cost function.
-  subroutine api_streamice_primal(n, ctrl, cost, ierr, errmsg)
-    integer, intent(in) :: n
-    real(real64), intent(in) :: ctrl(n)
-    real(real64), intent(out) :: cost
-    integer, intent(out) :: ierr
-    character(len=ph_msglen), intent(out) :: errmsg
-    ierr = 0
-    errmsg = ''
-    call streamice_primal(n, ctrl, cost, ierr, errmsg)
-  end subroutine api_streamice_primal
-
-  !> \brief Run the adjoint: cost and its gradient on this rank's controls.
-  !! The AD stack must be empty before (api_reset); it is checked after.
-  subroutine api_streamice_adjoint(n, ctrl, grad, cost, ierr, errmsg)
-    integer, intent(in) :: n
-    real(real64), intent(in) :: ctrl(n)
-    real(real64), intent(inout) :: grad(n)
-    real(real64), intent(out) :: cost
-    integer, intent(out) :: ierr
-    character(len=ph_msglen), intent(out) :: errmsg
-    ierr = 0
-    errmsg = ''
-    call streamice_adjoint(n, ctrl, grad, cost, ierr, errmsg)
-    call check_stack(ierr, errmsg)
-  end subroutine api_streamice_adjoint
-
-  !> \brief Time stepping: the state at step 0 from the control.
-  subroutine api_streamice_ts_begin(n, ctrl)
-    integer, intent(in) :: n
-    real(real64), intent(in) :: ctrl(n)
-    call streamice_ts_begin(n, ctrl)
-  end subroutine api_streamice_ts_begin
-
-  !> \brief Time stepping: reals in a snapshot of the state.
-  subroutine api_streamice_ts_state_size(n)
-    integer, intent(out) :: n
-    n = streamice_ts_state_size()
-  end subroutine api_streamice_ts_state_size
-
-  !> \brief Time stepping: copy the state out.
-  subroutine api_streamice_ts_state(n, x)
-    integer, intent(in) :: n
-    real(real64), intent(inout) :: x(n)
-    call streamice_ts_state(n, x)
-  end subroutine api_streamice_ts_state
-
-  !> \brief Time stepping: restore the state.
-  subroutine api_streamice_ts_set_state(n, x)
-    integer, intent(in) :: n
-    real(real64), intent(in) :: x(n)
-    call streamice_ts_set_state(n, x)
-  end subroutine api_streamice_ts_set_state
-
-  !> \brief Time stepping: advance nadv steps, untaped (0) or taped (1).
-  subroutine api_streamice_ts_advance(nadv, taped)
-    integer, intent(in) :: nadv, taped
-    call streamice_ts_advance(nadv, taped)
-  end subroutine api_streamice_ts_advance
-
-  !> \brief Time stepping: the cost; seeds the adjoint.
-  subroutine api_streamice_ts_end_forward(cost)
-    real(real64), intent(out) :: cost
-    call streamice_ts_end_forward(cost)
-  end subroutine api_streamice_ts_end_forward
-
-  !> \brief Time stepping: reverse the last nrev taped steps.
-  subroutine api_streamice_ts_reverse(nrev)
-    integer, intent(in) :: nrev
-    call streamice_ts_reverse(nrev)
-  end subroutine api_streamice_ts_reverse
-
-  !> \brief Time stepping: the gradient after the whole reversal.
-  subroutine api_streamice_ts_gradient(n, grad)
-    integer, intent(in) :: n
-    real(real64), intent(inout) :: grad(n)
-    call streamice_ts_gradient(n, grad)
-  end subroutine api_streamice_ts_gradient
-
-  !> \brief Free the streamice kernel's fields.
-  subroutine api_streamice_teardown()
-    call streamice_teardown()
-  end subroutine api_streamice_teardown
-
-  ! ------------------------------------------------------------ biogeo
-
-  !> \brief Set up the biogeo kernel on communicator comm (Fortran handle).
-  !! Registers its checkpoint sites (all active).
-  !! \param[in] comm MPI communicator (mpi4py: comm.py2f())
-  !! \param[in] nx global grid size, zonal
-  !! \param[in] ny global grid size, meridional (split over ranks)
-  !! \param[in] nz number of levels
-  !! \param[in] nt number of time steps
-  !! \param[in] nnewton Newton iterations of the carbonate solve
-  subroutine api_biogeo_setup(comm, nx, ny, nz, nt, nnewton, ierr, errmsg)
-    integer, intent(in) :: comm, nx, ny, nz, nt, nnewton
-    integer, intent(out) :: ierr
-    character(len=ph_msglen), intent(out) :: errmsg
-    ierr = 0
-    errmsg = ''
-    call ph_registry_clear()
-    call biogeo_setup(comm, nx, ny, nz, nt, nnewton, ierr, errmsg)
-    call ph_set_all_active(.true.)
-  end subroutine api_biogeo_setup
-
-  !> \brief Number of control values owned by this rank.
-  subroutine api_biogeo_nctrl(n)
-    integer, intent(out) :: n
-    n = biogeo_nctrl()
-  end subroutine api_biogeo_nctrl
-
-  !> \brief The default control on this rank.
-  subroutine api_biogeo_control_default(n, ctrl)
-    integer, intent(in) :: n
-    real(real64), intent(inout) :: ctrl(n)
-    call biogeo_control_default(n, ctrl)
-  end subroutine api_biogeo_control_default
-
-  !> \brief Run the primal model; cost is the (replicated) cost function.
-  subroutine api_biogeo_primal(n, ctrl, cost, ierr, errmsg)
-    integer, intent(in) :: n
-    real(real64), intent(in) :: ctrl(n)
-    real(real64), intent(out) :: cost
-    integer, intent(out) :: ierr
-    character(len=ph_msglen), intent(out) :: errmsg
-    ierr = 0
-    errmsg = ''
-    call biogeo_primal(n, ctrl, cost, ierr, errmsg)
-  end subroutine api_biogeo_primal
-
-  !> \brief Run the adjoint: cost and its gradient on this rank's controls.
-  !! The AD stack must be empty before (api_reset); it is checked after.
-  subroutine api_biogeo_adjoint(n, ctrl, grad, cost, ierr, errmsg)
-    integer, intent(in) :: n
-    real(real64), intent(in) :: ctrl(n)
-    real(real64), intent(inout) :: grad(n)
-    real(real64), intent(out) :: cost
-    integer, intent(out) :: ierr
-    character(len=ph_msglen), intent(out) :: errmsg
-    ierr = 0
-    errmsg = ''
-    call biogeo_adjoint(n, ctrl, grad, cost, ierr, errmsg)
-    call check_stack(ierr, errmsg)
-  end subroutine api_biogeo_adjoint
-
-  !> \brief Time stepping: the state at step 0 from the control.
-  subroutine api_biogeo_ts_begin(n, ctrl)
-    integer, intent(in) :: n
-    real(real64), intent(in) :: ctrl(n)
-    call biogeo_ts_begin(n, ctrl)
-  end subroutine api_biogeo_ts_begin
-
-  !> \brief Time stepping: reals in a snapshot of the state.
-  subroutine api_biogeo_ts_state_size(n)
-    integer, intent(out) :: n
-    n = biogeo_ts_state_size()
-  end subroutine api_biogeo_ts_state_size
-
-  !> \brief Time stepping: copy the state out.
-  subroutine api_biogeo_ts_state(n, x)
-    integer, intent(in) :: n
-    real(real64), intent(inout) :: x(n)
-    call biogeo_ts_state(n, x)
-  end subroutine api_biogeo_ts_state
-
-  !> \brief Time stepping: restore the state.
-  subroutine api_biogeo_ts_set_state(n, x)
-    integer, intent(in) :: n
-    real(real64), intent(in) :: x(n)
-    call biogeo_ts_set_state(n, x)
-  end subroutine api_biogeo_ts_set_state
-
-  !> \brief Time stepping: advance nadv steps, untaped (0) or taped (1).
-  subroutine api_biogeo_ts_advance(nadv, taped)
-    integer, intent(in) :: nadv, taped
-    call biogeo_ts_advance(nadv, taped)
-  end subroutine api_biogeo_ts_advance
-
-  !> \brief Time stepping: the cost; seeds the adjoint.
-  subroutine api_biogeo_ts_end_forward(cost)
-    real(real64), intent(out) :: cost
-    call biogeo_ts_end_forward(cost)
-  end subroutine api_biogeo_ts_end_forward
-
-  !> \brief Time stepping: reverse the last nrev taped steps.
-  subroutine api_biogeo_ts_reverse(nrev)
-    integer, intent(in) :: nrev
-    call biogeo_ts_reverse(nrev)
-  end subroutine api_biogeo_ts_reverse
-
-  !> \brief Time stepping: the gradient after the whole reversal.
-  subroutine api_biogeo_ts_gradient(n, grad)
-    integer, intent(in) :: n
-    real(real64), intent(inout) :: grad(n)
-    call biogeo_ts_gradient(n, grad)
-  end subroutine api_biogeo_ts_gradient
-
-  !> \brief Free the biogeo kernel's fields.
-  subroutine api_biogeo_teardown()
-    call biogeo_teardown()
-  end subroutine api_biogeo_teardown
+    class(ph_kernel_t), pointer :: k
+    call get(kid, k, ierr, errmsg)
+    if (ierr /= 0) return
+    call k%ts_gradient(n, grad, ierr, errmsg)
+    call name_kernel(kid, ierr, errmsg)
+  end subroutine api_kernel_ts_gradient
 
 end module ph_api

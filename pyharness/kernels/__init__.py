@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import UsageError
 
-__all__ = ["KernelSpec", "Kernel", "DriverKernel", "get_kernel", "kernel_names", "parse_params"]
+__all__ = ["KernelSpec", "Kernel", "FortranKernel", "get_kernel", "kernel_names", "parse_params"]
 
 
 @dataclass(frozen=True)
@@ -89,45 +89,59 @@ class Kernel:
         pass
 
 
-class DriverKernel(Kernel):
-    """A kernel behind the API's ``api_<name>_*`` entry points (setup, nctrl,
-    control_default, primal, adjoint, teardown, and the ts_* time-stepping
-    interface used by binomial checkpointing of the time loop)."""
+class FortranKernel(Kernel):
+    """A kernel compiled into the Fortran library: a type extending ``ph_kernel_t``
+    (fortran/kernels/ph_kernel.f90), registered in ph_kernel_registry.f90 under
+    :attr:`fortran_name`, driven through the API's ``api_kernel_*`` entry points
+    with its id (setup, nctrl, control_default, primal, adjoint, teardown, and
+    the ``ts_*`` time-stepping hooks binomial checkpointing of the time loop uses).
+
+    A subclass says how its parameters travel to the Fortran ``setup`` hook:
+    :meth:`setup_ints` (and :meth:`setup_reals` if it needs reals).
+    """
 
     supports_time_stepping = True
+    fortran_name: str | None = None     # name in ph_kernel_registry (default: spec.name)
 
-    def setup_args(self) -> tuple:
-        """The integer arguments of ``api_<name>_setup`` after the communicator."""
+    def setup_ints(self) -> list[int]:
+        """The integer parameters of the Fortran ``setup`` hook."""
         raise NotImplementedError
 
-    def _api(self, what: str):
+    def setup_reals(self) -> list[float]:
+        """The real parameters of the Fortran ``setup`` hook."""
+        return []
+
+    def _call(self, what: str, *args):
         from .. import runtime
-        return getattr(runtime.api(), f"api_{self.spec.name}_{what}")
+        return runtime.call("kernel_" + what, self._kid, *args)
 
     def __init__(self, comm, params):
         super().__init__(comm, params)
         from .. import runtime
-        runtime.call(f"{self.spec.name}_setup", comm.py2f(), *self.setup_args())
-        self._n = int(self._api("nctrl")())
+        self._kid = runtime.kernel_id(self.fortran_name or self.spec.name)
+        ints = np.ascontiguousarray(self.setup_ints(), dtype=np.int32)
+        reals = np.ascontiguousarray(self.setup_reals(), dtype=np.float64)
+        # f2py wants arrays of at least one element even when the count is 0
+        self._call("setup", comm.py2f(), len(ints), ints if len(ints) else np.zeros(1, np.int32),
+                   len(reals), reals if len(reals) else np.zeros(1))
+        self._n = int(self._call("nctrl"))
 
     def nctrl(self) -> int:
         return self._n
 
     def control_default(self) -> np.ndarray:
         ctrl = np.zeros(self._n, dtype=np.float64)
-        self._api("control_default")(self._n, ctrl)
+        self._call("control_default", self._n, ctrl)
         return ctrl
 
     def primal(self, ctrl: np.ndarray) -> float:
-        from .. import runtime
         c = np.ascontiguousarray(ctrl, dtype=np.float64)
-        return float(runtime.call(f"{self.spec.name}_primal", self._n, c))
+        return float(self._call("primal", self._n, c))
 
     def adjoint(self, ctrl: np.ndarray) -> tuple[float, np.ndarray]:
-        from .. import runtime
         c = np.ascontiguousarray(ctrl, dtype=np.float64)
         grad = np.zeros(self._n, dtype=np.float64)
-        cost = runtime.call(f"{self.spec.name}_adjoint", self._n, c, grad)
+        cost = self._call("adjoint", self._n, c, grad)
         return float(cost), grad
 
     # ---- time-stepping interface (binomial checkpointing of the time loop)
@@ -135,36 +149,36 @@ class DriverKernel(Kernel):
         return self.params.nt
 
     def ts_state_bytes(self) -> int:
-        return 8 * int(self._api("ts_state_size")())
+        return 8 * int(self._call("ts_state_size"))
 
     def ts_begin(self, ctrl: np.ndarray) -> None:
-        self._api("ts_begin")(self._n, np.ascontiguousarray(ctrl, dtype=np.float64))
+        self._call("ts_begin", self._n, np.ascontiguousarray(ctrl, dtype=np.float64))
 
     def ts_state(self) -> np.ndarray:
-        n = int(self._api("ts_state_size")())
+        n = int(self._call("ts_state_size"))
         x = np.zeros(n)
-        self._api("ts_state")(n, x)
+        self._call("ts_state", n, x)
         return x
 
     def ts_set_state(self, x: np.ndarray) -> None:
-        self._api("ts_set_state")(len(x), np.ascontiguousarray(x, dtype=np.float64))
+        self._call("ts_set_state", len(x), np.ascontiguousarray(x, dtype=np.float64))
 
     def ts_advance(self, nsteps: int, taped: bool) -> None:
-        self._api("ts_advance")(int(nsteps), 1 if taped else 0)
+        self._call("ts_advance", int(nsteps), 1 if taped else 0)
 
     def ts_end_forward(self) -> float:
-        return float(self._api("ts_end_forward")())
+        return float(self._call("ts_end_forward"))
 
     def ts_reverse(self, nsteps: int) -> None:
-        self._api("ts_reverse")(int(nsteps))
+        self._call("ts_reverse", int(nsteps))
 
     def ts_gradient(self) -> np.ndarray:
         g = np.zeros(self._n)
-        self._api("ts_gradient")(self._n, g)
+        self._call("ts_gradient", self._n, g)
         return g
 
     def teardown(self) -> None:
-        self._api("teardown")()
+        self._call("teardown")
 
 
 def _registry() -> dict[str, KernelSpec]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import DriverKernel, KernelSpec
+from . import FortranKernel, KernelSpec
 
 __all__ = ["BiogeoParams", "Biogeo", "SPEC", "TRACERS"]
 
@@ -31,10 +31,10 @@ class BiogeoParams:
     nnewton: int = 4
 
 
-class Biogeo(DriverKernel):
-    def setup_args(self) -> tuple:
+class Biogeo(FortranKernel):
+    def setup_ints(self) -> list[int]:
         p = self.params
-        return (p.nx, p.ny, p.nz, p.nt, p.nnewton)
+        return [p.nx, p.ny, p.nz, p.nt, p.nnewton]
 
 
 SPEC = KernelSpec(

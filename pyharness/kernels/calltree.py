@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import runtime
 from ..errors import UsageError
-from . import Kernel, KernelSpec
+from . import FortranKernel, KernelSpec
 
 __all__ = ["CalltreeParams", "Calltree", "SPEC", "generate", "load_description",
            "validate_description", "SHAPES", "count_instances"]
@@ -188,17 +188,18 @@ class CalltreeParams:
         return validate_description(generate(self.shape, self.nsites, self.seed, self.m))
 
 
-class Calltree(Kernel):
-    def __init__(self, comm, params: CalltreeParams):
-        super().__init__(comm, params)
-        desc = params.description()
+class Calltree(FortranKernel):
+    """The tree's locations are registered here, from Python (site names come from
+    the description); the Fortran ``setup`` hook gets the tree as flat arrays."""
+
+    def setup_ints(self) -> list[int]:
+        desc = self.params.description()
         self.desc = desc
         api = runtime.api()
         api.api_registry_clear()
         nodes = desc["nodes"]
         names = {nd["name"]: i for i, nd in enumerate(nodes)}
-        turn_id = np.array([api.api_register(nd["name"], "calltree.f", 0, 0) + 1 for nd in nodes],
-                           dtype=np.int32)
+        turn_id = [api.api_register(nd["name"], "calltree.f", 0, 0) + 1 for nd in nodes]
         start, child, loop, site = [1], [], [], []
         for nd in nodes:
             for k, c in enumerate(nd["children"], 1):
@@ -206,71 +207,28 @@ class Calltree(Kernel):
                 loop.append(c["loop"])
                 site.append(api.api_register(c["node"], nd["name"] + ".f", k, 1) + 1)
             start.append(len(child) + 1)
-        arr = lambda v: np.array(v, dtype=np.int32)
-        m = int(desc["m"])
+        nsteps = max(1, self.params.nsteps)
         # the map's coefficients scale as 1/(dynamic sweeps): derivatives stay O(1)
-        counts = count_instances(desc, max(1, params.nsteps))
-        calls = {nodes[0]["name"]: max(1, params.nsteps)}
+        counts = count_instances(desc, nsteps)
+        calls = {nodes[0]["name"]: nsteps}
         for site_name, c in counts.items():
             callee = site_name.split("@")[0]
             calls[callee] = calls.get(callee, 0) + c
         sweeps = sum(calls[nd["name"]] * nd["work"] for nd in nodes if nd["name"] in calls)
-        amp = 0.3 / max(1, sweeps)
-        runtime.call("calltree_setup", comm.py2f(), m, len(nodes), len(child), arr(start),
-                     arr(child) if child else arr([0]), arr(loop) if loop else arr([0]),
-                     arr(site) if site else arr([0]), turn_id,
-                     arr([nd["work"] for nd in nodes]), arr([nd["pad"] for nd in nodes]),
-                     arr([nd["snap_pad"] for nd in nodes]), arr([int(bool(nd["comm"])) for nd in nodes]), amp)
-        self._n = m
-        runtime.api().api_calltree_set_nsteps(max(1, params.nsteps))
+        self._amp = 0.3 / max(1, sweeps)
+        return ([int(desc["m"]), len(nodes), len(child), nsteps] + start + child + loop + site
+                + turn_id + [nd["work"] for nd in nodes] + [nd["pad"] for nd in nodes]
+                + [nd["snap_pad"] for nd in nodes] + [int(bool(nd["comm"])) for nd in nodes])
 
-    supports_time_stepping = True
+    def setup_reals(self) -> list[float]:
+        return [self._amp]
 
     def ts_nsteps(self) -> int:
         return max(1, self.params.nsteps)
 
-    def ts_begin(self, ctrl: np.ndarray) -> None:
-        runtime.api().api_calltree_ts_begin(self._n, np.ascontiguousarray(ctrl, dtype=np.float64))
-
-    def ts_state(self) -> np.ndarray:
-        x = np.zeros(self._n)
-        runtime.api().api_calltree_ts_state(self._n, x)
-        return x
-
-    def ts_set_state(self, x: np.ndarray) -> None:
-        runtime.api().api_calltree_ts_set_state(self._n, np.ascontiguousarray(x, dtype=np.float64))
-
-    def ts_advance(self, nsteps: int, taped: bool) -> None:
-        runtime.api().api_calltree_ts_advance(int(nsteps), 1 if taped else 0)
-
-    def ts_end_forward(self) -> float:
-        return float(runtime.api().api_calltree_ts_end_forward())
-
-    def ts_reverse(self, nsteps: int) -> None:
-        runtime.api().api_calltree_ts_reverse(int(nsteps))
-
-    def ts_gradient(self) -> np.ndarray:
-        g = np.zeros(self._n)
-        runtime.api().api_calltree_ts_gradient(self._n, g)
-        return g
-
-    def nctrl(self) -> int:
-        return self._n
-
     def control_default(self) -> np.ndarray:
         i = np.arange(self._n) + self.comm.rank * self._n
         return 0.5 + 0.25 * np.sin(0.37 * i)
-
-    def primal(self, ctrl: np.ndarray) -> float:
-        return float(runtime.call("calltree_primal", self._n, np.ascontiguousarray(ctrl, dtype=np.float64)))
-
-    def adjoint(self, ctrl: np.ndarray) -> tuple[float, np.ndarray]:
-        grad = np.zeros(self._n)
-        cost = runtime.call("calltree_adjoint", self._n, np.ascontiguousarray(ctrl, dtype=np.float64), grad)
-        return float(cost), grad
-
-    def teardown(self) -> None:
-        runtime.api().api_calltree_teardown()
 
 
 SPEC = KernelSpec(

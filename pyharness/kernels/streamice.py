@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import DriverKernel, KernelSpec
+from . import FortranKernel, KernelSpec
 
 __all__ = ["StreamiceParams", "Streamice", "SPEC"]
 
@@ -24,10 +24,10 @@ class StreamiceParams:
     ncg: int = 4
 
 
-class Streamice(DriverKernel):
-    def setup_args(self) -> tuple:
+class Streamice(FortranKernel):
+    def setup_ints(self) -> list[int]:
         p = self.params
-        return (p.nx, p.ny, p.nt, p.npicard, p.ncg)
+        return [p.nx, p.ny, p.nt, p.npicard, p.ncg]
 
 
 SPEC = KernelSpec(

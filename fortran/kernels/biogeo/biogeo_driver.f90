@@ -1,32 +1,51 @@
-!> \brief biogeo: the entry points the API module wraps (set-up, default
-!! control, primal, adjoint, time stepping). The control is the initial state
+!> \brief biogeo as a pyharness kernel (ph_kernel_t): set-up, default control,
+!! primal, adjoint and the time-stepping hooks. The control is the initial state
 !! of the five tracers on this rank's owned cells, nx * nyl * nz * 5 values
-!! (tracer slowest, then level, row, column).
+!! (tracer slowest, then level, row, column). Set-up parameters (ipar): nx, ny,
+!! nz, nt, nnewton.
 module biogeo_driver
   use ph_kinds, only: real64
+  use ph_kernel, only: ph_kernel_t
+  use ph_profile, only: ph_registry_clear, ph_set_all_active
   use biogeo_grid, only: grid_setup, grid_teardown, tracer_default, nx, nyl, nz, ntr
   use biogeo_main, only: biogeo_run_primal, biogeo_run_adjoint, ts_begin, ts_state_size, &
                          ts_state, ts_set_state, ts_advance, ts_end_forward, ts_reverse, ts_gradient
   implicit none
   private
-  public :: biogeo_setup, biogeo_nctrl, biogeo_control_default, biogeo_primal, biogeo_adjoint, &
-            biogeo_teardown
-  public :: biogeo_ts_begin, biogeo_ts_state_size, biogeo_ts_state, biogeo_ts_set_state, &
-            biogeo_ts_advance, biogeo_ts_end_forward, biogeo_ts_reverse, biogeo_ts_gradient
+  public :: biogeo_t
+
+  type, extends(ph_kernel_t) :: biogeo_t
+  contains
+    procedure :: setup, nctrl, control_default, primal, adjoint, teardown
+    procedure :: ts_state_size => state_size, ts_begin => begin, ts_state => state, &
+                 ts_set_state => set_state, ts_advance => advance, ts_end_forward => end_forward, &
+                 ts_reverse => reverse, ts_gradient => gradient
+  end type biogeo_t
 
 contains
 
   !> \brief Decompose the nx x ny x nz grid over the ranks of comm (rows); register the sites.
-  subroutine biogeo_setup(comm, nx_, ny_, nz_, nt_, nnewton_, ierr, errmsg)
-    integer, intent(in) :: comm, nx_, ny_, nz_, nt_, nnewton_
+  subroutine setup(self, comm, ni, ipar, nr, rpar, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
+    integer, intent(in) :: comm, ni, nr
+    integer, intent(in) :: ipar(ni)
+    real(real64), intent(in) :: rpar(nr)
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
-    call grid_setup(comm, nx_, ny_, nz_, nt_, nnewton_, ierr, errmsg)
-  end subroutine biogeo_setup
+    ierr = 0; errmsg = ''
+    if (ni /= 5) then
+      ierr = 1; errmsg = 'biogeo: setup takes 5 integers (nx, ny, nz, nt, nnewton)'
+      return
+    end if
+    call ph_registry_clear()
+    call grid_setup(comm, ipar(1), ipar(2), ipar(3), ipar(4), ipar(5), ierr, errmsg)
+    call ph_set_all_active(.true.)
+  end subroutine setup
 
-  integer function biogeo_nctrl()
-    biogeo_nctrl = nx * nyl * nz * ntr
-  end function biogeo_nctrl
+  integer function nctrl(self)
+    class(biogeo_t), intent(in) :: self
+    nctrl = nx * nyl * nz * ntr
+  end function nctrl
 
   subroutine to_field(n, ctrl, tr)
     integer, intent(in) :: n
@@ -55,16 +74,21 @@ contains
   end function bad_size
 
   !> \brief The default initial tracers (smooth profiles, the same for every decomposition).
-  subroutine biogeo_control_default(n, ctrl)
+  subroutine control_default(self, n, ctrl, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
     integer, intent(in) :: n
     real(real64), intent(out) :: ctrl(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: tr(:,:,:,:)
+    if (bad_size(n, ierr, errmsg)) return
     allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr))
     call tracer_default(tr)
     call from_field(tr, n, ctrl)
-  end subroutine biogeo_control_default
+  end subroutine control_default
 
-  subroutine biogeo_primal(n, ctrl, cost, ierr, errmsg)
+  subroutine primal(self, n, ctrl, cost, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
     integer, intent(in) :: n
     real(real64), intent(in) :: ctrl(n)
     real(real64), intent(out) :: cost
@@ -76,9 +100,10 @@ contains
     allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr))
     call to_field(n, ctrl, tr)
     call biogeo_run_primal(tr, cost)
-  end subroutine biogeo_primal
+  end subroutine primal
 
-  subroutine biogeo_adjoint(n, ctrl, grad, cost, ierr, errmsg)
+  subroutine adjoint(self, n, ctrl, grad, cost, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
     integer, intent(in) :: n
     real(real64), intent(in) :: ctrl(n)
     real(real64), intent(out) :: grad(n), cost
@@ -91,60 +116,91 @@ contains
     call to_field(n, ctrl, tr)
     call biogeo_run_adjoint(tr, trb, cost)
     call from_field(trb, n, grad)
-  end subroutine biogeo_adjoint
+  end subroutine adjoint
 
   ! ---- time stepping for binomial checkpointing (pyharness.binomial)
-  subroutine biogeo_ts_begin(n, ctrl)
-    integer, intent(in) :: n
-    real(real64), intent(in) :: ctrl(n)
-    real(real64), allocatable :: tr(:,:,:,:)
-    allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr))
-    call to_field(n, ctrl, tr)
-    call ts_begin(tr)
-  end subroutine biogeo_ts_begin
-
-  integer function biogeo_ts_state_size()
-    biogeo_ts_state_size = ts_state_size()
-  end function biogeo_ts_state_size
-
-  subroutine biogeo_ts_state(n, x)
-    integer, intent(in) :: n
-    real(real64), intent(out) :: x(n)
-    call ts_state(n, x)
-  end subroutine biogeo_ts_state
-
-  subroutine biogeo_ts_set_state(n, x)
+  subroutine begin(self, n, x, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
     integer, intent(in) :: n
     real(real64), intent(in) :: x(n)
-    call ts_set_state(n, x)
-  end subroutine biogeo_ts_set_state
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    real(real64), allocatable :: tr(:,:,:,:)
+    if (bad_size(n, ierr, errmsg)) return
+    allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr))
+    call to_field(n, x, tr)
+    call ts_begin(tr)
+  end subroutine begin
 
-  subroutine biogeo_ts_advance(nadv, taped)
-    integer, intent(in) :: nadv, taped
-    call ts_advance(nadv, taped /= 0)
-  end subroutine biogeo_ts_advance
+  integer function state_size(self)
+    class(biogeo_t), intent(in) :: self
+    state_size = ts_state_size()
+  end function state_size
 
-  subroutine biogeo_ts_end_forward(cost)
-    real(real64), intent(out) :: cost
-    call ts_end_forward(cost)
-  end subroutine biogeo_ts_end_forward
-
-  subroutine biogeo_ts_reverse(nrev)
-    integer, intent(in) :: nrev
-    call ts_reverse(nrev)
-  end subroutine biogeo_ts_reverse
-
-  subroutine biogeo_ts_gradient(n, grad)
+  subroutine state(self, n, x, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
     integer, intent(in) :: n
-    real(real64), intent(out) :: grad(n)
+    real(real64), intent(out) :: x(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call ts_state(n, x)
+  end subroutine state
+
+  subroutine set_state(self, n, x, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
+    integer, intent(in) :: n
+    real(real64), intent(in) :: x(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call ts_set_state(n, x)
+  end subroutine set_state
+
+  subroutine advance(self, nadv, taped, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
+    integer, intent(in) :: nadv
+    logical, intent(in) :: taped
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call ts_advance(nadv, taped)
+  end subroutine advance
+
+  subroutine end_forward(self, cost, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
+    real(real64), intent(out) :: cost
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call ts_end_forward(cost)
+  end subroutine end_forward
+
+  subroutine reverse(self, nrev, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
+    integer, intent(in) :: nrev
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call ts_reverse(nrev)
+  end subroutine reverse
+
+  subroutine gradient(self, n, x, ierr, errmsg)
+    class(biogeo_t), intent(inout) :: self
+    integer, intent(in) :: n
+    real(real64), intent(out) :: x(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: trb(:,:,:,:)
+    if (bad_size(n, ierr, errmsg)) return
     allocate(trb(0:nx + 1, 0:nyl + 1, nz, ntr))
     call ts_gradient(trb)
-    call from_field(trb, n, grad)
-  end subroutine biogeo_ts_gradient
+    call from_field(trb, n, x)
+  end subroutine gradient
 
-  subroutine biogeo_teardown()
+  subroutine teardown(self)
+    class(biogeo_t), intent(inout) :: self
     call grid_teardown()
-  end subroutine biogeo_teardown
+  end subroutine teardown
 
 end module biogeo_driver

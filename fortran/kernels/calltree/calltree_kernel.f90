@@ -20,14 +20,26 @@
 module calltree_kernel
   use mpi
   use ph_kinds, only: int8, int32, int64, real64
+  use ph_kernel, only: ph_kernel_t
   use ph_profile, only: ph_site_active, ph_prof_record, ph_ev_snpwrite, ph_ev_beginadvance, &
                         ph_ev_endadvance, ph_ev_snpread, ph_ev_beginreverse, ph_ev_endreverse, &
                         ph_ev_turn
   implicit none
   private
-  public :: calltree_setup, calltree_nctrl, calltree_primal, calltree_adjoint, calltree_teardown
-  public :: calltree_set_nsteps, calltree_ts_begin, calltree_ts_state, calltree_ts_set_state, &
-            calltree_ts_advance, calltree_ts_end_forward, calltree_ts_reverse, calltree_ts_gradient
+  public :: calltree_t
+
+  !> The kernel as pyharness sees it (ph_kernel_t). Set-up parameters (ipar):
+  !! m, nnodes, nedges, nsteps, then the arrays child_start(nnodes+1),
+  !! child_node(nedges), child_loop(nedges), site_id(nedges), turn_id(nnodes),
+  !! work(nnodes), pad(nnodes), snap_pad(nnodes), commflag(nnodes); rpar: amp.
+  type, extends(ph_kernel_t) :: calltree_t
+  contains
+    procedure :: setup => t_setup, nctrl => t_nctrl, primal => t_primal, adjoint => t_adjoint, &
+                 teardown => t_teardown
+    procedure :: ts_state_size => t_state_size, ts_begin => t_begin, ts_state => t_state, &
+                 ts_set_state => t_set_state, ts_advance => t_advance, &
+                 ts_end_forward => t_end_forward, ts_reverse => t_reverse, ts_gradient => t_gradient
+  end type calltree_t
 
   integer, save :: comm_ = MPI_COMM_NULL, rank_ = 0, nranks_ = 1, m_ = 0, nnodes_ = 0
   integer, save :: nsteps_ = 1
@@ -373,5 +385,153 @@ contains
     real(real64), intent(out) :: grad(n)
     grad = xbs
   end subroutine calltree_ts_gradient
+
+  ! ------------------------------------------------------------ ph_kernel_t hooks
+
+  subroutine t_setup(self, comm, ni, ipar, nr, rpar, ierr, errmsg)
+    class(calltree_t), intent(inout) :: self
+    integer, intent(in) :: comm, ni, nr
+    integer, intent(in) :: ipar(ni)
+    real(real64), intent(in) :: rpar(nr)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    integer :: m, nn, ne, o
+    ierr = 0; errmsg = ''
+    if (ni < 4 .or. nr < 1) then
+      ierr = 1; errmsg = 'calltree: setup takes m, nnodes, nedges, nsteps, the tree arrays and amp'
+      return
+    end if
+    m = ipar(1); nn = ipar(2); ne = ipar(3)
+    if (nn < 1 .or. ne < 0 .or. ni /= 4 + (nn + 1) + 3 * ne + 5 * nn) then
+      ierr = 1; errmsg = 'calltree: the integer parameters do not hold the tree arrays of nnodes, nedges'
+      return
+    end if
+    o = 4
+    call calltree_setup(comm, m, nn, ne, ipar(o + 1:o + nn + 1), ipar(o + nn + 2:o + nn + 1 + ne), &
+                        ipar(o + nn + 2 + ne:o + nn + 1 + 2 * ne), &
+                        ipar(o + nn + 2 + 2 * ne:o + nn + 1 + 3 * ne), &
+                        ipar(o + nn + 2 + 3 * ne:o + 2 * nn + 1 + 3 * ne), &
+                        ipar(o + 2 * nn + 2 + 3 * ne:o + 3 * nn + 1 + 3 * ne), &
+                        ipar(o + 3 * nn + 2 + 3 * ne:o + 4 * nn + 1 + 3 * ne), &
+                        ipar(o + 4 * nn + 2 + 3 * ne:o + 5 * nn + 1 + 3 * ne), &
+                        ipar(o + 5 * nn + 2 + 3 * ne:o + 6 * nn + 1 + 3 * ne), rpar(1), ierr, errmsg)
+    if (ierr == 0) call calltree_set_nsteps(ipar(4))
+  end subroutine t_setup
+
+  integer function t_nctrl(self)
+    class(calltree_t), intent(in) :: self
+    t_nctrl = calltree_nctrl()
+  end function t_nctrl
+
+  subroutine t_primal(self, n, ctrl, cost, ierr, errmsg)
+    class(calltree_t), intent(inout) :: self
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    real(real64), intent(out) :: cost
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    call calltree_primal(n, ctrl, cost, ierr, errmsg)
+  end subroutine t_primal
+
+  subroutine t_adjoint(self, n, ctrl, grad, cost, ierr, errmsg)
+    class(calltree_t), intent(inout) :: self
+    integer, intent(in) :: n
+    real(real64), intent(in) :: ctrl(n)
+    real(real64), intent(out) :: grad(n), cost
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    call calltree_adjoint(n, ctrl, grad, cost, ierr, errmsg)
+  end subroutine t_adjoint
+
+  subroutine t_teardown(self)
+    class(calltree_t), intent(inout) :: self
+    call calltree_teardown()
+  end subroutine t_teardown
+
+  integer function t_state_size(self)
+    class(calltree_t), intent(in) :: self
+    t_state_size = m_
+  end function t_state_size
+
+  logical function bad_size(n, ierr, errmsg)
+    integer, intent(in) :: n
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    bad_size = n /= m_ .or. n == 0
+    if (bad_size) then
+      ierr = 1; errmsg = 'calltree: state size does not match the set-up (call setup first)'
+    end if
+  end function bad_size
+
+  subroutine t_begin(self, n, x, ierr, errmsg)
+    class(calltree_t), intent(inout) :: self
+    integer, intent(in) :: n
+    real(real64), intent(in) :: x(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    if (bad_size(n, ierr, errmsg)) return
+    call calltree_ts_begin(n, x)
+  end subroutine t_begin
+
+  subroutine t_state(self, n, x, ierr, errmsg)
+    class(calltree_t), intent(inout) :: self
+    integer, intent(in) :: n
+    real(real64), intent(out) :: x(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    x = 0
+    if (bad_size(n, ierr, errmsg)) return
+    call calltree_ts_state(n, x)
+  end subroutine t_state
+
+  subroutine t_set_state(self, n, x, ierr, errmsg)
+    class(calltree_t), intent(inout) :: self
+    integer, intent(in) :: n
+    real(real64), intent(in) :: x(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    if (bad_size(n, ierr, errmsg)) return
+    call calltree_ts_set_state(n, x)
+  end subroutine t_set_state
+
+  subroutine t_advance(self, nadv, taped, ierr, errmsg)
+    class(calltree_t), intent(inout) :: self
+    integer, intent(in) :: nadv
+    logical, intent(in) :: taped
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call calltree_ts_advance(nadv, merge(1, 0, taped))
+  end subroutine t_advance
+
+  subroutine t_end_forward(self, cost, ierr, errmsg)
+    class(calltree_t), intent(inout) :: self
+    real(real64), intent(out) :: cost
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call calltree_ts_end_forward(cost)
+  end subroutine t_end_forward
+
+  subroutine t_reverse(self, nrev, ierr, errmsg)
+    class(calltree_t), intent(inout) :: self
+    integer, intent(in) :: nrev
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call calltree_ts_reverse(nrev)
+  end subroutine t_reverse
+
+  subroutine t_gradient(self, n, x, ierr, errmsg)
+    class(calltree_t), intent(inout) :: self
+    integer, intent(in) :: n
+    real(real64), intent(out) :: x(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    x = 0
+    if (bad_size(n, ierr, errmsg)) return
+    call calltree_ts_gradient(n, x)
+  end subroutine t_gradient
 
 end module calltree_kernel

@@ -1,38 +1,62 @@
-!> \brief streamice: the entry points the API module wraps (set-up, default
-!! control, primal, adjoint). The control is the log basal friction alpha on
-!! this rank's owned cells (beta = beta0 exp(alpha)), nx * nyl values.
+!> \brief streamice as a pyharness kernel (ph_kernel_t): set-up, default
+!! control, primal, adjoint and the time-stepping hooks. The control is the log
+!! basal friction alpha on this rank's owned cells (beta = beta0 exp(alpha)),
+!! nx * nyl values. Set-up parameters (ipar): nx, ny, nt, npicard, ncg.
 module streamice_driver
   use ph_kinds, only: real64
+  use ph_kernel, only: ph_kernel_t
+  use ph_profile, only: ph_registry_clear, ph_set_all_active
   use streamice_grid, only: grid_setup, grid_teardown, nx, nyl, j0, ny
   use streamice_main, only: streamice_run_primal, streamice_run_adjoint, ts_begin, ts_state_size, &
                             ts_state, ts_set_state, ts_advance, ts_end_forward, ts_reverse, ts_gradient
   implicit none
   private
-  public :: streamice_setup, streamice_nctrl, streamice_control_default, streamice_primal, &
-            streamice_adjoint, streamice_teardown
-  public :: streamice_ts_begin, streamice_ts_state_size, streamice_ts_state, streamice_ts_set_state, &
-            streamice_ts_advance, streamice_ts_end_forward, streamice_ts_reverse, streamice_ts_gradient
+  public :: streamice_t
+
+  type, extends(ph_kernel_t) :: streamice_t
+  contains
+    procedure :: setup, nctrl, control_default, primal, adjoint, teardown
+    procedure :: ts_state_size => state_size, ts_begin => begin, ts_state => state, &
+                 ts_set_state => set_state, ts_advance => advance, ts_end_forward => end_forward, &
+                 ts_reverse => reverse, ts_gradient => gradient
+  end type streamice_t
 
 contains
 
-  !> \brief Decompose the nx x ny grid over the ranks of comm; register the sites.
-  subroutine streamice_setup(comm, nx_, ny_, nt_, npicard_, ncg_, ierr, errmsg)
-    integer, intent(in) :: comm, nx_, ny_, nt_, npicard_, ncg_
+  !> \brief Decompose the nx x ny grid over the ranks of comm; register the sites (all active).
+  subroutine setup(self, comm, ni, ipar, nr, rpar, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
+    integer, intent(in) :: comm, ni, nr
+    integer, intent(in) :: ipar(ni)
+    real(real64), intent(in) :: rpar(nr)
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
-    call grid_setup(comm, nx_, ny_, nt_, npicard_, ncg_, ierr, errmsg)
-  end subroutine streamice_setup
+    ierr = 0; errmsg = ''
+    if (ni /= 5) then
+      ierr = 1; errmsg = 'streamice: setup takes 5 integers (nx, ny, nt, npicard, ncg)'
+      return
+    end if
+    call ph_registry_clear()
+    call grid_setup(comm, ipar(1), ipar(2), ipar(3), ipar(4), ipar(5), ierr, errmsg)
+    call ph_set_all_active(.true.)
+  end subroutine setup
 
-  integer function streamice_nctrl()
-    streamice_nctrl = nx * nyl
-  end function streamice_nctrl
+  integer function nctrl(self)
+    class(streamice_t), intent(in) :: self
+    nctrl = nx * nyl
+  end function nctrl
 
   !> \brief A smooth default control from global coordinates.
-  subroutine streamice_control_default(n, ctrl)
+  subroutine control_default(self, n, ctrl, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
     integer, intent(in) :: n
     real(real64), intent(out) :: ctrl(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
     integer :: i, j
     real(real64) :: x, y, pi
+    ierr = 0; errmsg = ''
+    if (bad_size(n, ierr, errmsg)) return
     pi = acos(-1.0_real64)
     do j = 1, nyl
       do i = 1, nx
@@ -41,7 +65,18 @@ contains
         ctrl(i + (j - 1) * nx) = 0.5_real64 * cos(2 * pi * x) * sin(pi * y)
       end do
     end do
-  end subroutine streamice_control_default
+  end subroutine control_default
+
+  logical function bad_size(n, ierr, errmsg)
+    integer, intent(in) :: n
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    bad_size = n /= nx * nyl .or. n == 0
+    if (bad_size) then
+      ierr = 1; errmsg = 'streamice: control size does not match the set-up (call setup first)'
+    end if
+  end function bad_size
 
   subroutine to_field(n, ctrl, alpha)
     integer, intent(in) :: n
@@ -51,93 +86,120 @@ contains
     alpha(1:nx, 1:nyl) = reshape(ctrl, [nx, nyl])
   end subroutine to_field
 
-  subroutine streamice_primal(n, ctrl, cost, ierr, errmsg)
+  subroutine primal(self, n, ctrl, cost, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
     integer, intent(in) :: n
     real(real64), intent(in) :: ctrl(n)
     real(real64), intent(out) :: cost
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: alpha(:,:)
-    ierr = 0; errmsg = ''; cost = 0
-    if (n /= nx * nyl .or. n == 0) then
-      ierr = 1; errmsg = 'streamice: control size does not match the set-up (call setup first)'
-      return
-    end if
+    cost = 0
+    if (bad_size(n, ierr, errmsg)) return
     allocate(alpha(0:nx + 1, 0:nyl + 1))
     call to_field(n, ctrl, alpha)
     call streamice_run_primal(alpha, cost)
-  end subroutine streamice_primal
+  end subroutine primal
 
-  subroutine streamice_adjoint(n, ctrl, grad, cost, ierr, errmsg)
+  subroutine adjoint(self, n, ctrl, grad, cost, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
     integer, intent(in) :: n
     real(real64), intent(in) :: ctrl(n)
     real(real64), intent(out) :: grad(n), cost
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: alpha(:,:), alphab(:,:)
-    ierr = 0; errmsg = ''; cost = 0; grad = 0
-    if (n /= nx * nyl .or. n == 0) then
-      ierr = 1; errmsg = 'streamice: control size does not match the set-up (call setup first)'
-      return
-    end if
+    cost = 0; grad = 0
+    if (bad_size(n, ierr, errmsg)) return
     allocate(alpha(0:nx + 1, 0:nyl + 1), alphab(0:nx + 1, 0:nyl + 1))
     call to_field(n, ctrl, alpha)
     call streamice_run_adjoint(alpha, alphab, cost)
     grad = reshape(alphab(1:nx, 1:nyl), [n])
-  end subroutine streamice_adjoint
+  end subroutine adjoint
 
   ! ---- time stepping for binomial checkpointing (pyharness.binomial)
-  subroutine streamice_ts_begin(n, ctrl)
-    integer, intent(in) :: n
-    real(real64), intent(in) :: ctrl(n)
-    real(real64), allocatable :: alpha(:,:)
-    allocate(alpha(0:nx + 1, 0:nyl + 1))
-    call to_field(n, ctrl, alpha)
-    call ts_begin(alpha)
-  end subroutine streamice_ts_begin
-
-  integer function streamice_ts_state_size()
-    streamice_ts_state_size = ts_state_size()
-  end function streamice_ts_state_size
-
-  subroutine streamice_ts_state(n, x)
-    integer, intent(in) :: n
-    real(real64), intent(out) :: x(n)
-    call ts_state(n, x)
-  end subroutine streamice_ts_state
-
-  subroutine streamice_ts_set_state(n, x)
+  subroutine begin(self, n, x, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
     integer, intent(in) :: n
     real(real64), intent(in) :: x(n)
-    call ts_set_state(n, x)
-  end subroutine streamice_ts_set_state
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    real(real64), allocatable :: alpha(:,:)
+    if (bad_size(n, ierr, errmsg)) return
+    allocate(alpha(0:nx + 1, 0:nyl + 1))
+    call to_field(n, x, alpha)
+    call ts_begin(alpha)
+  end subroutine begin
 
-  subroutine streamice_ts_advance(nadv, taped)
-    integer, intent(in) :: nadv, taped
-    call ts_advance(nadv, taped /= 0)
-  end subroutine streamice_ts_advance
+  integer function state_size(self)
+    class(streamice_t), intent(in) :: self
+    state_size = ts_state_size()
+  end function state_size
 
-  subroutine streamice_ts_end_forward(cost)
-    real(real64), intent(out) :: cost
-    call ts_end_forward(cost)
-  end subroutine streamice_ts_end_forward
-
-  subroutine streamice_ts_reverse(nrev)
-    integer, intent(in) :: nrev
-    call ts_reverse(nrev)
-  end subroutine streamice_ts_reverse
-
-  subroutine streamice_ts_gradient(n, grad)
+  subroutine state(self, n, x, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
     integer, intent(in) :: n
-    real(real64), intent(out) :: grad(n)
+    real(real64), intent(out) :: x(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call ts_state(n, x)
+  end subroutine state
+
+  subroutine set_state(self, n, x, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
+    integer, intent(in) :: n
+    real(real64), intent(in) :: x(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call ts_set_state(n, x)
+  end subroutine set_state
+
+  subroutine advance(self, nadv, taped, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
+    integer, intent(in) :: nadv
+    logical, intent(in) :: taped
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call ts_advance(nadv, taped)
+  end subroutine advance
+
+  subroutine end_forward(self, cost, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
+    real(real64), intent(out) :: cost
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call ts_end_forward(cost)
+  end subroutine end_forward
+
+  subroutine reverse(self, nrev, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
+    integer, intent(in) :: nrev
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
+    ierr = 0; errmsg = ''
+    call ts_reverse(nrev)
+  end subroutine reverse
+
+  subroutine gradient(self, n, x, ierr, errmsg)
+    class(streamice_t), intent(inout) :: self
+    integer, intent(in) :: n
+    real(real64), intent(out) :: x(n)
+    integer, intent(out) :: ierr
+    character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: alphab(:,:)
+    if (bad_size(n, ierr, errmsg)) return
     allocate(alphab(0:nx + 1, 0:nyl + 1))
     call ts_gradient(alphab)
-    grad = reshape(alphab(1:nx, 1:nyl), [n])
-  end subroutine streamice_ts_gradient
+    x = reshape(alphab(1:nx, 1:nyl), [n])
+  end subroutine gradient
 
-  subroutine streamice_teardown()
+  subroutine teardown(self)
+    class(streamice_t), intent(inout) :: self
     call grid_teardown()
-  end subroutine streamice_teardown
+  end subroutine teardown
 
 end module streamice_driver
