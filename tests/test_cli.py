@@ -58,10 +58,49 @@ def test_sites_lists_stable_names(tmp_path):
     assert "checkpoint sites" in proc.stdout and "@streamice" in proc.stdout
 
 
-def test_gradcheck_prints_a_converging_table():
-    proc = mpirun(2, ["-m", "pyharness.gradcheck", "--kernel", "streamice"])
+def _orders(stdout: str) -> list[float]:
+    """The order column of gradcheck's table (rows of five numbers)."""
+    out = []
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 5:
+            try:
+                out.append(float(parts[3]))
+            except ValueError:
+                pass
+    return out
+
+
+@pytest.mark.parametrize("nranks", [1, 3])
+@pytest.mark.parametrize("kernel", ["streamice", "biogeo", "calltree"])
+def test_gradcheck_all_checks_pass(kernel, nranks):
+    proc = mpirun(nranks, ["-m", "pyharness.gradcheck", "--kernel", kernel, "--check", "all"], timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "PASSED" in proc.stdout
+    orders = _orders(proc.stdout)
+    assert len(orders) >= 6 and all(abs(o - 2) <= 0.1 for o in orders), proc.stdout
+    assert "invariance under checkpoint configurations" in proc.stdout
+    assert ("against a serial run" in proc.stdout) == (kernel != "calltree")
+    assert "all gradient checks passed" in proc.stdout
+
+
+def test_gradcheck_fails_with_a_planted_error():
+    """A wrong adjoint (scaled by 1.001 in the boundary rows) must fail: on one rank
+    the orders stay at 2.000, only the finite differences catch it."""
+    proc = mpirun(1, ["-m", "pyharness.gradcheck", "--kernel", "streamice", "--plant-error", "1e-3"])
+    assert proc.returncode != 0, proc.stdout
+    assert "FAILED: finite differences disagree" in proc.stdout
+    assert "gradient check(s) failed: taylor" in proc.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--check", "speed"], "choose from taylor, invariance, serial"),
+    (["--kernel", "calltree", "--check", "serial"], "has no decomposed grid"),
+    (["--eps", "1e-8", "--eps-min", "1e-4"], "bad range of eps"),
+])
+def test_gradcheck_bad_input(tmp_path, args, message):
+    proc = mpirun(2, ["-m", "pyharness.gradcheck", *args], cwd=tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.count(message) == 2, proc.stderr        # on every rank
 
 
 BAD = [

@@ -24,8 +24,15 @@ def calltree(request, comm):
 def test_taylor_second_order(comm, calltree):
     k, table = calltree
     runtime.set_active(Configuration().active_mask(table))
-    res = taylor_test(comm, k, seed=5, eps0=1e-2, nsteps=5)
-    assert all_ranks(comm, res.passed(1.8)), res.orders
+    res = taylor_test(comm, k, seed=5)
+    assert all_ranks(comm, res.passed()), res.failures()
+
+
+def test_taylor_fails_with_a_wrong_boundary_entry(comm, calltree):
+    k, table = calltree
+    runtime.set_active(Configuration().active_mask(table))
+    res = taylor_test(comm, k, seed=5, plant_error=1e-3)
+    assert all_ranks(comm, not res.passed()), (res.orders, res.fd_rel)
 
 
 def test_gradient_identical_under_every_configuration(comm, calltree):
