@@ -53,8 +53,8 @@ def revolve_forward_steps(nsteps: int, snapshots: int) -> int:
 def binomial_adjoint(kernel, ctrl: np.ndarray, snapshots: int):
     """Run the kernel's adjoint with its time loop under a revolve schedule."""
     if not getattr(kernel, "supports_time_stepping", False):
-        from .kernels import _registry
-        able = sorted(n for n, s in _registry().items() if getattr(s.factory, "supports_time_stepping", False))
+        from .kernels import time_stepping_kernels
+        able = time_stepping_kernels()
         raise UsageError(f"kernel '{kernel.name}' has no time-stepping interface: binomial "
                          f"checkpointing (snapshots > 0) is available for: {', '.join(able)}")
     nsteps = kernel.ts_nsteps()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 
 from ..config import Configuration
-from ..errors import PyharnessError, UsageError
+from ..errors import PyharnessError
 from ..h5io import open_h5
 
 __all__ = ["Backend", "Measurement", "RunFailed", "RunRequest", "get_backend",
@@ -93,25 +93,27 @@ class Backend(abc.ABC):
     def describe(self) -> str:
         return self.name
 
+    @classmethod
+    def create(cls, request: RunRequest, comm=None, **options) -> "Backend":
+        """Make the backend for ``request``; ``comm`` is the tuner's communicator,
+        which only a backend running on the tuner's own ranks needs (inline)."""
+        return cls(request, **options)
+
 
 def backend_names() -> list[str]:
-    return ["inline", "local", "slurm", "replay"]
+    """Every registered backend (entry-point group ``pyharness.backends``), without importing any."""
+    from ..plugins import available
+    return sorted(available("backends"))
 
 
 def get_backend(name: str, request: RunRequest, comm=None, **options) -> Backend:
-    if name == "inline":
-        from .inline import InlineBackend
-        return InlineBackend(request, comm, **options)
-    if name == "local":
-        from .local import LocalBackend
-        return LocalBackend(request, **options)
-    if name == "slurm":
-        try:
-            from .slurm import SlurmBackend
-        except ImportError:
-            raise UsageError("the slurm backend is not available in this version") from None
-        return SlurmBackend(request, **options)
-    if name == "replay":
-        from .replay import ReplayBackend
-        return ReplayBackend(request, **options)
-    raise UsageError(f"unknown backend '{name}'; choose one of: {', '.join(backend_names())}")
+    """A backend by name: an unknown name lists the known ones; a backend whose
+    package fails to import raises :class:`~pyharness.plugins.PluginError` with
+    that import error."""
+    from ..plugins import PluginError, describe
+    plugin = describe("backends", name)
+    cls = plugin.load()
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise PluginError(f"backend '{name}' registered by {plugin.dist} as {plugin.value} is not "
+                          f"a subclass of pyharness.backends.Backend")
+    return cls.create(request, comm=comm, **options)

@@ -18,6 +18,8 @@ __all__ = ["InlineBackend"]
 
 
 class InlineBackend(Backend):
+    """The ranks of the tuning job run every configuration (mpiexec python -m pyharness.tune)."""
+
     name = "inline"
 
     def __init__(self, request: RunRequest, comm, stack_limit: int = 0):
@@ -28,6 +30,13 @@ class InlineBackend(Backend):
         self.kernel = spec.create(comm, request.size, dict(request.params))
         self.table = SiteTable.from_locations(runtime.locations())
         self._warm = False
+
+    @classmethod
+    def create(cls, request: RunRequest, comm=None, **options) -> "InlineBackend":
+        if comm is None:
+            from mpi4py import MPI
+            comm = MPI.COMM_WORLD
+        return cls(request, comm, **options)
 
     def describe(self) -> str:
         return f"inline ({self.comm.size} rank(s) of this job)"

@@ -25,6 +25,8 @@ def profile_command(request: RunRequest, config_file: str, out: str, stack_limit
 
 
 class LocalBackend(Backend):
+    """A new mpiexec -n N python -m pyharness.profile process per configuration."""
+
     name = "local"
 
     def __init__(self, request: RunRequest, mpiexec: str = "mpiexec", timeout: float = 3600.0,

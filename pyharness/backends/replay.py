@@ -20,6 +20,8 @@ __all__ = ["ReplayBackend"]
 
 
 class ReplayBackend(Backend):
+    """Serves the measurements recorded in an earlier tune.h5 or explore.h5 instead of running."""
+
     name = "replay"
 
     def __init__(self, request: RunRequest, source: str, delay: float = 0.0):

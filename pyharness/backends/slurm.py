@@ -65,6 +65,8 @@ def job_state(job_id: str) -> tuple[str | None, int | None, str]:
 
 
 class SlurmBackend(Backend):
+    """An sbatch job (jobs/profile.sbatch) per configuration."""
+
     name = "slurm"
 
     def __init__(self, request: RunRequest, partition: str | None = None, account: str | None = None,

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import UsageError
 
-__all__ = ["KernelSpec", "Kernel", "FortranKernel", "get_kernel", "kernel_names", "parse_params"]
+__all__ = ["KernelSpec", "Kernel", "FortranKernel", "get_kernel", "kernel_names",
+           "time_stepping_kernels", "parse_params"]
 
 
 @dataclass(frozen=True)
@@ -181,21 +182,40 @@ class FortranKernel(Kernel):
         self._call("teardown")
 
 
-def _registry() -> dict[str, KernelSpec]:
-    from . import biogeo, calltree, streamice
-    return {s.name: s for s in (streamice.SPEC, biogeo.SPEC, calltree.SPEC)}
-
-
 def kernel_names() -> list[str]:
-    return sorted(_registry())
+    """Every registered kernel (entry-point group ``pyharness.kernels``), without importing any."""
+    from ..plugins import available
+    return sorted(available("kernels"))
 
 
 def get_kernel(name: str) -> KernelSpec:
-    """The kernel called ``name``, or a clear error listing the available ones."""
-    reg = _registry()
-    if name not in reg:
-        raise UsageError(f"unknown kernel '{name}'; available kernels: {', '.join(sorted(reg))}")
-    return reg[name]
+    """The kernel called ``name``, or a clear error listing the available ones
+    (:class:`~pyharness.plugins.PluginError` if its package fails to import)."""
+    from ..plugins import PluginError, describe
+    plugin = describe("kernels", name)
+    spec = plugin.load()
+    if not isinstance(spec, KernelSpec):
+        raise PluginError(f"kernel '{name}' registered by {plugin.dist} as {plugin.value} is a "
+                          f"{type(spec).__name__}, not a pyharness.kernels.KernelSpec")
+    if spec.name != name:
+        raise PluginError(f"kernel '{name}' registered by {plugin.dist} as {plugin.value} calls "
+                          f"itself '{spec.name}': the entry-point name and KernelSpec.name must agree")
+    return spec
+
+
+def time_stepping_kernels() -> list[str]:
+    """Registered kernels that can run their time loop step by step (binomial
+    checkpointing); kernels whose package fails to import are left out."""
+    from ..plugins import PluginError
+    out = []
+    for name in kernel_names():
+        try:
+            spec = get_kernel(name)
+        except PluginError:
+            continue
+        if getattr(spec.factory, "supports_time_stepping", False):
+            out.append(name)
+    return out
 
 
 def parse_params(items: list[str] | None) -> dict[str, str]:

@@ -190,7 +190,11 @@ class CalltreeParams:
 
 class Calltree(FortranKernel):
     """The tree's locations are registered here, from Python (site names come from
-    the description); the Fortran ``setup`` hook gets the tree as flat arrays."""
+    the description); the Fortran ``setup`` hook gets the tree as flat arrays.
+    Subclasses (kernels with a fixed tree, e.g. examples/plugin-kernel) run on the
+    same Fortran kernel."""
+
+    fortran_name = "calltree"
 
     def setup_ints(self) -> list[int]:
         desc = self.params.description()
