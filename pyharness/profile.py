@@ -119,7 +119,8 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
         if comm.rank == 0:
             locs = runtime.locations()
             attrs = {"kernel": kernel.name, "params": json.dumps(kernel.params_dict()),
-                     "nranks": comm.size, "command": command, "profiling": bool(profiling)}
+                     "nranks": comm.size, "command": command, "profiling": bool(profiling),
+                     "cpu_clock": runtime.cpu_clock()}
             with atomic_h5(path, "profile", attrs) as f:
                 g = f.create_group("locations")
                 g["name"] = str_array(l.name for l in locs)
@@ -183,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run with the profiling callbacks switched off (no events recorded)")
     ap.add_argument("--limit", default=None, metavar="SIZE",
                     help="per-rank hard limit of the AD stack, e.g. 256MiB; the run fails cleanly above it")
+    ap.add_argument("--cpu-clock", action="store_true",
+                    help="also read the thread CPU clock at every event (a system call each; off by "
+                         "default, or PYHARNESS_PROFILE_CPU=1): per-site CPU-time gains")
     ap.add_argument("--repeat", type=int, default=1, help="run N times, keep the fastest (default 1)")
     return ap
 
@@ -201,6 +205,8 @@ def main(argv=None) -> int:
     with collective(comm, "setting up the kernel"):
         kernel, table = setup_kernel(comm, args)
         config = config_from_args(args, table)
+    if args.cpu_clock:
+        runtime.set_cpu_clock(True)
     summary, events, _ = run_adjoint(comm, kernel, table, config, profiling=not args.no_profiling,
                                      stack_limit=limit, repeat=args.repeat)
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "pyharness.profile"] + (argv if argv is not None else sys.argv[1:]))

@@ -22,7 +22,8 @@ from .errors import FortranError, StackLimitError
 
 __all__ = ["Location", "StackStats", "Events", "api", "call", "reset", "release",
            "set_stack_limit", "stack_stats", "enable_profiling", "events",
-           "locations", "set_active", "get_active", "clocks", "kernel_id", "fortran_kernels"]
+           "locations", "set_active", "get_active", "clocks", "kernel_id", "fortran_kernels",
+           "register", "set_cpu_clock", "cpu_clock", "write_trace"]
 
 _api = None
 
@@ -153,20 +154,46 @@ def events() -> Events:
     return Events(kind, loc, wall, cpu, stack)
 
 
-def _text(x) -> str:
-    if isinstance(x, (bytes, np.bytes_)):
-        x = x.decode("ascii", "replace")
-    return str(x).strip()
+def set_cpu_clock(flag: bool) -> None:
+    """Read the thread CPU clock at every event (off by default: a system call each).
+
+    With it off, the events' ``cpu_ns`` are 0 and profile.h5 says so
+    (``cpu_clock = False``); the run totals (``/summary/cpu_s``) are measured anyway.
+    """
+    api().api_prof_set_cpu_clock(1 if flag else 0)
+
+
+def cpu_clock() -> bool:
+    """True if events carry the thread CPU clock."""
+    return bool(int(api().api_prof_cpu_clock()))
+
+
+def write_trace(directory) -> None:
+    """Write this rank's trace file ``directory/pyharness.NNNNN.phtrace`` (docs/FORMAT.md)."""
+    call("prof_write", str(directory))
+
+
+def register(callee: str, file: str, line: int, is_site: bool) -> int:
+    """Register a location (or find it); names of any length. Returns its 0-based index."""
+    c = np.frombuffer(callee.encode(), dtype=np.int8).copy()
+    f = np.frombuffer(file.encode(), dtype=np.int8).copy()
+    if len(c) == 0 or len(f) == 0:
+        raise ValueError(f"a location needs a callee and a file name (got {callee!r}, {file!r})")
+    return int(api().api_register_bytes(len(c), c, len(f), f, int(line), 1 if is_site else 0))
 
 
 def locations() -> list[Location]:
-    """Every registered location, in index order."""
-    n = int(api().api_nlocations())
-    out = []
-    for i in range(n):
-        callee, file, line, is_site = api().api_location(i)
-        out.append(Location(i, _text(callee), _text(file), int(line), bool(is_site)))
-    return out
+    """Every registered location, in index order, names whole."""
+    n, nbytes = (int(v) for v in api().api_locations_size())
+    if n == 0:
+        return []
+    names = np.zeros(nbytes, dtype=np.int8)
+    line = np.zeros(n, dtype=np.int32)
+    is_site = np.zeros(n, dtype=np.int32)
+    api().api_locations(n, nbytes, names, line, is_site)
+    parts = names.tobytes().split(b"\0")
+    return [Location(i, parts[2 * i].decode("utf-8", "replace"), parts[2 * i + 1].decode("utf-8", "replace"),
+                     int(line[i]), bool(is_site[i])) for i in range(n)]
 
 
 def set_active(active: np.ndarray) -> None:

@@ -4,14 +4,15 @@
 !! Every routine that can fail returns ierr (0 = success) and errmsg; nothing
 !! here stops the process.
 module ph_api
-  use ph_kinds, only: int8, int32, int64, real64, ph_msglen, ph_namelen
+  use ph_kinds, only: int8, int32, int64, real64, ph_msglen
   use ph_stack, only: ph_stack_reset, ph_stack_set_limit, ph_stack_current, &
                       ph_stack_peak, ph_stack_pushed, ph_stack_popped, ph_stack_status, &
                       ph_stack_release, ph_stack_external
   use ph_profile, only: ph_prof_enable, ph_prof_clear, ph_prof_nevents, ph_prof_copy, &
                         ph_nlocations, ph_location, ph_set_active, ph_site_active, &
                         ph_registry_clear, ph_prof_release, ph_clock_ns, ph_cpu_ns, &
-                        ph_register
+                        ph_register, ph_location_len, ph_prof_set_cpu_clock, &
+                        ph_prof_cpu_clock, ph_prof_write
   use ph_bench, only: ph_bench_stack
   use ph_kernel, only: ph_kernel_t, ph_err_unsupported
   use ph_kernel_registry, only: ph_kernel_count, ph_kernel_name, ph_kernel_id, ph_kernel_get
@@ -21,6 +22,8 @@ module ph_api
             api_prof_enable, api_prof_nevents, api_prof_events, api_nlocations, &
             api_location, api_set_active, api_get_active, api_clocks, api_bench_stack
   public :: api_register, api_registry_clear, api_stack_external, api_stack_check
+  public :: api_locations_size, api_locations, api_register_bytes, api_prof_set_cpu_clock, &
+            api_prof_cpu_clock, api_prof_write
   public :: api_kernel_count, api_kernel_name, api_kernel_id, api_kernel_setup, api_kernel_nctrl, &
             api_kernel_control_default, api_kernel_primal, api_kernel_adjoint, &
             api_kernel_teardown, api_kernel_ts_state_size, api_kernel_ts_begin, &
@@ -101,7 +104,8 @@ contains
     n = ph_nlocations()
   end subroutine api_nlocations
 
-  !> \brief Describe location i (0-based).
+  !> \brief Describe location i (0-based); names longer than 64 characters are
+  !! cut here: api_locations gives them whole.
   !! \param[in] i location index
   !! \param[out] callee called routine (site) or routine name (turn)
   !! \param[out] file source file
@@ -115,6 +119,103 @@ contains
     call ph_location(i + 1, callee, file, line, s)
     is_site = merge(1, 0, s)
   end subroutine api_location
+
+  !> \brief Number of locations and bytes of all their names (api_locations).
+  !! \param[out] n number of locations
+  !! \param[out] nbytes sum over locations of len(callee) + len(file) + 2
+  subroutine api_locations_size(n, nbytes)
+    integer, intent(out) :: n
+    integer(int64), intent(out) :: nbytes
+    integer :: i, lc, lf
+    n = ph_nlocations()
+    nbytes = 0
+    do i = 1, n
+      call ph_location_len(i, lc, lf)
+      nbytes = nbytes + lc + lf + 2
+    end do
+  end subroutine api_locations_size
+
+  !> \brief Every location, names whole: callee NUL file NUL, location after location.
+  !! \param[in] n number of locations (api_locations_size)
+  !! \param[in] nbytes bytes of the names (api_locations_size)
+  !! \param[inout] names the names' bytes
+  !! \param[inout] line source lines (0 for routines)
+  !! \param[inout] is_site 1 for checkpoint call sites
+  subroutine api_locations(n, nbytes, names, line, is_site)
+    integer, intent(in) :: n
+    integer(int64), intent(in) :: nbytes
+    integer(int8), intent(inout) :: names(nbytes)
+    integer, intent(inout) :: line(n), is_site(n)
+    integer :: i, lc, lf, k
+    integer(int64) :: p
+    character(len=:), allocatable :: c, f
+    logical :: s
+    p = 0
+    do i = 1, min(n, ph_nlocations())
+      call ph_location_len(i, lc, lf)
+      if (p + lc + lf + 2 > nbytes) return
+      allocate(character(len=lc) :: c)
+      allocate(character(len=lf) :: f)
+      call ph_location(i, c, f, line(i), s)
+      is_site(i) = merge(1, 0, s)
+      do k = 1, lc
+        names(p + k) = int(ichar(c(k:k)), int8)
+      end do
+      p = p + lc + 1
+      names(p) = 0_int8
+      do k = 1, lf
+        names(p + k) = int(ichar(f(k:k)), int8)
+      end do
+      p = p + lf + 1
+      names(p) = 0_int8
+      deallocate(c, f)
+    end do
+  end subroutine api_locations
+
+  !> \brief Register a location with names of any length (given as bytes).
+  !! \param[in] nc length of callee
+  !! \param[in] callee the callee's bytes
+  !! \param[in] nf length of file
+  !! \param[in] file the file's bytes
+  !! \param[in] line source line (0 for routines)
+  !! \param[in] is_site 1 for a checkpoint call site
+  !! \param[out] idx 0-based location index
+  subroutine api_register_bytes(nc, callee, nf, file, line, is_site, idx)
+    integer, intent(in) :: nc, nf
+    integer(int8), intent(in) :: callee(nc), file(nf)
+    integer, intent(in) :: line, is_site
+    integer, intent(out) :: idx
+    character(len=nc) :: c
+    character(len=nf) :: f
+    integer :: k
+    do k = 1, nc
+      c(k:k) = achar(iand(int(callee(k)), 255))
+    end do
+    do k = 1, nf
+      f(k:k) = achar(iand(int(file(k)), 255))
+    end do
+    idx = ph_register(c, f, line, is_site /= 0) - 1
+  end subroutine api_register_bytes
+
+  !> \brief Read the thread CPU clock at every event (flag /= 0) or not (default).
+  subroutine api_prof_set_cpu_clock(flag)
+    integer, intent(in) :: flag
+    call ph_prof_set_cpu_clock(flag /= 0)
+  end subroutine api_prof_set_cpu_clock
+
+  !> \brief 1 if events carry the thread CPU clock, else 0.
+  subroutine api_prof_cpu_clock(flag)
+    integer, intent(out) :: flag
+    flag = merge(1, 0, ph_prof_cpu_clock())
+  end subroutine api_prof_cpu_clock
+
+  !> \brief Write this rank's trace file dir/pyharness.NNNNN.phtrace (docs/FORMAT.md).
+  subroutine api_prof_write(dir, ierr, errmsg)
+    character(len=1024), intent(in) :: dir
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    call ph_prof_write(trim(dir), ierr, errmsg)
+  end subroutine api_prof_write
 
   !> \brief Set the activation of the first n locations (1 active, 0 inhibited).
   !! Locations registered later (routines seen at their first turn) stay as they are.

@@ -46,9 +46,11 @@ def render(kernel):
         lines.append(decl)
         lines.extend(f"  {v}" + (", &" if k < len(items) - 1 else "]") for k, v in enumerate(items))
 
-    table("character(len=32), parameter :: site_callee(nsites) = [character(len=32) :: &",
+    # long enough for the longest name (the runtime stores names whole; never cut one)
+    w = max([32] + [len(c) for _, c, _, _ in s] + [len(f) for _, _, f, _ in s])
+    table(f"character(len={w}), parameter :: site_callee(nsites) = [character(len={w}) :: &",
           [f"'{c}'" for _, c, _, _ in s])
-    table("character(len=32), parameter :: site_file(nsites) = [character(len=32) :: &",
+    table(f"character(len={w}), parameter :: site_file(nsites) = [character(len={w}) :: &",
           [f"'{f}'" for _, _, f, _ in s])
     table("integer, parameter :: site_line(nsites) = [ &", [str(n) for _, _, _, n in s])
     return "\n".join(lines) + "\n"

@@ -1,16 +1,20 @@
 !> \brief The static checkpoint sites of the kernel set up last, by number, and
-!! Tapenade's profiling callbacks (ADPROFILEADJ_*) with each site's names. A
-!! kernel registers its table (callee, primal file, line of the call) once at
-!! set-up; its generated code then says `act(S_FOO)`, `snp_write(S_FOO)`, ...
+!! the profiling events of each site by its location id (no name lookup per
+!! event). A kernel registers its table (callee, primal file, line of the call)
+!! once at set-up; its generated code then says `act(S_FOO)`, `snp_write(S_FOO)`,
+!! ... Names are stored whole in the runtime's registry, whatever their length.
 module ph_sitecalls
-  use ph_profile, only: ph_register, ph_site_active
+  use ph_kinds, only: int8
+  use ph_profile, only: ph_register, ph_site_active, ph_prof_record, ph_trace_on, &
+                        ph_ev_snpwrite, ph_ev_beginadvance, ph_ev_endadvance, ph_ev_snpread, &
+                        ph_ev_beginreverse, ph_ev_endreverse, ph_ev_turn
   implicit none
   private
   public :: sites_register, act, snp_write, begin_adv, end_adv, snp_read, begin_rev, end_rev, turn
 
-  integer, parameter :: namelen = 32
-  character(len=namelen), allocatable, save :: callee_(:), file_(:)
-  integer, allocatable, save :: line_(:), id_(:)
+  integer, allocatable, save :: id_(:)        !< location id of site s
+  integer, allocatable, save :: turn_id_(:)   !< location id of the callee's routine (0: not yet)
+  character(len=:), allocatable, save :: callee_(:), file_(:)
 
 contains
 
@@ -20,13 +24,15 @@ contains
     character(len=*), intent(in) :: callee(n), file(n)
     integer, intent(in) :: line(n)
     integer :: s
-    if (allocated(callee_)) deallocate(callee_, file_, line_, id_)
-    allocate(callee_(n), file_(n), line_(n), id_(n))
+    if (allocated(id_)) deallocate(id_, turn_id_, callee_, file_)
+    allocate(id_(n), turn_id_(n))
+    allocate(character(len=len(callee)) :: callee_(n))
+    allocate(character(len=len(file)) :: file_(n))
     callee_ = callee
     file_ = file
-    line_ = line
+    turn_id_ = 0
     do s = 1, n
-      id_(s) = ph_register(trim(callee_(s)), trim(file_(s)), line_(s), .true.)
+      id_(s) = ph_register(callee(s), file(s), line(s), .true.)
     end do
   end subroutine sites_register
 
@@ -36,34 +42,44 @@ contains
     act = ph_site_active(id_(s))
   end function act
 
+  subroutine ev(kind, s)
+    integer(int8), intent(in) :: kind
+    integer, intent(in) :: s
+    if (ph_trace_on == 0) return
+    call ph_prof_record(kind, id_(s))
+  end subroutine ev
+
   subroutine snp_write(s)
     integer, intent(in) :: s
-    call adprofileadj_snpwrite(trim(callee_(s))//char(0), trim(file_(s))//char(0), line_(s))
+    call ev(ph_ev_snpwrite, s)
   end subroutine snp_write
   subroutine begin_adv(s)
     integer, intent(in) :: s
-    call adprofileadj_beginadvance(trim(callee_(s))//char(0), trim(file_(s))//char(0), line_(s))
+    call ev(ph_ev_beginadvance, s)
   end subroutine begin_adv
   subroutine end_adv(s)
     integer, intent(in) :: s
-    call adprofileadj_endadvance(trim(callee_(s))//char(0), trim(file_(s))//char(0), line_(s))
+    call ev(ph_ev_endadvance, s)
   end subroutine end_adv
   subroutine snp_read(s)
     integer, intent(in) :: s
-    call adprofileadj_snpread(trim(callee_(s))//char(0), trim(file_(s))//char(0), line_(s))
+    call ev(ph_ev_snpread, s)
   end subroutine snp_read
   subroutine begin_rev(s)
     integer, intent(in) :: s
-    call adprofileadj_beginreverse(trim(callee_(s))//char(0), trim(file_(s))//char(0), line_(s))
+    call ev(ph_ev_beginreverse, s)
   end subroutine begin_rev
   subroutine end_rev(s)
     integer, intent(in) :: s
-    call adprofileadj_endreverse(trim(callee_(s))//char(0), trim(file_(s))//char(0), line_(s))
+    call ev(ph_ev_endreverse, s)
   end subroutine end_rev
-  !> the turn of the callee of site s (its joint-mode re-run)
+  !> the turn of the callee of site s (its joint-mode re-run); the routine is
+  !! registered at its first turn, as Tapenade's callbacks would
   subroutine turn(s)
     integer, intent(in) :: s
-    call adprofileadj_turn(trim(callee_(s))//char(0), trim(file_(s))//char(0))
+    if (ph_trace_on == 0) return
+    if (turn_id_(s) == 0) turn_id_(s) = ph_register(callee_(s), file_(s), 0, .false.)
+    call ph_prof_record(ph_ev_turn, turn_id_(s))
   end subroutine turn
 
 end module ph_sitecalls

@@ -7,7 +7,7 @@
 !! to its end without crashing or desynchronising MPI; the caller checks
 !! ph_stack_status() afterwards and reports the error.
 module ph_stack
-  use, intrinsic :: iso_c_binding, only: c_ptr, c_size_t, c_loc, c_f_pointer
+  use, intrinsic :: iso_c_binding, only: c_ptr, c_size_t, c_loc, c_f_pointer, c_int64_t
   use ph_kinds, only: int8, int64, ph_msglen
   implicit none
   private
@@ -40,6 +40,17 @@ module ph_stack
   integer, save :: nrepeat = 0
 
 contains
+
+  !> \brief Bytes on the stack now, for the event recorder (ph_trace.c).
+  integer(c_int64_t) function ph_stack_bytes() bind(c, name='ph_stack_bytes')
+    ph_stack_bytes = top + ext
+  end function ph_stack_bytes
+
+  !> \brief Byte counts for the event recorder's trace files (ph_trace.c).
+  subroutine ph_stack_counts(current, peak_, pushed_, popped_) bind(c, name='ph_stack_counts')
+    integer(c_int64_t), intent(out) :: current, peak_, pushed_, popped_
+    current = top + ext; peak_ = peak; pushed_ = pushed; popped_ = popped
+  end subroutine ph_stack_counts
 
   !> \brief Empty the stack and clear peak, traffic counters and error status.
   subroutine ph_stack_reset()

@@ -137,7 +137,7 @@ def read_rank_events(f, rank: int) -> dict[str, np.ndarray]:
 def analyze_events(events: Iterable[Mapping[str, np.ndarray]], locations: Locations,
                    granularity: Granularity | str = Granularity.SITE, *,
                    wall_s=None, cpu_s=None, method: str = "auto", source: str = "",
-                   inhibited_sites: Sequence[str] = ()) -> Analysis:
+                   inhibited_sites: Sequence[str] = (), cpu_clock: bool = True) -> Analysis:
     """Per-group estimates of a job from its per-rank event arrays (in memory).
 
     Parameters
@@ -158,6 +158,9 @@ def analyze_events(events: Iterable[Mapping[str, np.ndarray]], locations: Locati
         A label for printouts.
     inhibited_sites : sequence of str
         Sites inhibited in the profiled configuration.
+    cpu_clock : bool
+        False if the events carry no CPU time (profiled without ``--cpu-clock``):
+        the per-site CPU gains are then NaN ("not measured"), never zeros.
 
     Returns
     -------
@@ -184,7 +187,12 @@ def analyze_events(events: Iterable[Mapping[str, np.ndarray]], locations: Locati
             prefix = f"{source}: " if source else ""
             raise TraceError(f"{prefix}rank {r}: {exc}", exc.code, exc.event) from None
     data = rank_data(results, wall_s, cpu_s)
-    return combine_ranks(groups, data, source=source, inhibited_sites=inhibited_sites)
+    notes = ()
+    if not cpu_clock:
+        data.dt_cpu_s[...] = np.nan
+        notes = ("CPU-time gains not measured: the events carry no CPU clock "
+                 "(profile with --cpu-clock or PYHARNESS_PROFILE_CPU=1)",)
+    return combine_ranks(groups, data, source=source, inhibited_sites=inhibited_sites, notes=notes)
 
 
 def analyze_profile(path: str | os.PathLike, granularity: Granularity | str = Granularity.SITE,
@@ -237,7 +245,8 @@ def analyze_profile(path: str | os.PathLike, granularity: Granularity | str = Gr
         # one rank's events in memory at a time
         events = (read_rank_events(f, r) for r in range(len(ranks)))
         return analyze_events(events, locs, gran, wall_s=wall, cpu_s=cpu, method=method,
-                              source=str(path), inhibited_sites=inhibited)
+                              source=str(path), inhibited_sites=inhibited,
+                              cpu_clock=bool(f.attrs.get("cpu_clock", True)))
 
 
 def write_analysis(f, analysis: Analysis, plan=None) -> None:

@@ -203,13 +203,13 @@ class Calltree(FortranKernel):
         api.api_registry_clear()
         nodes = desc["nodes"]
         names = {nd["name"]: i for i, nd in enumerate(nodes)}
-        turn_id = [api.api_register(nd["name"], "calltree.f", 0, 0) + 1 for nd in nodes]
+        turn_id = [runtime.register(nd["name"], "calltree.f", 0, False) + 1 for nd in nodes]
         start, child, loop, site = [1], [], [], []
         for nd in nodes:
             for k, c in enumerate(nd["children"], 1):
                 child.append(names[c["node"]] + 1)
                 loop.append(c["loop"])
-                site.append(api.api_register(c["node"], nd["name"] + ".f", k, 1) + 1)
+                site.append(runtime.register(c["node"], nd["name"] + ".f", k, True) + 1)
             start.append(len(child) + 1)
         nsteps = max(1, self.params.nsteps)
         # the map's coefficients scale as 1/(dynamic sweeps): derivatives stay O(1)
