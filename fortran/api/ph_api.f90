@@ -4,7 +4,7 @@
 !! Every routine that can fail returns ierr (0 = success) and errmsg; nothing
 !! here stops the process.
 module ph_api
-  use ph_kinds, only: int8, int32, int64, real64, ph_msglen
+  use ph_kinds, only: int8, int32, int64, real64, ph_msglen, ph_namelen
   use ph_stack, only: ph_stack_reset, ph_stack_set_limit, ph_stack_current, &
                       ph_stack_peak, ph_stack_pushed, ph_stack_popped, ph_stack_status, &
                       ph_stack_release, ph_stack_external
