@@ -1,8 +1,12 @@
 """Adjoint cost of a kernel: adjoint/primal ratio with every site checkpointed
 and with every site inhibited, and the overhead of profiling.
 
-All variants run alternately in the same job, several rounds, and the median of
-each is compared (ratios measured side by side; the machine is shared).
+All variants run alternately in the same job (the order reversed every other
+round), at least 9 rounds. The profiling overhead is the per-round ratio
+profiled / not profiled (each pair measured side by side), reported as the median
+over the rounds with its spread (min, quartiles, max), so that it can be told from
+the noise of a shared machine. Profiling records wall time only (the default); add
+--cpu-clock to measure the cost of the thread CPU clock as well.
 
     mpiexec -n 2 python bench/bench_adjoint.py --kernel streamice --size medium
 """
@@ -30,8 +34,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kernel", default="streamice")
     ap.add_argument("--size", default="medium")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--cpu-clock", action="store_true", help="profile with the thread CPU clock too")
     args = ap.parse_args()
+    if args.rounds < 9:
+        ap.error("--rounds must be at least 9 (a median with a spread)")
+    runtime.set_cpu_clock(args.cpu_clock)
     comm = MPI.COMM_WORLD
     k = get_kernel(args.kernel).create(comm, args.size)
     table = SiteTable.from_locations(runtime.locations())
@@ -60,8 +68,9 @@ def main():
         f()
     times = {name: [] for name in variants}
     peaks = {}
-    for _ in range(args.rounds):
-        for name, f in variants.items():
+    for r in range(args.rounds):
+        order = list(variants.items())
+        for name, f in (order if r % 2 == 0 else order[::-1]):
             t, out = timed(comm, f)
             times[name].append(t)
             if name.startswith("adjoint"):
@@ -79,9 +88,13 @@ def main():
     print(f"adjoint/primal, all checkpointed:  {a / p:6.2f}")
     print(f"adjoint/primal, all inhibited:     {i / p:6.2f}")
     print(f"all checkpointed / all inhibited:  {a / i:6.2f}")
+    clock = "wall + thread CPU clock" if args.cpu_clock else "wall clock only"
     for base in ("adjoint, all checkpointed", "adjoint, all inhibited"):
-        pr = med[base + ", profiled"] / med[base]
-        print(f"profiling overhead ({base[9:]}): {100 * (pr - 1):+6.2f} %")
+        pr = 100 * (np.array(times[base + ", profiled"]) / np.array(times[base]) - 1)
+        q1, q2, q3 = np.percentile(pr, [25, 50, 75])
+        print(f"profiling overhead ({base[9:]}, {clock}): median {q2:+6.2f} %  "
+              f"(spread over {len(pr)} rounds: min {pr.min():+.2f}, quartiles {q1:+.2f} .. {q3:+.2f}, "
+              f"max {pr.max():+.2f} %)")
 
 
 if __name__ == "__main__":

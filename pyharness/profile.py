@@ -28,7 +28,7 @@ from .h5io import atomic_h5, check_writable, str_array
 from .mpiutil import collective, gather_arrays, run_cli
 from .units import human_bytes, parse_size
 
-__all__ = ["RunSummary", "run_adjoint", "write_profile", "main"]
+__all__ = ["RunSummary", "run_adjoint", "write_profile", "write_profile_h5", "main"]
 
 EVENT_FIELDS = ("kind", "loc", "wall_ns", "cpu_ns", "stack")
 
@@ -118,40 +118,61 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
     with collective(comm, f"writing {path}"):
         if comm.rank == 0:
             locs = runtime.locations()
-            attrs = {"kernel": kernel.name, "params": json.dumps(kernel.params_dict()),
-                     "nranks": comm.size, "command": command, "profiling": bool(profiling),
-                     "cpu_clock": runtime.cpu_clock()}
-            with atomic_h5(path, "profile", attrs) as f:
-                g = f.create_group("locations")
-                g["name"] = str_array(l.name for l in locs)
-                g["callee"] = str_array(l.callee for l in locs)
-                g["file"] = str_array(l.file for l in locs)
-                g["line"] = np.array([l.line for l in locs], dtype=np.int32)
-                g["is_site"] = np.array([l.is_site for l in locs], dtype=bool)
-                site_table = SiteTable.from_locations(locs)
-                c = f.create_group("config")
-                inhibited = np.zeros(len(locs), dtype=bool)
-                for i in config.indices(site_table):
-                    inhibited[i] = True
-                c["inhibited"] = inhibited
-                c.attrs["snapshots"] = config.snapshots
-                s = f.create_group("summary")
-                s["wall_s"] = summary.wall_s
-                s["cpu_s"] = summary.cpu_s
-                s["peak_bytes"] = summary.peak_bytes
-                s["pushed_bytes"] = summary.pushed_bytes
-                s["popped_bytes"] = summary.popped_bytes
-                s["nevents"] = summary.nevents
-                r = f.create_group("result")
-                r["cost"] = summary.cost
-                r["grad_norm"] = summary.grad_norm
-                r.attrs["grad_sha1"] = summary.grad_digest
-                e = f.create_group("events")
-                for rank, d in enumerate(gathered):
-                    gr = e.create_group(f"rank_{rank:05d}")
-                    for k in EVENT_FIELDS:
-                        gr.create_dataset(k, data=d[k], compression="gzip" if len(d[k]) > 4096 else None,
-                                          shuffle=len(d[k]) > 4096)
+            site_table = SiteTable.from_locations(locs)
+            inhibited = np.zeros(len(locs), dtype=bool)
+            for i in config.indices(site_table):
+                inhibited[i] = True
+            write_profile_h5(path, kernel=kernel.name, params=kernel.params_dict(), nranks=comm.size,
+                             command=command, profiling=profiling, cpu_clock=runtime.cpu_clock(),
+                             locations=locs, inhibited=inhibited, snapshots=config.snapshots,
+                             summary=summary, events=gathered)
+
+
+def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: str,
+                     profiling: bool, cpu_clock: bool, locations, inhibited, snapshots: int,
+                     summary: RunSummary, events) -> None:
+    """Write one profile.h5 atomically (docs/FORMAT.md): the one writer of profiles.
+
+    Used by :func:`write_profile` (built-in kernels, events gathered from the
+    ranks) and by :mod:`pyharness.ingest` (per-rank trace files).
+
+    Parameters
+    ----------
+    locations : sequence of :class:`~pyharness.runtime.Location`
+    inhibited : bool[nloc]   sites inhibited in the run
+    events : iterable of mappings (one per rank, in rank order) with the arrays
+        ``kind``, ``loc``, ``wall_ns``, ``cpu_ns``, ``stack``; consumed one rank at a time
+    """
+    locs = list(locations)
+    attrs = {"kernel": kernel, "params": json.dumps(params), "nranks": int(nranks),
+             "command": command, "profiling": bool(profiling), "cpu_clock": bool(cpu_clock)}
+    with atomic_h5(path, "profile", attrs) as f:
+        g = f.create_group("locations")
+        g["name"] = str_array(l.name for l in locs)
+        g["callee"] = str_array(l.callee for l in locs)
+        g["file"] = str_array(l.file for l in locs)
+        g["line"] = np.array([l.line for l in locs], dtype=np.int32)
+        g["is_site"] = np.array([l.is_site for l in locs], dtype=bool)
+        c = f.create_group("config")
+        c["inhibited"] = np.asarray(inhibited, dtype=bool)
+        c.attrs["snapshots"] = int(snapshots)
+        s = f.create_group("summary")
+        s["wall_s"] = summary.wall_s
+        s["cpu_s"] = summary.cpu_s
+        s["peak_bytes"] = summary.peak_bytes
+        s["pushed_bytes"] = summary.pushed_bytes
+        s["popped_bytes"] = summary.popped_bytes
+        s["nevents"] = summary.nevents
+        r = f.create_group("result")
+        r["cost"] = summary.cost
+        r["grad_norm"] = summary.grad_norm
+        r.attrs["grad_sha1"] = summary.grad_digest
+        e = f.create_group("events")
+        for rank, d in enumerate(events):
+            gr = e.create_group(f"rank_{rank:05d}")
+            for k in EVENT_FIELDS:
+                gr.create_dataset(k, data=d[k], compression="gzip" if len(d[k]) > 4096 else None,
+                                  shuffle=len(d[k]) > 4096)
 
 
 def format_summary(path, kernel, comm_size: int, config: Configuration, table: SiteTable,

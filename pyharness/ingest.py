@@ -1,0 +1,285 @@
+"""Turn the per-rank trace files of a program profiled without Python into profile.h5.
+
+A Tapenade adjoint linked against the pyharness runtime, run with
+``PYHARNESS_PROFILE=DIR``, writes one ``DIR/pyharness.NNNNN.phtrace`` per rank
+(docs/FORMAT.md). This joins them into the same ``profile.h5`` that
+``python -m pyharness.profile`` writes for the built-in kernels (kernel
+``external``), so that analyze, report and the model read it unchanged::
+
+    PYHARNESS_PROFILE=traces mpiexec -n 4 ./my_adjoint
+    python -m pyharness.ingest traces --out profile.h5
+    python -m pyharness.analyze profile.h5
+
+Bad input fails with a message that says what to do: an empty or missing
+directory, a truncated trace, traces of different programs or runs, missing ranks.
+
+Example
+-------
+>>> t = read_trace("traces/pyharness.00000.phtrace")          # doctest: +SKIP
+>>> t.rank, t.nranks, len(t.kind)                             # doctest: +SKIP
+(0, 2, 1234)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UsageError
+
+__all__ = ["Trace", "TraceFileError", "read_trace", "read_traces", "ingest", "main"]
+
+MAGIC = b"PHTRACE\0"
+END = b"PHTREND\0"
+VERSION = 1
+_HEAD = struct.Struct("<8siiiiqqqqqqqqqq")     # 104 bytes, docs/FORMAT.md
+_NAME = re.compile(r"^pyharness\.(\d+)\.phtrace$")
+
+
+class TraceFileError(UsageError):
+    """A trace file or directory that cannot be ingested (the message says why and what to do)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """One rank's trace file (docs/FORMAT.md, "Trace files")."""
+
+    path: str
+    rank: int
+    nranks: int
+    cpu_clock: bool
+    lost_events: bool
+    wall_ns: int
+    cpu_ns: int
+    peak: int
+    pushed: int
+    popped: int
+    current: int
+    start_unix_ns: int
+    pid: int
+    program: str
+    argv: tuple[str, ...]
+    run_id: str
+    host: str
+    callee: tuple[str, ...]
+    file: tuple[str, ...]
+    line: tuple[int, ...]
+    is_site: tuple[bool, ...]
+    active: tuple[bool, ...]
+    kind: np.ndarray
+    loc: np.ndarray
+    wall: np.ndarray
+    cpu: np.ndarray
+    stack: np.ndarray
+
+    @property
+    def command(self) -> str:
+        return " ".join(shlex.quote(a) for a in self.argv)
+
+
+def read_trace(path) -> Trace:
+    """Read one trace file; :class:`TraceFileError` if it is not one or is truncated."""
+    p = Path(path)
+    data = p.read_bytes()
+    if len(data) < 8 or data[:8] != MAGIC:
+        raise TraceFileError(f"'{p}' is not a pyharness trace (it does not start with PHTRACE)")
+    if len(data) < _HEAD.size:
+        raise TraceFileError(f"'{p}' is truncated ({len(data)} bytes, not even a header): "
+                             "the program was killed while writing it? run it again")
+    (_, version, flags, rank, nranks, nloc, nev, wall, cpu, peak, pushed, popped, cur, unix0,
+     pid) = _HEAD.unpack_from(data, 0)
+    if version > VERSION:
+        raise TraceFileError(f"'{p}' has trace format {version}, newer than this pyharness "
+                             f"({VERSION}): upgrade pyharness")
+    need = _HEAD.size + nev * 29 + 16
+    if len(data) < 16 or data[-16:-8] != END or struct.unpack_from("<q", data, len(data) - 8)[0] != len(data) \
+            or len(data) < need:
+        raise TraceFileError(f"'{p}' is truncated or damaged ({len(data)} bytes; its header announces "
+                             f"{nev} events, at least {need} bytes, and the end marker is missing): "
+                             "run the program again")
+    pos = _HEAD.size
+
+    def string() -> str:
+        nonlocal pos
+        (n,) = struct.unpack_from("<i", data, pos)
+        if n < 0 or pos + 4 + n > len(data):
+            raise TraceFileError(f"'{p}' is damaged (a string at byte {pos} runs past the end)")
+        s = data[pos + 4:pos + 4 + n].decode("utf-8", "replace")
+        pos += 4 + n
+        return s
+
+    try:
+        program = string()
+        argv = tuple(a for a in string().split("\0"))
+        run_id = string()
+        host = string()
+        callee, file, line, is_site, active = [], [], [], [], []
+        for _ in range(nloc):
+            ln, lf = struct.unpack_from("<ii", data, pos)
+            pos += 8
+            callee.append(string())
+            file.append(string())
+            line.append(ln)
+            is_site.append(bool(lf & 1))
+            active.append(not lf & 2)
+    except struct.error:
+        raise TraceFileError(f"'{p}' is damaged: its location table runs past the end") from None
+    if pos + nev * 29 + 16 != len(data):
+        raise TraceFileError(f"'{p}' is damaged: {len(data)} bytes where the header and the "
+                             f"location table announce {pos + nev * 29 + 16}")
+
+    def arr(dtype, size):
+        nonlocal pos
+        a = np.frombuffer(data, dtype=dtype, count=nev, offset=pos).copy()
+        pos += nev * size
+        return a
+
+    kind, loc = arr("<i1", 1), arr("<i4", 4)
+    wall_a, cpu_a, stack = arr("<i8", 8), arr("<i8", 8), arr("<i8", 8)
+    if nev and (loc.min() < -1 or loc.max() >= nloc):
+        raise TraceFileError(f"'{p}' is damaged: an event names location {int(loc.max())} of {nloc}")
+    return Trace(str(p), rank, nranks, bool(flags & 1), bool(flags & 2), wall, cpu, peak, pushed,
+                 popped, cur, unix0, pid, program, argv, run_id, host, tuple(callee), tuple(file),
+                 tuple(line), tuple(is_site), tuple(active), kind, loc, wall_a, cpu_a, stack)
+
+
+def _trace_files(directory: Path) -> list[Path]:
+    if not directory.exists():
+        raise TraceFileError(f"trace directory '{directory}' does not exist: run the program with "
+                             f"PYHARNESS_PROFILE={directory} first")
+    if not directory.is_dir():
+        raise TraceFileError(f"'{directory}' is not a directory: give the directory that "
+                             "PYHARNESS_PROFILE named")
+    files = sorted(f for f in directory.iterdir() if _NAME.match(f.name))
+    if not files:
+        raise TraceFileError(f"no trace files (pyharness.NNNNN.phtrace) in '{directory}': run the "
+                             f"program with PYHARNESS_PROFILE={directory}, linked against the pyharness "
+                             "runtime; traces are written at adprofileadj_showprofiles(file) and at exit")
+    return files
+
+
+def read_traces(directory) -> list[Trace]:
+    """Every rank's trace in ``directory``, in rank order, checked to be one complete run."""
+    d = Path(directory)
+    traces = [read_trace(f) for f in _trace_files(d)]
+    for t in traces:
+        m = _NAME.match(Path(t.path).name)
+        if int(m.group(1)) != t.rank:
+            raise TraceFileError(f"'{t.path}' holds rank {t.rank} (renamed?): keep the names the "
+                                 "runtime gave")
+    programs = sorted({t.program for t in traces})
+    if len(programs) > 1:
+        detail = "; ".join(f"rank {t.rank}: {t.program}" for t in traces[:8])
+        raise TraceFileError(f"the traces in '{d}' come from different programs ({detail}): "
+                             "give each run its own PYHARNESS_PROFILE directory")
+    runs = sorted({t.run_id for t in traces})
+    sizes = sorted({t.nranks for t in traces})
+    if len(runs) > 1 or len(sizes) > 1:
+        detail = "; ".join(f"rank {t.rank}: {t.nranks} rank(s), {t.run_id or 'no launcher id'}"
+                           for t in traces[:8])
+        raise TraceFileError(f"the traces in '{d}' come from different runs of {programs[0]} "
+                             f"({detail}): empty the directory, or give each run its own, and run again")
+    n = sizes[0]
+    have = {t.rank for t in traces}
+    missing = [r for r in range(n) if r not in have]
+    if missing:
+        shown = ", ".join(str(r) for r in missing[:20]) + (" ..." if len(missing) > 20 else "")
+        raise TraceFileError(f"'{d}' has traces of {len(have)} of {n} ranks; missing rank(s) {shown}: "
+                             "did those ranks fail or not reach the end? run again")
+    extra = sorted(r for r in have if r >= n)
+    if extra:
+        raise TraceFileError(f"'{d}' has traces of ranks {extra} of a {n}-rank run")
+    lost = [t.rank for t in traces if t.lost_events]
+    if lost:
+        raise TraceFileError(f"rank(s) {lost} ran out of memory for events: the traces are incomplete")
+    return sorted(traces, key=lambda t: t.rank)
+
+
+def ingest(directory, out, *, command: str = "") -> list[Trace]:
+    """Join the per-rank traces of ``directory`` into ``out`` (a profile.h5, docs/FORMAT.md).
+
+    Returns the traces read (rank order)."""
+    from .profile import RunSummary, write_profile_h5
+    from .runtime import Location
+
+    traces = read_traces(directory)
+    # one location table for all ranks (each rank numbers locations as it first met them)
+    index: dict[tuple, int] = {}
+    locs: list[Location] = []
+    inhibited: list[bool] = []
+    maps = []
+    for t in traces:
+        m = np.empty(len(t.callee) + 1, dtype=np.int32)
+        m[-1] = -1
+        for i, key in enumerate(zip(t.callee, t.file, t.line, t.is_site)):
+            if key not in index:
+                index[key] = len(locs)
+                locs.append(Location(len(locs), *key))
+                inhibited.append(bool(key[3]) and not t.active[i])
+            m[i] = index[key]
+        maps.append(m)
+    names = [l.name for l in locs]
+    dup = {x for x in names if names.count(x) > 1}
+    if dup:
+        raise TraceFileError(f"a site and a routine share the name(s) {sorted(dup)[:5]}")
+
+    def events():
+        for t, m in zip(traces, maps):
+            yield {"kind": t.kind, "loc": m[t.loc], "wall_ns": t.wall, "cpu_ns": t.cpu,
+                   "stack": t.stack}
+
+    f64 = lambda v: np.array(v, dtype=np.float64)
+    i64 = lambda v: np.array(v, dtype=np.int64)
+    summary = RunSummary(f64([t.wall_ns * 1e-9 for t in traces]), f64([t.cpu_ns * 1e-9 for t in traces]),
+                         i64([t.peak for t in traces]), i64([t.pushed for t in traces]),
+                         i64([t.popped for t in traces]), i64([len(t.kind) for t in traces]),
+                         float("nan"), float("nan"), "")
+    t0 = traces[0]
+    params = {"program": t0.program, "traces": str(Path(directory).resolve()), "host": t0.host,
+              "run_id": t0.run_id}
+    write_profile_h5(out, kernel="external", params=params, nranks=len(traces),
+                     command=command or t0.command, profiling=True,
+                     cpu_clock=all(t.cpu_clock for t in traces), locations=locs,
+                     inhibited=np.array(inhibited, dtype=bool), snapshots=0, summary=summary,
+                     events=events())
+    return traces
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m pyharness.ingest", description=__doc__.split("\n")[0])
+    ap.add_argument("directory", help="the directory PYHARNESS_PROFILE named (pyharness.NNNNN.phtrace files)")
+    ap.add_argument("--out", default="profile.h5", help="profile file to write (default: profile.h5)")
+    return ap
+
+
+def main(argv=None) -> int:
+    from .h5io import check_writable
+    from .units import human_bytes
+    args = build_parser().parse_args(argv)
+    try:
+        check_writable(args.out)
+        traces = ingest(args.directory, args.out)
+    except UsageError as exc:
+        print(f"pyharness.ingest: error: {exc}", file=sys.stderr)
+        return 2
+    t0 = traces[0]
+    wall = [t.wall_ns * 1e-9 for t in traces]
+    print(f"{len(traces)} rank(s) of {t0.command or t0.program}\n"
+          f"  wall           {max(wall):.3f} s slowest rank (min {min(wall):.3f} s)\n"
+          f"  peak stack     {human_bytes(max(t.peak for t in traces))} max over ranks\n"
+          f"  events         {sum(len(t.kind) for t in traces)} in all"
+          + ("" if t0.cpu_clock else " (no CPU clock: PYHARNESS_PROFILE_CPU=1 to record it)")
+          + f"\n  profile written to {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
