@@ -10,6 +10,11 @@ measurement is appended to explore.h5 (copy + rename: a kill never tears it);
 ``--resume`` skips the samples already measured (same seed, same sequence). With
 ``--backend slurm`` all remaining samples go to Slurm at once as one job array of
 jobs/profile-array.sbatch and are read back as they finish.
+
+Gradient guard: every sample's gradient is compared bitwise with the all-checkpointed
+configuration's (a sample of its own, or a reference run in ``/reference``); each
+sample gets ``grad_same``, and the callees inhibited only in configurations whose
+gradient differs are reported as "must stay checkpointed".
 """
 
 from __future__ import annotations
@@ -181,6 +186,15 @@ def _drive(args, request, table, backend, out: Path) -> None:
     else:
         if backend is None:
             backend = get_backend(args.backend, request)
+        if () not in configs and _reference(out) is None:
+            # no all-checkpointed sample: measure it once, as the gradient's reference
+            m = backend.run(Configuration(), str(pdir / "reference.h5"), label="reference")
+            with atomic_h5(out, "explore", copy_from=out) as f:
+                g = f.create_group("reference")
+                g.attrs["inhibited"] = "[]"
+                g.attrs["profile"] = m.profile
+                g.attrs["cost"] = m.cost
+                g.attrs["grad_sha1"] = m.grad_digest
         batch = _Batch(out)
         try:
             for i in todo:
@@ -196,6 +210,50 @@ def _drive(args, request, table, backend, out: Path) -> None:
             batch.flush()
     bar.close()
     print(f"{len(_done(out))} of {len(configs)} configurations measured in {out}")
+    _guard_gradients(out)
+
+
+def _reference(out: Path):
+    """(grad_sha1, cost) of the all-checkpointed configuration, or None if not measured."""
+    with open_h5(out, ("explore",)) as f:
+        if "reference" in f:
+            a = f["reference"].attrs
+            return str(a["grad_sha1"]), float(a["cost"])
+        for name in sorted(f["samples"]):
+            a = f["samples"][name].attrs
+            if json.loads(a["inhibited"]) == []:
+                return str(a["grad_sha1"]), float(a["cost"])
+    return None
+
+
+def _guard_gradients(out: Path) -> None:
+    """Mark every sample grad_same (bitwise against the all-checkpointed gradient) and
+    say plainly which configurations changed the gradient."""
+    ref = _reference(out)
+    if ref is None:
+        print("gradient guard: the all-checkpointed configuration was not measured; "
+              "gradients not compared")
+        return
+    differ, same = [], []
+    with atomic_h5(out, "explore", copy_from=out) as f:
+        for name in sorted(f["samples"]):
+            a = f["samples"][name].attrs
+            ok = str(a["grad_sha1"]) == ref[0] and float(a["cost"]) == ref[1]
+            a["grad_same"] = ok
+            (same if ok else differ).append((name, json.loads(a["inhibited"])))
+        f.attrs["grad_reference_sha1"] = ref[0]
+    if not differ:
+        print(f"gradient guard: every configuration's gradient is bitwise the all-checkpointed one's")
+        return
+    callee = lambda n: n.split("@", 1)[0].lower()
+    cleared = {callee(n) for _, inh in same for n in inh}
+    suspects = sorted({callee(n) for _, inh in differ for n in inh} - cleared)
+    print(f"gradient guard: {len(differ)} of {len(differ) + len(same)} configurations CHANGED THE "
+          f"GRADIENT (grad_same=False in {out}; samples {', '.join(n for n, _ in differ[:10])}"
+          f"{', ...' if len(differ) > 10 else ''})")
+    if suspects:
+        print(f"  MUST STAY CHECKPOINTED (inhibited only in configurations whose gradient differs): "
+              f"{', '.join(suspects)}")
 
 
 def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar) -> None:

@@ -302,6 +302,25 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
     return final
 
 
+def _report_guard(st: TuneState, stem: str, out) -> None:
+    """Say plainly which configurations the gradient guard rejected and what must stay
+    checkpointed; the callees go to STEM.keep-checkpointed.txt as well."""
+    rejected = [r for r in TuneStore(out).records() if r.grad_differs]
+    if not rejected:
+        return
+    print(f"  {len(rejected)} configuration(s) CHANGED THE GRADIENT and were never chosen "
+          f"(steps {', '.join(str(r.step) for r in rejected)}; reasons in {out}):")
+    for r in rejected[:10]:
+        print(f"    step {r.step}: {r.phase} {', '.join(r.flips)}: {r.grad_detail}")
+    keep = st.must_stay_checkpointed
+    if keep:
+        write_name_list(stem + ".keep-checkpointed.txt", keep,
+                        header="pyharness tune: callees whose inhibition changed the gradient; "
+                               "they must stay checkpointed")
+        print(f"  MUST STAY CHECKPOINTED (inhibiting them changed the gradient): {', '.join(keep)}"
+              f"   (list in {stem}.keep-checkpointed.txt)")
+
+
 def _report(args, gran: Granularity, st: TuneState) -> None:
     best_keys, best = st.chosen
     cfg = gran.config(sorted(best_keys), args.snapshots)
@@ -315,7 +334,11 @@ def _report(args, gran: Granularity, st: TuneState) -> None:
     print(f"  chosen  {best.wall:.3f} s  peak {human_bytes(best.peak)}/rank "
           f"(budget {human_bytes(st.budget)}/rank)  speed-up {speedup:.2f}x")
     print(f"  {len(cfg.inhibited)} of {len(table.site_names)} sites inhibited")
-    print(f"  gradient {'bitwise identical to the start' if best.grad_digest == st.start.grad_digest else 'DIFFERS from the start'}")
+    if best.grad_digest == st.start.grad_digest:
+        print("  gradient bitwise identical to the start's (every measured configuration was compared)")
+    else:     # cannot happen for a chosen configuration: the guard rejects it first
+        print("  WARNING: the chosen configuration's gradient DIFFERS from the start's")
+    _report_guard(st, stem, args.out)
     print(f"  configuration: {stem}.config.json")
     print(f"  Tapenade: {cfg.tapenade_option(table)}   (list in {stem}.nocheckpoint.txt)")
     partial = cfg.partially_inhibited_callees(table)

@@ -28,10 +28,18 @@ __all__ = ["main"]
 
 
 def _table(points) -> str:
-    lines = [f"{'file':<24} {'label':>6} {'decision':>9} {'wall (s)':>10} {'peak':>12} {'inhibited':>9}"]
+    lines = [f"{'file':<24} {'label':>6} {'decision':>9} {'wall (s)':>10} {'peak':>12} {'inhibited':>9}  gradient"]
     for p in points:
         lines.append(f"{Path(p.source).name[:24]:<24} {p.label:>6} {p.decision or '-':>9} "
-                     f"{p.wall:>10.4f} {human_bytes(p.peak):>12} {len(p.inhibited):>9}")
+                     f"{p.wall:>10.4f} {human_bytes(p.peak):>12} {len(p.inhibited):>9}  "
+                     f"{'same' if p.grad_ok else 'DIFFERS'}")
+    bad = [p for p in points if not p.grad_ok]
+    if bad:
+        good = {n.split("@", 1)[0].lower() for p in points if p.grad_ok for n in p.inhibited}
+        keep = sorted({n.split("@", 1)[0].lower() for p in bad for n in p.inhibited} - good)
+        lines.append(f"\n{len(bad)} configuration(s) CHANGED THE GRADIENT: never chosen, not on the Pareto front")
+        if keep:
+            lines.append("MUST STAY CHECKPOINTED (inhibited only where the gradient changed): " + ", ".join(keep))
     return "\n".join(lines)
 
 
@@ -39,10 +47,10 @@ def _write_points_csv(path, points) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "kind", "label", "decision", "strategy", "snapshots", "wall_s",
-                    "peak_bytes", "n_inhibited", "inhibited"])
+                    "peak_bytes", "n_inhibited", "inhibited", "gradient_same"])
         for p in points:
             w.writerow([p.source, p.kind, p.label, p.decision, p.strategy, p.snapshots, f"{p.wall:.9f}",
-                        p.peak, len(p.inhibited), " ".join(p.inhibited)])
+                        p.peak, len(p.inhibited), " ".join(p.inhibited), int(p.grad_ok)])
 
 
 def _write_sites_csv(path, an) -> None:

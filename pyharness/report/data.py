@@ -27,6 +27,7 @@ class Point:
     strategy: str = ""
     snapshots: int = 0
     budget: int | None = None
+    grad_ok: bool = True  # False: its gradient differs from the start's (never to be chosen)
 
 
 def file_kind(path) -> str:
@@ -67,7 +68,7 @@ def load_points(path) -> list[Point]:
                     start_peak = peak
                 out.append(Point(str(path), str(int(a["step"])), float(np.max(g["wall_s"][()])), peak,
                                  tuple(json.loads(a["inhibited"])), "tune", str(a["decision"]),
-                                 strategy, snaps))
+                                 strategy, snaps, grad_ok=not bool(a.get("grad_differs", False))))
             b = str(attrs.get("budget", ""))
             if out and b:
                 from ..units import parse_budget
@@ -82,7 +83,8 @@ def load_points(path) -> list[Point]:
                 a = g.attrs
                 out.append(Point(str(path), name, float(np.max(g["wall_s"][()])),
                                  int(np.max(g["peak_bytes"][()])), tuple(json.loads(a["inhibited"])),
-                                 "explore", snapshots=int(a.get("snapshots", 0))))
+                                 "explore", snapshots=int(a.get("snapshots", 0)),
+                                 grad_ok=bool(a.get("grad_same", True))))
     return out
 
 

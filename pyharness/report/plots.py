@@ -82,7 +82,12 @@ def pareto_plane(points, title: str = "Peak stack vs adjoint run time"):
     if profiles:
         ax.scatter([p.wall for p in profiles], [p.peak / MIB for p in profiles], s=40, marker="s",
                    c="#264653", label="profiles", zorder=4)
-    front = pareto_front([p for p in points if np.isfinite(p.wall)])
+    bad = [p for p in points if not p.grad_ok]
+    if bad:
+        ax.scatter([p.wall for p in bad], [p.peak / MIB for p in bad], s=40, marker="x", c="#d62828",
+                   label=f"gradient differs: never chosen ({len(bad)})", zorder=5)
+    # a configuration whose gradient differs is no option: not on the front
+    front = pareto_front([p for p in points if np.isfinite(p.wall) and p.grad_ok])
     if len(front) > 1:
         ax.step([p.wall for p in front], [p.peak / MIB for p in front], where="post", color="#f4a261",
                 lw=2.5, alpha=0.7, label="Pareto front of all measured", zorder=2)

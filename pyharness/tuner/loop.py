@@ -11,6 +11,7 @@ from ..backends.base import Backend, RunFailed
 from ..config import Configuration, SiteTable
 from ..errors import PyharnessError
 from ..units import human_bytes
+from .guard import GradientGuard, callee_of
 from .state import StepRecord, TuneState
 from .store import TuneStore
 from .strategy import Estimate
@@ -49,7 +50,8 @@ class TuneLoop:
 
     def __init__(self, state: TuneState, backend: Backend, store: TuneStore, gran: Granularity,
                  estimator: Callable[[str], dict[str, Estimate]], profile_dir: Path,
-                 max_steps: int = 50, retries: int = 1, progress=None, snapshots: int = 0):
+                 max_steps: int = 50, retries: int = 1, progress=None, snapshots: int = 0,
+                 guard: GradientGuard | None = None):
         self.state = state
         self.backend = backend
         self.store = store
@@ -60,6 +62,7 @@ class TuneLoop:
         self.retries = retries
         self.progress = progress
         self.snapshots = snapshots
+        self.guard = guard if guard is not None else GradientGuard()
 
     # ------------------------------------------------------------------
     def _measure(self, step: int, inhibited: frozenset[str]):
@@ -122,6 +125,18 @@ class TuneLoop:
                              decision="failed", reason=str(failure), est_dt=est_dt, est_dpk=est_dpk,
                              attempts=attempts, failure_state=failure.state,
                              exit_code=failure.exit_code, job_id=failure.job_id or "")
+        elif not (cmp := self.guard.compare(st.start, m)).same:
+            # never chosen, whatever its time and peak; its flips stay checkpointed
+            culprits = sorted({callee_of(k) for k in prop.keys}) if prop.phase in ("inhibit", "lower") else []
+            why = "gradient differs from the start's: " + cmp.detail
+            if culprits:
+                why += f"; must stay checkpointed: {', '.join(culprits)}"
+            self._note(f"step {n}: {why} - rejected")
+            rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
+                             decision="rejected", reason=why, est_dt=est_dt, est_dpk=est_dpk,
+                             measurement=m, estimates=ests, attempts=attempts,
+                             job_id=getattr(self.backend, "last_job_id", "") or "",
+                             grad_differs=True, grad_detail=cmp.detail, grad_rel_diff=cmp.rel_diff)
         else:
             ok, why = st.judge(prop.phase, m)
             rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),

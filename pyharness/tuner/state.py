@@ -35,6 +35,9 @@ class StepRecord:
     failure_state: str = ""
     exit_code: int | None = None
     job_id: str = ""
+    grad_differs: bool = False       # the gradient guard rejected it (tuner/guard.py)
+    grad_detail: str = ""            # how the gradient differs from the start's
+    grad_rel_diff: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class TuneState:
     min_peak: int | None = None
     nsteps: int = 0
     nruns: int = 0
+    forbidden: frozenset[str] = frozenset()   # units whose inhibition changed the gradient
 
     # ------------------------------------------------------------ decisions
     def propose(self) -> Proposal | None:
@@ -78,10 +82,12 @@ class TuneState:
                 return Proposal("activate", tuple(flips))
             # nothing left to re-activate: inhibit the sites whose inhibition lowers the
             # peak (Tapenade's first group), the largest estimated reduction first
-            cands = [k for k in self.keys if k not in self.inhibited and ("-" + k) not in self.tried]
+            cands = [k for k in self.keys if k not in self.inhibited and ("-" + k) not in self.tried
+                     and k not in self.forbidden]
             flips = propose_lower(self.estimates, cands, self.flips_per_step)
             return Proposal("lower", tuple(flips)) if flips else None
-        cands = [k for k in self.keys if k not in self.inhibited and k not in self.tried]
+        cands = [k for k in self.keys if k not in self.inhibited and k not in self.tried
+                 and k not in self.forbidden]
         flips = propose_inhibit(self.strategy, self.estimates, cands, cur.peak, self.budget,
                                 self.flips_per_step)
         return Proposal("inhibit", tuple(flips)) if flips else None
@@ -111,6 +117,12 @@ class TuneState:
         return keys, self.best or self.current
 
     @property
+    def must_stay_checkpointed(self) -> list[str]:
+        """Callees whose inhibition changed the gradient (the flips of guarded steps)."""
+        from .guard import callee_of
+        return sorted({callee_of(k) for k in self.forbidden})
+
+    @property
     def over_budget(self) -> bool:
         return self.current is not None and self.current.peak > self.budget
 
@@ -136,6 +148,8 @@ class TuneState:
         else:
             mark = {"activate": "+", "lower": "-"}.get(rec.phase, "")
             changes["tried"] = s.tried | {mark + k for k in rec.flips}
+            if rec.grad_differs and rec.phase in ("inhibit", "lower"):
+                changes["forbidden"] = s.forbidden | set(rec.flips)
         new = dataclasses.replace(s, **changes)
         budget = new.budget
         if (rec.decision in ("start", "accepted") and m is not None and m.peak <= budget

@@ -6,7 +6,8 @@ Layout (docs/FORMAT.md, kind ``tune``)::
                       granularity, budget, budget_bytes, backend, tolerance, ...
     /keys             decision units (site or callee names)
     /steps/00000      attrs: step, phase, decision, reason, flips, inhibited,
-                      est_dt, est_dpk, profile, cost, grad_sha1, attempts, ...
+                      est_dt, est_dpk, profile, cost, grad_sha1, attempts,
+                      grad_differs, grad_detail, grad_rel_diff (gradient guard), ...
                       datasets: wall_s, cpu_s, peak_bytes (per rank)
     /steps/00000/estimates   key, dt, dpk, count, dt_cpu (of that step's profile)
     /pending          attrs of a run in flight (a batch job), for --resume
@@ -80,6 +81,9 @@ class TuneStore:
             a["failure_state"] = rec.failure_state
             a["exit_code"] = -1 if rec.exit_code is None else rec.exit_code
             a["job_id"] = rec.job_id
+            a["grad_differs"] = bool(rec.grad_differs)
+            a["grad_detail"] = rec.grad_detail
+            a["grad_rel_diff"] = float(rec.grad_rel_diff)
             m = rec.measurement
             if m is not None:
                 a["profile"] = m.profile
@@ -124,7 +128,9 @@ class TuneStore:
                     reason=str(a["reason"]), est_dt=float(a["est_dt"]), est_dpk=int(a["est_dpk"]),
                     measurement=m, estimates=ests, attempts=int(a["attempts"]),
                     failure_state=str(a["failure_state"]), exit_code=None if code < 0 else code,
-                    job_id=str(a["job_id"])))
+                    job_id=str(a["job_id"]), grad_differs=bool(a.get("grad_differs", False)),
+                    grad_detail=str(a.get("grad_detail", "")),
+                    grad_rel_diff=float(a.get("grad_rel_diff", float("nan")))))
         return out
 
     # ------------------------------------------------------------ a run in flight
