@@ -46,6 +46,9 @@ class RunSummary:
     cost: float
     grad_norm: float
     grad_digest: str = ""     # SHA-1 of every rank's gradient bytes, in rank order
+    # the profiler's own cost per rank, measured in the run (NaN: not measured)
+    event_cost_ns: np.ndarray | None = None      # one recorded event, callback included
+    callback_cost_ns: np.ndarray | None = None   # one callback with recording off
 
     @property
     def wall(self) -> float:
@@ -73,6 +76,18 @@ def run_adjoint(comm, kernel, table: SiteTable, config: Configuration, *,
         runtime.set_stack_limit(stack_limit)
     if ctrl is None:
         ctrl = kernel.control_default()
+    ecost = np.array([np.nan, np.nan])
+    if profiling:
+        # what one event costs on this rank, through the kernel's own recording path;
+        # pyharness.model takes it out of its predictions
+        with collective(comm, "measuring the profiler's cost per event"):
+            probe = kernel.event_probe
+            if probe is None:
+                sites = table.site_indices
+                probe = (0, (sites[0] if sites else 0) + 1)
+            c = runtime.calibrate_events(*probe)
+            ecost = np.array([c.recorded_ns, c.callback_ns])
+    ecosts = np.array(comm.allgather(ecost))
     best = None
     for _ in range(max(1, repeat)):
         with collective(comm, "the adjoint run"):
@@ -99,7 +114,8 @@ def run_adjoint(comm, kernel, table: SiteTable, config: Configuration, *,
         digest = hashlib.sha1("".join(digests).encode()).hexdigest()
         summary = RunSummary(allv[:, 0], allv[:, 1], allv[:, 2].astype(np.int64),
                              allv[:, 3].astype(np.int64), allv[:, 4].astype(np.int64),
-                             allv[:, 5].astype(np.int64), float(cost), gn, digest)
+                             allv[:, 5].astype(np.int64), float(cost), gn, digest,
+                             ecosts[:, 0].copy(), ecosts[:, 1].copy())
         if best is None or summary.wall < best[0].wall:
             best = (summary, ev, grad)
     return best
@@ -163,6 +179,9 @@ def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: s
         s["pushed_bytes"] = summary.pushed_bytes
         s["popped_bytes"] = summary.popped_bytes
         s["nevents"] = summary.nevents
+        if profiling and summary.event_cost_ns is not None:
+            s["event_cost_ns"] = np.asarray(summary.event_cost_ns, dtype=np.float64)
+            s["callback_cost_ns"] = np.asarray(summary.callback_cost_ns, dtype=np.float64)
         r = f.create_group("result")
         r["cost"] = summary.cost
         r["grad_norm"] = summary.grad_norm

@@ -23,7 +23,8 @@ from .errors import FortranError, StackLimitError
 __all__ = ["Location", "StackStats", "Events", "api", "call", "reset", "release",
            "set_stack_limit", "stack_stats", "enable_profiling", "events",
            "locations", "set_active", "get_active", "clocks", "kernel_id", "fortran_kernels",
-           "register", "set_cpu_clock", "cpu_clock", "write_trace"]
+           "register", "set_cpu_clock", "cpu_clock", "write_trace",
+           "EventCost", "calibrate_events"]
 
 _api = None
 
@@ -139,6 +140,31 @@ def clocks() -> tuple[int, int]:
     """(wall ns, CPU ns) of this process, from the same clocks as the events."""
     wall, cpu = api().api_clocks()
     return int(wall), int(cpu)
+
+
+@dataclass(frozen=True)
+class EventCost:
+    """What one profiler event costs this process, in ns (median of repetitions)."""
+
+    recorded_ns: float      # an event with recording on, the callback included
+    callback_ns: float      # the same callback with recording off
+
+    @property
+    def recording_ns(self) -> float:
+        """What a run without profiling saves per event."""
+        return max(0.0, self.recorded_ns - self.callback_ns)
+
+
+def calibrate_events(path: int, ident: int, npairs: int = 2000, reps: int = 5) -> EventCost:
+    """Time pairs of events through a kernel's own recording path, on and off.
+
+    ``path`` 0 records by location id (``ident`` 1-based, as the calltree kernel
+    does), 1 through Tapenade's named callbacks for site number ``ident`` (as
+    streamice and biogeo do). The events are dropped afterwards: call it before
+    :func:`reset`, never during a recorded run.
+    """
+    on, off = api().api_calibrate_events(int(npairs), int(reps), int(path), int(ident))
+    return EventCost(float(on), float(off))
 
 
 def events() -> Events:

@@ -26,8 +26,8 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-deps=(numpy mpi4py h5py f90wrap meson-python meson ninja pytest matplotlib tqdm numba checkpoint_schedules)
-if ! "$venv/bin/python" -c "import numpy, mpi4py, h5py, f90wrap, mesonpy, pytest, matplotlib, tqdm, numba, checkpoint_schedules" 2>/dev/null; then
+deps=(numpy mpi4py h5py f90wrap meson-python meson ninja pytest matplotlib tqdm numba checkpoint_schedules scipy)
+if ! "$venv/bin/python" -c "import numpy, mpi4py, h5py, f90wrap, mesonpy, pytest, matplotlib, tqdm, numba, checkpoint_schedules, scipy" 2>/dev/null; then
   echo "setup: installing Python dependencies"
   "${pip[@]}" install "${deps[@]}"
 fi

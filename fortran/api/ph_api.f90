@@ -16,11 +16,13 @@ module ph_api
   use ph_bench, only: ph_bench_stack
   use ph_kernel, only: ph_kernel_t, ph_err_unsupported
   use ph_kernel_registry, only: ph_kernel_count, ph_kernel_name, ph_kernel_id, ph_kernel_get
+  use ph_calibrate, only: ph_calibrate_events
   implicit none
   private
   public :: api_reset, api_release, api_set_stack_limit, api_stack_stats, &
             api_prof_enable, api_prof_nevents, api_prof_events, api_nlocations, &
             api_location, api_set_active, api_get_active, api_clocks, api_bench_stack
+  public :: api_calibrate_events
   public :: api_register, api_registry_clear, api_stack_external, api_stack_check
   public :: api_locations_size, api_locations, api_register_bytes, api_prof_set_cpu_clock, &
             api_prof_cpu_clock, api_prof_write
@@ -316,6 +318,19 @@ contains
   ! ------------------------------------------------------------ kernels
   ! Every kernel (ph_kernel_t, registered in ph_kernel_registry) behind one set
   ! of entry points; kid is the id api_kernel_id gives for its name.
+  !> \brief Cost of one profiler event, measured now (ph_calibrate).
+  !! \param[in] npairs event pairs per repetition
+  !! \param[in] reps repetitions (median kept)
+  !! \param[in] path 0: by location id, 1: by site number through the named callbacks
+  !! \param[in] id location id (1-based, path 0) or site number (path 1)
+  !! \param[out] on_ns ns per event, recording on
+  !! \param[out] off_ns ns per callback, recording off
+  subroutine api_calibrate_events(npairs, reps, path, id, on_ns, off_ns)
+    integer, intent(in) :: npairs, reps, path, id
+    real(real64), intent(out) :: on_ns, off_ns
+    call ph_calibrate_events(npairs, reps, path, id, on_ns, off_ns)
+  end subroutine api_calibrate_events
+
 
   !> \brief Number of kernels compiled into this library.
   subroutine api_kernel_count(n)

@@ -62,6 +62,9 @@ class Kernel:
 
     spec: KernelSpec
     supports_time_stepping = False   # binomial checkpointing of the time loop (binomial.py)
+    # how the kernel records events, for runtime.calibrate_events: (path, id);
+    # path 1 = site number through ph_sitecalls; None: by the location id of its first site
+    event_probe: tuple[int, int] | None = None
 
     def __init__(self, comm, params):
         self.comm = comm

@@ -212,6 +212,8 @@ class Calltree(FortranKernel):
                 site.append(runtime.register(c["node"], nd["name"] + ".f", k, True) + 1)
             start.append(len(child) + 1)
         nsteps = max(1, self.params.nsteps)
+        # events are recorded by location id: calibrate the profiler on that path
+        self.event_probe = (0, int(site[0]) if site else int(turn_id[0]))
         # the map's coefficients scale as 1/(dynamic sweeps): derivatives stay O(1)
         counts = count_instances(desc, nsteps)
         calls = {nodes[0]["name"]: nsteps}

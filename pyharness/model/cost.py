@@ -1,0 +1,351 @@
+"""Predict the per-rank peak and time of any configuration from one profile.
+
+>>> m = CostModel.from_profile("profile.h5")                      # doctest: +SKIP
+>>> p = m.predict(Configuration(frozenset({"cg_solve"})))         # doctest: +SKIP
+>>> p.time, p.peak_by_rank, p.exact, p.reasons                    # doctest: +SKIP
+
+Peaks: a max-plus recursion over the DAG of nodes (:mod:`.structure`), exact to
+the byte when the configuration inhibits at least the sites the profiled run
+inhibited. Times: linear; inhibiting an active site saves, per instance, its
+snapshot write, untaped run and snapshot read, and the callbacks it no longer
+makes; the profiler's own cost per event (``/summary/event_cost_ns``, measured
+in the run) is taken out. docs/MODEL.md says what is exact and what is not.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..config import Configuration, SiteTable
+from ..errors import UsageError
+from .structure import Node, RankModel, StructureError, reduce_rank
+
+__all__ = ["CostModel", "Prediction", "EVENTS_PER_INSTANCE"]
+
+# SNPWRITE, BEGINADVANCE, ENDADVANCE, SNPREAD, BEGINREVERSE, the callee's TURN, ENDREVERSE
+EVENTS_PER_INSTANCE = 7
+# intervals between consecutive events hold one event's cost each; t1t2 spans three
+_INTERVALS_IN_T1T2 = 3
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model predicts for one configuration."""
+
+    config: Configuration
+    time_by_rank: np.ndarray       # s, adjoint wall time per rank, without profiling
+    peak_by_rank: np.ndarray       # bytes, peak AD stack per rank
+    events_by_rank: np.ndarray     # events the run would record with profiling on
+    profiled_time_by_rank: np.ndarray   # s, the same run with profiling on
+    exact: bool                    # False: see reasons
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def time(self) -> float:
+        """Predicted time of the slowest rank (s)."""
+        return float(np.max(self.time_by_rank))
+
+    @property
+    def peak(self) -> int:
+        """Largest predicted per-rank peak (bytes)."""
+        return int(np.max(self.peak_by_rank))
+
+
+def _eval_nodes(nodes: Sequence[Node], active: np.ndarray, want: Iterable[int]) -> dict[int, np.ndarray]:
+    """Peak R of the nodes ``want`` (and all below) for each row of ``active``.
+
+    ``active``: bool (C, nloc), True = checkpointed. Returns {node id: int64[C]}.
+    """
+    C = active.shape[0]
+    need = set()
+    todo = list(want)
+    while todo:
+        i = todo.pop()
+        if i in need:
+            continue
+        need.add(i)
+        todo += [it[4] for it in nodes[i].items]
+    T: dict[int, np.ndarray] = {}
+    R: dict[int, np.ndarray] = {}
+    zero = np.zeros(C, dtype=np.int64)
+    for i in sorted(need):          # children have smaller ids than their parents
+        nd = nodes[i]
+        Q: list[np.ndarray] = []
+        r = zero.copy()
+        for a, g, s, sn, c, cnt in nd.items:
+            y = np.where(active[:, s], sn, T[c])
+            base = (Q[a] if a >= 0 else zero) + g
+            q = base + cnt * y
+            np.maximum(r, q, out=r)
+            np.maximum(r, base + (cnt - 1) * y + R[c], out=r)
+            Q.append(q)
+        for a, off in nd.points:
+            np.maximum(r, (Q[a] if a >= 0 else zero) + off, out=r)
+        ta, toff = nd.tape
+        t = (Q[ta] if ta >= 0 else zero) + toff
+        T[i] = t
+        R[i] = r
+    return {i: R[i] for i in want}
+
+
+@dataclass
+class CostModel:
+    """Every rank's model from one profile, merged: one DAG of distinct nodes.
+
+    Per-rank arrays are (nranks, nloc), indexed by the profile's location index.
+    """
+
+    path: str
+    names: tuple[str, ...]
+    callees: tuple[str, ...]
+    is_site: tuple[bool, ...]
+    nodes: list[Node]
+    roots: np.ndarray             # int: root node of every rank
+    snap: np.ndarray              # int64 (R, nloc)
+    mult: np.ndarray              # int64 (R, nloc)
+    t1t2_ns: np.ndarray           # float64 (R, nloc): raw sums, events included
+    t_sq: np.ndarray              # float64 (R, nloc)
+    wall_s: np.ndarray            # (R,) measured adjoint time of the profiled run
+    nevents: np.ndarray           # (R,)
+    event_cost_ns: np.ndarray     # (R,) one recorded event
+    callback_cost_ns: np.ndarray  # (R,) one callback with recording off
+    measured_peak: np.ndarray     # (R,)
+    profiled_inhibited: frozenset[int]
+    snapshots: int = 0
+    kernel: str = ""
+    params: str = ""
+    notes: list[str] = field(default_factory=list)
+    peaks_verified: bool = True
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_profile(cls, path: str | os.PathLike, comm=None) -> "CostModel":
+        """Build the model of a ``profile.h5``.
+
+        With ``comm`` (an MPI communicator), rank ``i`` reduces the profiled
+        ranks ``i, i + size, ...`` and only the reduced models travel; every
+        rank returns the same model.
+
+        Raises
+        ------
+        UsageError
+            Not a profile, or a profile without events (``--no-profiling``).
+        StructureError
+            A rank's trace does not nest, or one site's instances disagree in bytes.
+        """
+        from ..analysis.profiles import read_locations, read_rank_events
+        from ..h5io import open_h5
+        from ..mpiutil import collective
+        size = comm.size if comm is not None else 1
+        me = comm.rank if comm is not None else 0
+        err = None
+        head = None
+        mine: list[RankModel] = []
+        try:
+            with open_h5(path, kinds=("profile",)) as f:
+                locs = read_locations(f)
+                if not bool(f.attrs.get("profiling", True)) or "events" not in f:
+                    raise UsageError(f"'{path}' holds no events: it was written with --no-profiling. "
+                                     "The model needs the events of a profiled run: profile again "
+                                     "without --no-profiling (all sites checkpointed is best)")
+                nranks = int(f.attrs.get("nranks", 0)) or len(f["events"])
+                s = f["summary"]
+                summ = {k: s[k][()] for k in s}
+                inh = f["config"]["inhibited"][()] if "config" in f else np.zeros(len(locs), bool)
+                snaps = int(f["config"].attrs.get("snapshots", 0)) if "config" in f else 0
+                head = (locs, nranks, summ, inh, snaps, str(f.attrs.get("kernel", "")),
+                        str(f.attrs.get("params", "")))
+                total = int(np.sum(summ.get("nevents", [0])))
+                if total == 0 and sum(len(f["events"][g]["kind"]) for g in f["events"]) == 0:
+                    raise UsageError(f"'{path}' has no recorded events (was it profiled with "
+                                     "--no-profiling?): profile again with profiling on")
+                for r in range(me, nranks, size):
+                    ev = read_rank_events(f, r)
+                    mine.append(reduce_rank(ev["kind"], ev["loc"], ev["wall_ns"], ev["stack"],
+                                            locs.names, rank=r))
+        except (UsageError, StructureError) as exc:
+            err = exc
+        if comm is not None:
+            with collective(comm, f"reducing the events of {path}"):
+                if err is not None:
+                    raise err
+            gathered = comm.allgather(mine)
+            models = sorted((m for part in gathered for m in part), key=lambda m: m.rank)
+        else:
+            if err is not None:
+                raise err
+            models = mine
+        return cls.from_rank_models(models, head, str(path))
+
+    @classmethod
+    def from_rank_models(cls, models: Sequence[RankModel], head, path: str = "") -> "CostModel":
+        locs, nranks, summ, inh, snaps, kernel, params = head
+        nloc = len(locs.names)
+        nodes: list[Node] = []
+        ids: dict[Node, int] = {}
+        roots = np.zeros(nranks, dtype=np.int64)
+        R = nranks
+        snap = np.full((R, nloc), -1, dtype=np.int64)
+        mult = np.zeros((R, nloc), dtype=np.int64)
+        t12 = np.zeros((R, nloc))
+        tsq = np.zeros((R, nloc))
+        notes: list[str] = []
+        for m in models:
+            local = np.zeros(len(m.nodes), dtype=np.int64)
+            for j, nd in enumerate(m.nodes):
+                g = nd.remap(local)
+                got = ids.get(g)
+                if got is None:
+                    got = ids[g] = len(nodes)
+                    nodes.append(g)
+                local[j] = got
+            roots[m.rank] = local[m.root]
+            snap[m.rank] = m.snap
+            mult[m.rank] = m.mult
+            t12[m.rank] = m.t1t2_ns
+            tsq[m.rank] = m.t_sq
+            notes += m.notes
+
+        def arr(key, default):
+            v = summ.get(key)
+            if v is None or np.shape(v) != (R,):
+                return np.full(R, default, dtype=np.float64)
+            return np.asarray(v, dtype=np.float64)
+
+        ecost = arr("event_cost_ns", np.nan)
+        cb = arr("callback_cost_ns", np.nan)
+        if np.isnan(ecost).any():
+            notes.append("the profile has no measured cost per event (/summary/event_cost_ns, "
+                         "written since this version): predicted times include the profiler's cost")
+            ecost = np.zeros(R)
+            cb = np.zeros(R)
+        model = cls(path, locs.names, locs.callees, locs.is_site, nodes, roots, snap, mult, t12, tsq,
+                    arr("wall_s", np.nan), arr("nevents", 0).astype(np.int64), ecost, cb,
+                    arr("peak_bytes", -1).astype(np.int64),
+                    frozenset(int(i) for i in np.flatnonzero(np.asarray(inh, dtype=bool))),
+                    snaps, kernel, params, notes)
+        # the model must give back the measured peak of the profiled run
+        got = model._peaks(model.profiled_active()[None, :])[0]
+        bad = [r for r in range(R) if model.measured_peak[r] >= 0 and got[r] != model.measured_peak[r]]
+        if bad:
+            r = bad[0]
+            model.peaks_verified = False
+            model.notes.append(
+                f"the model's peak of the profiled configuration is {got[r]} bytes on rank {r}, the "
+                f"measured peak was {model.measured_peak[r]} bytes: the peak was reached between "
+                "events in a way the model does not see; predicted peaks are approximate")
+        return model
+
+    # ------------------------------------------------------------ basics
+    @property
+    def nranks(self) -> int:
+        return len(self.roots)
+
+    @property
+    def nloc(self) -> int:
+        return len(self.names)
+
+    @property
+    def table(self) -> SiteTable:
+        """The site table of the profile (the type configurations are resolved against)."""
+        return SiteTable(self.names, self.callees, self.is_site)
+
+    @property
+    def site_indices(self) -> list[int]:
+        return [i for i, s in enumerate(self.is_site) if s]
+
+    def profiled_active(self) -> np.ndarray:
+        """Activation of the profiled run per location (True: checkpointed)."""
+        a = np.array(self.is_site, dtype=bool)
+        for i in self.profiled_inhibited:
+            a[i] = False
+        return a
+
+    @property
+    def recording_ns(self) -> np.ndarray:
+        """(R,) what recording one event costs (recorded − callback with recording off)."""
+        return np.maximum(0.0, self.event_cost_ns - self.callback_cost_ns)
+
+    def site_weight_s(self) -> np.ndarray:
+        """(R, nloc) time an active site costs a run without profiling (s), per rank:
+        its instances' snapshot writes, untaped runs and reads, and its callbacks."""
+        per_inst = (-_INTERVALS_IN_T1T2 * self.event_cost_ns
+                    + EVENTS_PER_INSTANCE * self.callback_cost_ns)[:, None]
+        return (self.t1t2_ns + self.mult * per_inst) * 1e-9
+
+    def base_time_s(self) -> np.ndarray:
+        """(R,) predicted time with every site of the profile inhibited, without profiling."""
+        w = self.site_weight_s()
+        act = self.profiled_active()
+        return self.wall_s - self.nevents * self.recording_ns * 1e-9 - w[:, act].sum(axis=1)
+
+    # ------------------------------------------------------------ prediction
+    def active_mask(self, config: Configuration | Iterable[str]) -> np.ndarray:
+        """Activation per location of a configuration (names resolved against the profile)."""
+        if not isinstance(config, Configuration):
+            config = Configuration.from_names(self.table, list(config))
+        return config.active_mask(self.table)
+
+    def _peaks(self, active: np.ndarray) -> np.ndarray:
+        """int64 (C, R) predicted peaks for rows of ``active`` (C, nloc)."""
+        active = np.asarray(active, dtype=bool) & self.profiled_active()[None, :]
+        uniq = sorted(set(int(r) for r in self.roots))
+        R = _eval_nodes(self.nodes, active, uniq)
+        return np.stack([R[int(r)] for r in self.roots], axis=1)
+
+    def _times(self, active: np.ndarray) -> np.ndarray:
+        """float64 (C, R) predicted times (s, no profiling) for rows of ``active``."""
+        active = np.asarray(active, dtype=bool) & self.profiled_active()[None, :]
+        return self.base_time_s()[None, :] + active.astype(np.float64) @ self.site_weight_s().T
+
+    def _events(self, active: np.ndarray) -> np.ndarray:
+        active = np.asarray(active, dtype=bool) & self.profiled_active()[None, :]
+        prof = self.profiled_active()
+        dropped = (prof[None, :] & ~active).astype(np.int64) @ self.mult.T
+        return self.nevents[None, :] - EVENTS_PER_INSTANCE * dropped
+
+    def predict_many(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(times (C, R) in s, peaks (C, R) in bytes) for rows of ``active`` (C, nloc)."""
+        return self._times(active), self._peaks(active)
+
+    def reasons(self, config: Configuration) -> tuple[str, ...]:
+        """Why a prediction of ``config`` is not exact (empty: it is)."""
+        act = self.active_mask(config)
+        out = []
+        wake = sorted(i for i in self.profiled_inhibited if act[i])
+        if wake:
+            shown = ", ".join(self.names[i] for i in wake[:8]) + (" ..." if len(wake) > 8 else "")
+            out.append(f"activates {len(wake)} site(s) inhibited in the profiled run ({shown}): "
+                       "their costs were not observed and they are predicted as inhibited; "
+                       "profile with every site checkpointed for exact predictions")
+        if config.snapshots != self.snapshots:
+            out.append(f"asks for {config.snapshots} time-loop snapshot(s), the profile was taken "
+                       f"with {self.snapshots}: the model is that of {self.snapshots}")
+        out += self.notes
+        return tuple(out)
+
+    def predict(self, config: Configuration | Iterable[str] = Configuration()) -> Prediction:
+        """Predicted per-rank time and peak of ``config`` (a Configuration or site/callee names)."""
+        if not isinstance(config, Configuration):
+            config = Configuration.from_names(self.table, list(config), self.snapshots)
+        act = self.active_mask(config)[None, :]
+        t = self._times(act)[0]
+        p = self._peaks(act)[0]
+        e = self._events(act)[0]
+        tp = t + e * self.recording_ns * 1e-9
+        reasons = self.reasons(config)
+        exact = not any(True for i in self.profiled_inhibited if act[0, i]) and \
+            config.snapshots == self.snapshots and self.peaks_verified and \
+            not any("repeat" in n for n in self.notes)
+        return Prediction(config, t, p, e, tp, exact, reasons)
+
+    def spread_s(self) -> np.ndarray:
+        """(R, nloc) standard deviation of a site's per-instance t1t2 (s)."""
+        n = np.maximum(self.mult, 1)
+        mean = self.t1t2_ns / n
+        var = np.maximum(0.0, self.t_sq / n - mean * mean)
+        return np.sqrt(var) * 1e-9

@@ -1,0 +1,469 @@
+"""The fastest configuration whose predicted peak fits a per-rank budget, proven.
+
+A mixed-integer linear program solved by HiGHS (``scipy.optimize.milp``):
+binary ``x_u`` per decision unit (a site, or a callee with all its sites),
+1 = checkpointed; per node its tape ``T`` and peak ``R``, per call its value
+``Q`` and, per (site, snapshot, child), the bytes ``y`` it leaves on the stack
+(``S`` if active, the child's tape if not). Every constraint is a lower bound,
+so the true values are always feasible and any solution's ``R_root`` bounds
+the true peak from above: the chosen configuration fits the budget by
+construction, and it is checked again with the exact recursion afterwards.
+The objective is the slowest rank's predicted time. docs/MODEL.md has the
+formulation.
+
+>>> plan = optimize(CostModel.from_profile("profile.h5"), budget=2**30)   # doctest: +SKIP
+>>> plan.config, plan.predicted_time, plan.peak_by_rank, plan.status      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import Configuration
+from ..errors import UsageError
+from ..units import human_bytes
+from .cost import CostModel, Prediction
+
+__all__ = ["Plan", "BudgetError", "Units", "optimize", "lowest_peak", "pareto_front",
+           "ParetoPoint", "EXHAUSTIVE_MAX_UNITS"]
+
+EXHAUSTIVE_MAX_UNITS = 22
+
+
+class BudgetError(UsageError):
+    """The budget is below every reachable peak (``lowest_peak``: the lowest, in bytes)."""
+
+    def __init__(self, message: str, lowest_peak: int, config: Configuration | None = None):
+        super().__init__(message)
+        self.lowest_peak = lowest_peak
+        self.config = config
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A chosen configuration and what the model predicts for it."""
+
+    config: Configuration          # the same type tune runs and writes
+    budget: int | None             # bytes per rank (None: unconstrained)
+    granularity: str               # site | callee
+    method: str                    # milp | exhaustive
+    status: str                    # optimal | time-limit | exhaustive
+    gap: float                     # relative gap of the time (0: proven optimal)
+    solve_s: float
+    prediction: Prediction
+    inhibited_units: tuple[str, ...]
+
+    @property
+    def predicted_time(self) -> float:
+        return self.prediction.time
+
+    @property
+    def time_by_rank(self) -> np.ndarray:
+        return self.prediction.time_by_rank
+
+    @property
+    def peak_by_rank(self) -> np.ndarray:
+        return self.prediction.peak_by_rank
+
+    @property
+    def peak(self) -> int:
+        return self.prediction.peak
+
+    @property
+    def proven(self) -> bool:
+        return self.status in ("optimal", "exhaustive")
+
+    def status_text(self) -> str:
+        if self.status == "exhaustive":
+            return "optimal (exhaustive search over the model)"
+        if self.status == "feasible":
+            return "fits the budget (the optimum lies within the solver's tolerance of the lowest peak)"
+        if self.status == "optimal":
+            return f"proven optimal (relative gap {self.gap:.1e})"
+        return f"stopped by the time limit: certified gap {100 * self.gap:.3g}% (the optimum is at most that much faster)"
+
+
+@dataclass(frozen=True)
+class Units:
+    """The decision units of a granularity: names and the locations each switches."""
+
+    granularity: str
+    names: tuple[str, ...]
+    members: tuple[tuple[int, ...], ...]     # location indices per unit
+    fixed_active: np.ndarray                 # activation of everything not decided (bool, nloc)
+
+    @classmethod
+    def of(cls, model: CostModel, granularity: str = "site") -> "Units":
+        if granularity not in ("site", "callee"):
+            raise UsageError(f"granularity '{granularity}' is not site or callee")
+        prof = model.profiled_active()
+        ran = model.mult.sum(axis=0) > 0
+        fixed = prof.copy()
+        if granularity == "site":
+            idx = [i for i in model.site_indices if prof[i] and ran[i]]
+            return cls("site", tuple(model.names[i] for i in idx), tuple((i,) for i in idx), fixed)
+        groups: dict[str, list[int]] = {}
+        for i in model.site_indices:
+            if prof[i]:
+                groups.setdefault(model.callees[i].lower(), []).append(i)
+        names = sorted(c for c, m in groups.items() if any(ran[i] for i in m))
+        return cls("callee", tuple(names), tuple(tuple(groups[c]) for c in names), fixed)
+
+    def active(self, x: np.ndarray) -> np.ndarray:
+        """Activation per location for unit decisions ``x`` (C, nunits) or (nunits,)."""
+        x = np.atleast_2d(np.asarray(x, dtype=bool))
+        a = np.repeat(self.fixed_active[None, :], x.shape[0], axis=0)
+        for u, mem in enumerate(self.members):
+            for i in mem:
+                a[:, i] = x[:, u]
+        return a
+
+    def config(self, model: CostModel, x: np.ndarray) -> Configuration:
+        act = self.active(x)[0]
+        return Configuration(frozenset(model.names[i] for i in model.site_indices if not act[i]),
+                             model.snapshots)
+
+
+# ---------------------------------------------------------------- the MILP
+
+def _bounds_of_tapes(model: CostModel):
+    """Lower and upper bounds of every node's tape over all configurations."""
+    tmin: list[int] = []
+    tmax: list[int] = []
+    for nd in model.nodes:
+        qlo: list[int] = []
+        qhi: list[int] = []
+        for a, g, s, sn, c, cnt in nd.items:
+            lo = min(sn, tmin[c])
+            hi = max(sn, tmax[c])
+            qlo.append((qlo[a] if a >= 0 else 0) + g + cnt * lo)
+            qhi.append((qhi[a] if a >= 0 else 0) + g + cnt * hi)
+        ta, toff = nd.tape
+        tmin.append((qlo[ta] if ta >= 0 else 0) + toff)
+        tmax.append((qhi[ta] if ta >= 0 else 0) + toff)
+    return tmin, tmax
+
+
+class _Builder:
+    def __init__(self):
+        self.ncols = 0
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.integ: list[int] = []
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.rlb: list[float] = []
+        self.nrows = 0
+
+    def var(self, lb=0.0, ub=np.inf, integer=False) -> int:
+        self.lb.append(lb)
+        self.ub.append(ub)
+        self.integ.append(1 if integer else 0)
+        self.ncols += 1
+        return self.ncols - 1
+
+    def ge(self, terms: dict[int, float], rhs: float) -> None:
+        """sum(coef * var) >= rhs"""
+        for c, v in terms.items():
+            if v != 0:
+                self.rows.append(self.nrows)
+                self.cols.append(c)
+                self.vals.append(v)
+        self.rlb.append(rhs)
+        self.nrows += 1
+
+
+def _solve(model: CostModel, units: Units, budget: int | None, time_limit: float,
+           objective: str = "time"):
+    """Build and solve; returns (x or None, status, gap, solve seconds, message)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_matrix
+
+    nodes = model.nodes
+    tmin, tmax = _bounds_of_tapes(model)
+    ref = float(max(1, int(model.measured_peak.max()), int(budget or 0)))
+    sc = 1.0 / ref                               # bytes -> O(1)
+    B = _Builder()
+    unit_of = {}
+    for u, mem in enumerate(units.members):
+        for i in mem:
+            unit_of[i] = u
+    x = [B.var(0, 1, True) for _ in units.names]
+    # lowest base at which each node runs (for the big-M of its tape)
+    base_lb = [np.inf] * len(nodes)
+    for r in set(int(v) for v in model.roots):
+        base_lb[r] = 0
+    ymin_of = lambda sn, c: min(sn, tmin[c])
+    for i in range(len(nodes) - 1, -1, -1):
+        if not np.isfinite(base_lb[i]):
+            continue
+        q: list[int] = []
+        for a, g, s, sn, c, cnt in nodes[i].items:
+            base = (q[a] if a >= 0 else 0) + g
+            y = ymin_of(sn, c)
+            base_lb[c] = min(base_lb[c], base_lb[i] + base + (cnt - 1) * y)
+            q.append(base + cnt * y)
+    Tv = [B.var(-np.inf) for _ in nodes]
+    Rv = [B.var(-np.inf) for _ in nodes]
+    yv: dict[tuple[int, int, int], int] = {}
+
+    def yvar(s: int, sn: int, c: int) -> int | None:
+        """The variable of a call's bytes, or None when the site is fixed active (y = sn)."""
+        key = (s, sn, c)
+        if key in yv:
+            return yv[key]
+        u = unit_of.get(s)
+        fixed = units.fixed_active[s]
+        if u is None and fixed:
+            yv[key] = None
+            return None
+        v = B.var(-np.inf)
+        yv[key] = v
+        if u is None:        # fixed inhibited: the child's tape
+            B.ge({v: 1.0, Tv[c]: -1.0}, 0.0)
+            return v
+        lo = min(sn, tmin[c])
+        # y >= lo + (sn - lo) x
+        B.ge({v: 1.0, x[u]: -(sn - lo) * sc}, lo * sc)
+        # y >= T_child - M x, M: the child's tape can never exceed it
+        hi = tmax[c]
+        if budget is not None and np.isfinite(base_lb[c]):
+            hi = min(hi, max(0, budget - int(base_lb[c])))
+        M = max(0.0, hi - sn)
+        B.ge({v: 1.0, Tv[c]: -1.0, x[u]: M * sc}, 0.0)
+        return v
+
+    for i, nd in enumerate(nodes):
+        Qv: list[int] = []
+        for a, g, s, sn, c, cnt in nd.items:
+            yi = yvar(s, sn, c)
+            qv = B.var(-np.inf)
+            # Q >= Q[a] + g + cnt y
+            t = {qv: 1.0}
+            if a >= 0:
+                t[Qv[a]] = -1.0
+            rhs = g * sc
+            if yi is None:
+                rhs += cnt * sn * sc
+            else:
+                t[yi] = t.get(yi, 0.0) - cnt
+            B.ge(t, rhs)
+            # R >= Q
+            B.ge({Rv[i]: 1.0, qv: -1.0}, 0.0)
+            # R >= Q[a] + g + (cnt - 1) y + R_child
+            t = {Rv[i]: 1.0, Rv[c]: -1.0}
+            if a >= 0:
+                t[Qv[a]] = -1.0
+            rhs = g * sc
+            if yi is None:
+                rhs += (cnt - 1) * sn * sc
+            elif cnt > 1:
+                t[yi] = t.get(yi, 0.0) - (cnt - 1)
+            B.ge(t, rhs)
+            Qv.append(qv)
+        for a, off in nd.points:
+            t = {Rv[i]: 1.0}
+            if a >= 0:
+                t[Qv[a]] = -1.0
+            B.ge(t, off * sc)
+        B.ge({Rv[i]: 1.0}, 0.0)
+        ta, toff = nd.tape
+        t = {Tv[i]: 1.0}
+        if ta >= 0:
+            t[Qv[ta]] = -1.0
+        B.ge(t, toff * sc)
+    roots = sorted(set(int(v) for v in model.roots))
+    c = np.zeros(0)
+    if objective == "time":
+        tau = B.var(-np.inf)
+        W = model.site_weight_s()
+        base = model.base_time_s()
+        # fixed-active sites are part of the constant
+        fixed_w = (W * (units.fixed_active & np.array([i not in unit_of for i in range(model.nloc)]))
+                   [None, :]).sum(axis=1)
+        tref = max(1e-12, float(np.max(np.abs(base + W.sum(axis=1)))))
+        rows_seen = set()
+        for r in range(model.nranks):
+            coefs = tuple(round(float(W[r, list(mem)].sum()) / tref, 15) for mem in units.members)
+            rhs = float(base[r] + fixed_w[r]) / tref
+            key = (coefs, rhs)
+            if key in rows_seen:
+                continue
+            rows_seen.add(key)
+            t = {tau: 1.0}
+            for u, w in enumerate(coefs):
+                if w:
+                    t[x[u]] = -w
+            B.ge(t, rhs)
+        c = np.zeros(B.ncols)
+        c[tau] = 1.0
+        if budget is not None:
+            for r in roots:
+                B.ub[Rv[r]] = budget * sc
+    else:   # lowest peak
+        rho = B.var(-np.inf)
+        for r in roots:
+            B.ge({rho: 1.0, Rv[r]: -1.0}, 0.0)
+        c = np.zeros(B.ncols)
+        c[rho] = 1.0
+    A = csr_matrix((B.vals, (B.rows, B.cols)), shape=(B.nrows, B.ncols))
+    cons = LinearConstraint(A, np.array(B.rlb), np.full(B.nrows, np.inf))
+    opts = {"disp": False, "mip_rel_gap": 1e-6}
+    if time_limit:
+        opts["time_limit"] = float(time_limit)
+    t0 = time.perf_counter()
+    res = milp(c, constraints=[cons], integrality=np.array(B.integ), bounds=Bounds(B.lb, B.ub),
+               options=opts)
+    dt = time.perf_counter() - t0
+    if res.x is None:
+        return None, ("infeasible" if res.status == 2 else "no-solution"), np.nan, dt, res.message
+    xs = np.round(res.x[:len(units.names)]).astype(bool)
+    gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
+    status = "optimal" if res.status == 0 else "time-limit"
+    return xs, status, max(0.0, gap), dt, res.message
+
+
+# ---------------------------------------------------------------- public API
+
+def _plan(model, units, x, budget, method, status, gap, dt) -> Plan:
+    cfg = units.config(model, x)
+    pred = model.predict(cfg)
+    inh = tuple(n for n, v in zip(units.names, np.atleast_1d(x)) if not v)
+    return Plan(cfg, budget, units.granularity, method, status, gap, dt, pred, inh)
+
+
+def _exhaustive(model: CostModel, units: Units, budget: int | None, objective: str = "time"):
+    k = len(units.names)
+    if k > EXHAUSTIVE_MAX_UNITS:
+        raise UsageError(f"exhaustive search over {k} {units.granularity}s (2^{k} configurations) is "
+                         f"too large (at most {EXHAUSTIVE_MAX_UNITS}): use --method milp")
+    best = None
+    t0 = time.perf_counter()
+    chunk = 1 << 12
+    total = 1 << k
+    for start in range(0, total, chunk):
+        idx = np.arange(start, min(total, start + chunk), dtype=np.int64)
+        X = ((idx[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
+        act = units.active(X) if k else np.repeat(units.fixed_active[None, :], len(idx), axis=0)
+        times, peaks = model.predict_many(act)
+        tmax = times.max(axis=1)
+        pmax = peaks.max(axis=1)
+        if objective == "time":
+            ok = np.ones(len(idx), bool) if budget is None else pmax <= budget
+            if not ok.any():
+                continue
+            j = int(np.argmin(np.where(ok, tmax, np.inf)))
+            cand = (float(tmax[j]), int(pmax[j]))
+        else:
+            j = int(np.argmin(pmax))
+            cand = (int(pmax[j]), float(tmax[j]))
+        if best is None or cand < best[0]:
+            best = (cand, X[j].copy())
+    dt = time.perf_counter() - t0
+    return (None if best is None else best[1]), dt
+
+
+def lowest_peak(model: CostModel, granularity: str = "site", *, method: str = "milp",
+                time_limit: float | None = None) -> Plan:
+    """The configuration with the lowest predicted peak (largest over ranks)."""
+    units = Units.of(model, granularity)
+    if method == "exhaustive":
+        x, dt = _exhaustive(model, units, None, "peak")
+        return _plan(model, units, x, None, "exhaustive", "exhaustive", 0.0, dt)
+    x, status, gap, dt, msg = _solve(model, units, None, time_limit or 0, "peak")
+    if x is None:
+        raise UsageError(f"the solver found no configuration ({msg})")
+    return _plan(model, units, x, None, "milp", status, gap, dt)
+
+
+def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
+             method: str = "milp", time_limit: float | None = 60.0) -> Plan:
+    """The fastest configuration (slowest rank's predicted time) whose predicted
+    peak fits ``budget`` bytes on every rank.
+
+    Parameters
+    ----------
+    model : CostModel
+    budget : bytes per rank, or None for no memory limit
+    granularity : ``site`` (one decision per call site) or ``callee`` (a
+        callee's sites together, as Tapenade's ``-nocheckpoint`` list does)
+    method : ``milp`` (HiGHS) or ``exhaustive`` (every configuration; small trees)
+    time_limit : seconds for the solver; when it stops the search the plan's
+        status is ``time-limit`` and ``gap`` the certified relative gap
+
+    Raises
+    ------
+    BudgetError
+        The budget is below every reachable peak; ``.lowest_peak`` is the lowest.
+    """
+    if method not in ("milp", "exhaustive"):
+        raise UsageError(f"method '{method}' is not milp or exhaustive")
+    units = Units.of(model, granularity)
+    if method == "exhaustive":
+        x, dt = _exhaustive(model, units, budget)
+        if x is None:
+            raise _budget_error(model, granularity, budget, "exhaustive")
+        return _plan(model, units, x, budget, "exhaustive", "exhaustive", 0.0, dt)
+    target = budget
+    total = 0.0
+    step = 1
+    for _ in range(6):
+        x, status, gap, dt, msg = _solve(model, units, target, time_limit or 0)
+        total += dt
+        if x is None:
+            if status != "infeasible":
+                raise UsageError(f"the solver found no configuration within {time_limit} s ({msg}): "
+                                 "raise --time-limit")
+            if target == budget:
+                raise _budget_error(model, granularity, budget, "milp")
+            # within the solver's tolerance of the lowest peak: is anything at all below?
+            low = lowest_peak(model, granularity, time_limit=time_limit)
+            if low.peak <= budget:
+                return Plan(low.config, budget, units.granularity, "milp", "feasible", np.nan,
+                            total + low.solve_s, low.prediction, low.inhibited_units)
+            raise _budget_error(model, granularity, budget, "milp")
+        plan = _plan(model, units, x, budget, "milp", status, gap, total)
+        if budget is None or plan.peak <= budget:
+            return plan
+        # the solver's feasibility tolerance let a few bytes through: tighten and solve again
+        step = max(step * 4, plan.peak - budget + 1)
+        target = budget - step
+    raise UsageError("the solver's solutions keep exceeding the budget by its tolerance; "
+                     "give a slightly larger budget")
+
+
+def _budget_error(model: CostModel, granularity: str, budget: int, method: str) -> BudgetError:
+    low = lowest_peak(model, granularity, method=method)
+    r = int(np.argmax(low.peak_by_rank))
+    return BudgetError(
+        f"no configuration fits a budget of {human_bytes(budget)} ({budget} bytes) per rank: the "
+        f"lowest predicted peak is {human_bytes(low.peak)} ({low.peak} bytes, on rank {r}), with "
+        f"{len(low.config.inhibited)} site(s) inhibited. Give a budget of at least {low.peak} bytes",
+        low.peak, low.config)
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    budget: int
+    plan: Plan
+
+
+def pareto_front(model: CostModel, n: int, granularity: str = "site", *, method: str = "milp",
+                 time_limit: float | None = 60.0) -> list[ParetoPoint]:
+    """The predicted front: the optimum at ``n`` budgets from the lowest reachable
+    peak to the peak of the fastest configuration."""
+    if n < 1:
+        raise UsageError("--pareto needs at least 1 point")
+    low = lowest_peak(model, granularity, method=method, time_limit=time_limit)
+    fast = optimize(model, None, granularity, method=method, time_limit=time_limit)
+    lo, hi = low.peak, max(low.peak, fast.peak)
+    budgets = sorted(set(int(round(b)) for b in np.linspace(lo, hi, n)))
+    out = []
+    for b in budgets:
+        out.append(ParetoPoint(b, optimize(model, b, granularity, method=method, time_limit=time_limit)))
+    return out
