@@ -8,7 +8,7 @@ Usage::
 Starts from every site checkpointed (or ``--start FILE``), profiles, estimates
 every site's gain and memory cost, flips the best candidates, measures, keeps or
 rolls back, and repeats. Every step goes to tune.h5; ``--resume`` continues a
-killed run. See DESIGN.md, "The tuning loop".
+killed run. See docs/MODEL.md for the estimates the loop uses.
 
 With ``--snapshots 0,2,4`` (several snapshot counts of the time loop's binomial
 checkpointing) it tunes the call-tree configuration once per count, under the

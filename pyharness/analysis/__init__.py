@@ -3,7 +3,7 @@
 Pure Python + NumPy (numba, when installed, compiles the per-rank pass);
 no MPI. The pieces, each usable alone:
 
-- :mod:`~pyharness.analysis.merge`     one rank's events -> per-group estimates (DESIGN.md's
+- :mod:`~pyharness.analysis.merge`     one rank's events -> per-group estimates (docs/MODEL.md's
   nested-checkpoint merge with the rebase step), reference and fast versions
 - :mod:`~pyharness.analysis.ranks`     per-rank estimates -> whole-job figures (per-rank peaks,
   slowest-rank time, min/mean/max/imbalance)

@@ -1,11 +1,11 @@
 """The per-rank pass: from one rank's events to per-site cost/benefit.
 
-This is the nested-checkpoint merge of DESIGN.md ("From events to
-cost/benefit"), with the rebase step that makes every single-flip estimate
+This is the nested-checkpoint merge of docs/MODEL.md ("Single-flip
+estimates"), with the rebase step that makes every single-flip estimate
 exact on the execution model.
 
-Vocabulary (DESIGN.md)
-----------------------
+Vocabulary (docs/MODEL.md)
+--------------------------
 An *instance* of an active site C is one SNPWRITE/BEGINADVANCE/ENDADVANCE in
 its parent's forward sweep, matched (per site, last advanced first reversed)
 with one SNPREAD/BEGINREVERSE/ENDREVERSE in the parent's backward sweep. Its
@@ -52,7 +52,7 @@ Conventions of this implementation (both versions behave identically)
   before STARTREPEAT reversible again, as Tapenade's profiler does. An
   instance reversed several times counts its advance time and its ``Tn``
   offset once and its snapshot read every time. Estimates for sites inside
-  repeat sections are approximate (the model of DESIGN.md has no repeats).
+  repeat sections are approximate (the model of docs/MODEL.md has no repeats).
 - ``dT`` summed over the levels reduces to the plain sum of ``t1t2`` over the
   group's instances; the fast version sums it directly.
 
@@ -259,7 +259,7 @@ def _span(a: np.ndarray) -> int:
 
 
 # ---------------------------------------------------------------------------
-# Reference implementation: plain Python, the rules as written in DESIGN.md
+# Reference implementation: plain Python, the rules as written in docs/MODEL.md
 # ---------------------------------------------------------------------------
 
 class _Advance:
@@ -304,7 +304,7 @@ def merge_reference(kind, loc, wall_ns, cpu_ns, stack, key, ngroups: int | None 
         Location names, used in error messages only.
     rebase : bool
         ``False`` skips the rebase step: Tapenade 2024's rule, known to be
-        wrong (DESIGN.md); only for demonstrating the difference.
+        wrong (docs/MODEL.md); only for demonstrating the difference.
 
     Returns
     -------

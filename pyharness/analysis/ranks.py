@@ -407,7 +407,7 @@ def sum_by_callee(analysis: Analysis) -> Analysis:
 
     Sums each callee's per-site, per-rank figures: exact for counts and time
     gains (they add up in the model), only an estimate for the peak change
-    (DESIGN.md: about 7% of such sums are wrong), which ``notes`` says. With
+    (docs/MODEL.md: about 7% of such sums are wrong), which ``notes`` says. With
     events, run the merge keyed by callee instead (exact).
 
     >>> sum_by_callee(import_tapenade(files)).estimate("dynamics")   # doctest: +SKIP

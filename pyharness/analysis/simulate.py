@@ -1,4 +1,4 @@
-"""A simulator of the execution model of DESIGN.md: exact traces and brute-force truths.
+"""A simulator of the execution model of docs/MODEL.md: exact traces and brute-force truths.
 
 A :class:`Node` is one call in a call tree: the call site it is called from,
 its loop count, the tape its own code pushes, the snapshot its call saves,

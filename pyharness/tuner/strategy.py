@@ -1,6 +1,6 @@
 """Strategies: from per-site (or per-callee) estimates to the next flips.
 
-Every estimate is for one flip with everything else fixed (DESIGN.md); several
+Every estimate is for one flip with everything else fixed (docs/MODEL.md); several
 flips at once are judged with the sum of their positive memory costs, an upper
 bound of the peak (peaks need not coincide), and then measured anyway.
 """

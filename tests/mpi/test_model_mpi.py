@@ -59,14 +59,18 @@ def test_predicted_peaks_equal_measured_on_every_rank(comm, name, overrides):
 def test_milp_equals_exhaustive_across_ranks(comm):
     k, table = _setup(comm, "calltree", shape="random", nsites=10, seed=8, m=64)
     model, summary = _model(comm, k, table)
-    ok = True
+    bad = []
     if comm.rank == 0:
         low = lowest_peak(model).peak
-        ok &= lowest_peak(model, method="exhaustive").peak == low
+        exl = lowest_peak(model, method="exhaustive").peak
+        if exl != low:
+            bad.append(("lowest peak", low, exl))
         for b in (low, int(1.2 * low), int(summary.peak), 3 * int(summary.peak)):
             for gran in ("site", "callee"):
                 mi = optimize(model, b, gran)
                 ex = optimize(model, b, gran, method="exhaustive")
-                ok &= abs(mi.predicted_time - ex.predicted_time) <= 1e-9 * ex.predicted_time
-                ok &= mi.peak <= b
-    assert all_ranks(comm, ok)
+                # proven optimal: within the solver's relative gap (1e-6) of the exhaustive optimum
+                if not (ex.predicted_time - 1e-12 <= mi.predicted_time
+                        <= ex.predicted_time * (1 + 2e-6) + 1e-12) or mi.peak > b:
+                    bad.append((b, gran, mi.predicted_time, ex.predicted_time, mi.peak, mi.status))
+    assert all_ranks(comm, not bad), bad

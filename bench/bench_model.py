@@ -1,0 +1,141 @@
+"""The cost model against measurement, and the MILP's solve time.
+
+    mpiexec -n 2 python bench/bench_model.py --kernel streamice --size medium --configs 20
+    python bench/bench_model.py --solve 100,500,2000
+
+Prediction: one all-checkpointed profile (the fastest of --repeat runs), then
+--configs random configurations (seeded; the number of inhibited sites uniform)
+plus every site checkpointed and every site inhibited, each measured without
+profiling as the fastest of --repeat runs, configurations interleaved round by
+round so that the machine's drift hits all alike. Prints the relative error of the
+predicted time of the slowest rank (median, max) and how many predicted peaks
+equal the measured ones to the byte.
+
+Solve: real profiles of random calltree trees (1 rank, 16 reals of work per call),
+then pyharness.model.optimize at three budgets (the lowest reachable peak, halfway
+to the fastest configuration's peak, the all-checkpointed peak x 1.5): solve time,
+status and certified gap.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def predict_bench(args):
+    from mpi4py import MPI
+    from pyharness import runtime
+    from pyharness.config import Configuration, SiteTable
+    from pyharness.kernels import get_kernel
+    from pyharness.model import CostModel
+    from pyharness.profile import run_adjoint, write_profile
+
+    comm = MPI.COMM_WORLD
+    k = get_kernel(args.kernel).create(comm, args.size)
+    table = SiteTable.from_locations(runtime.locations())
+    tmp = comm.bcast(tempfile.mkdtemp(prefix="benchmodel") if comm.rank == 0 else None)
+    path = os.path.join(tmp, "profile.h5")
+    summary, ev, _ = run_adjoint(comm, k, table, Configuration(), profiling=True, repeat=args.repeat)
+    write_profile(path, comm, k, table, Configuration(), summary, ev)
+    t0 = time.perf_counter()
+    model = CostModel.from_profile(path, comm=comm)
+    t_model = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+
+    rng = np.random.default_rng(args.seed)
+    sites = table.site_indices
+    configs = [Configuration(), Configuration.from_indices(table, sites)]
+    for _ in range(args.configs):
+        n = int(rng.integers(1, len(sites)))
+        configs.append(Configuration.from_indices(table, rng.choice(sites, size=n, replace=False)))
+    best = [np.inf] * len(configs)
+    peaks = [None] * len(configs)
+    for _ in range(args.repeat):
+        for j, cfg in enumerate(configs):
+            s, _, _ = run_adjoint(comm, k, table, cfg, profiling=False)
+            best[j] = min(best[j], s.wall)
+            peaks[j] = s.peak_bytes
+    if comm.rank != 0:
+        return
+    rows = []
+    for j, cfg in enumerate(configs):
+        p = model.predict(cfg)
+        rows.append((len(cfg.inhibited), p.time, best[j], (p.time - best[j]) / best[j],
+                     list(p.peak_by_rank) == list(peaks[j])))
+    err = np.abs([r[3] for r in rows])
+    rnd = err[2:]
+    print(f"{args.kernel} {args.size}, {comm.size} rank(s): profiled {summary.wall:.3f} s "
+          f"({int(summary.nevents.sum())} events, {np.mean(model.event_cost_ns):.0f} ns per event "
+          f"recorded, {np.mean(model.callback_cost_ns):.0f} ns per callback off); model built in "
+          f"{t_model:.2f} s")
+    print(f"{'inhibited':>9} {'predicted':>10} {'measured':>10} {'error':>8} {'peak exact':>10}")
+    for r in rows:
+        print(f"{r[0]:>9} {r[1]:>9.4f}s {r[2]:>9.4f}s {100 * r[3]:>+7.2f}% {'yes' if r[4] else 'NO':>10}")
+    print(f"random configurations ({len(rnd)}): median |error| {100 * np.median(rnd):.2f}%, max "
+          f"{100 * np.max(rnd):.2f}%; all checkpointed {100 * rows[0][3]:+.2f}%, all inhibited "
+          f"{100 * rows[1][3]:+.2f}%; peaks exact {sum(r[4] for r in rows)}/{len(rows)}")
+    # the same predictions with the profiler's cost left in, for comparison
+    raw = []
+    for j, cfg in enumerate(configs[2:], 2):
+        p = model.predict(cfg)
+        raw.append(abs(np.max(p.profiled_time_by_rank) - best[j]) / best[j])
+    print(f"  (without taking the profiler's cost out: median {100 * np.median(raw):.2f}%, "
+          f"max {100 * np.max(raw):.2f}%)")
+
+
+def solve_bench(args):
+    from mpi4py import MPI
+    from pyharness import runtime
+    from pyharness.config import Configuration, SiteTable
+    from pyharness.kernels import get_kernel
+    from pyharness.model import CostModel
+    from pyharness.model.milp import lowest_peak, optimize
+    from pyharness.profile import run_adjoint, write_profile
+
+    comm = MPI.COMM_SELF
+    tmp = tempfile.mkdtemp(prefix="benchsolve")
+    print(f"{'sites':>6} {'nodes':>6} {'model':>7} {'budget':>22} {'solve':>8} {'status':>12} "
+          f"{'gap':>8} {'inhibited':>9}")
+    for n in [int(x) for x in args.solve.split(",")]:
+        k = get_kernel("calltree").create(comm, overrides={"shape": "random", "nsites": str(n),
+                                                           "seed": str(args.seed), "m": "16"})
+        table = SiteTable.from_locations(runtime.locations())
+        path = os.path.join(tmp, f"calltree{n}.h5")
+        summary, ev, _ = run_adjoint(comm, k, table, Configuration(), profiling=True)
+        write_profile(path, comm, k, table, Configuration(), summary, ev)
+        t0 = time.perf_counter()
+        model = CostModel.from_profile(path)
+        tm = time.perf_counter() - t0
+        low = lowest_peak(model, time_limit=args.time_limit)
+        fast = optimize(model, None, time_limit=args.time_limit)
+        budgets = [("lowest peak", low.peak), ("halfway", (low.peak + fast.peak) // 2),
+                   ("1.5x all checkpointed", int(1.5 * summary.peak))]
+        for label, b in budgets:
+            p = optimize(model, b, time_limit=args.time_limit)
+            print(f"{n:>6} {len(model.nodes):>6} {tm:>6.1f}s {label:>22} {p.solve_s:>7.2f}s "
+                  f"{p.status:>12} {100 * p.gap:>7.3f}% {len(p.inhibited_units):>9}", flush=True)
+        print(f"{'':>6} lowest-peak solve {low.solve_s:.2f} s, unconstrained {fast.solve_s:.2f} s")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--kernel", default="streamice")
+    ap.add_argument("--size", default="medium")
+    ap.add_argument("--configs", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--solve", default="", metavar="N,N,...",
+                    help="MILP solve times on calltree trees of these numbers of sites instead")
+    ap.add_argument("--time-limit", type=float, default=120.0)
+    args = ap.parse_args()
+    if args.solve:
+        solve_bench(args)
+    else:
+        predict_bench(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
