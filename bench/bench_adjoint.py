@@ -23,11 +23,24 @@ from pyharness.kernels import get_kernel
 
 
 def timed(comm, fn):
+    """(slowest rank's wall s, largest rank's process CPU s, fn's result)."""
     comm.Barrier()
+    c0 = runtime.clocks()[1]
     t0 = MPI.Wtime()
     out = fn()
-    t = comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)   # the slowest rank's time
-    return t, out
+    t = comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)
+    c = comm.allreduce((runtime.clocks()[1] - c0) * 1e-9, op=MPI.MAX)
+    return t, c, out
+
+
+def recorder_cost(n: int = 1_000_000, reps: int = 5):
+    """(ns by id, ns by name, ns with profiling off) per event, from the C recorder itself."""
+    import ctypes
+    from pyharness import _phapi
+    lib = ctypes.CDLL(_phapi.__file__)
+    out = [ctypes.c_double() for _ in range(3)]
+    lib.ph_trace_bench(ctypes.c_int64(n), ctypes.c_int32(reps), *(ctypes.byref(o) for o in out))
+    return tuple(o.value for o in out)
 
 
 def main():
@@ -54,7 +67,7 @@ def main():
             runtime.enable_profiling(prof)
             out = k.adjoint(ctrl)
             runtime.enable_profiling(False)
-            return runtime.stack_stats().peak
+            return runtime.stack_stats().peak, int(runtime.api().api_prof_nevents())
         return f
 
     variants = {
@@ -67,16 +80,23 @@ def main():
     for f in variants.values():   # warm-up: page in the stack and the event buffer
         f()
     times = {name: [] for name in variants}
-    peaks = {}
+    cpus = {name: [] for name in variants}
+    peaks, nevents = {}, {}
     for r in range(args.rounds):
         order = list(variants.items())
         for name, f in (order if r % 2 == 0 else order[::-1]):
-            t, out = timed(comm, f)
+            t, c, out = timed(comm, f)
             times[name].append(t)
+            cpus[name].append(c)
             if name.startswith("adjoint"):
-                peaks[name] = comm.allreduce(out, op=MPI.MAX)
+                peaks[name] = comm.allreduce(out[0], op=MPI.MAX)
+                nevents[name] = comm.allreduce(out[1], op=MPI.MAX)
+    ns_id, ns_named, ns_off = recorder_cost()
     if comm.rank != 0:
         return
+    print(f"recorder, ns per event (best of 5 x 10^6, this rank): by site id {ns_id:.1f}, "
+          f"by name (Tapenade's callback, resolved once per call site) {ns_named:.1f}, "
+          f"profiling off {ns_off:.1f}")
     med = {n: statistics.median(v) for n, v in times.items()}
     print(f"{args.kernel} {args.size} {k.params_dict()} on {comm.size} rank(s), "
           f"median of {args.rounds} alternating rounds (slowest rank)")
@@ -90,11 +110,15 @@ def main():
     print(f"all checkpointed / all inhibited:  {a / i:6.2f}")
     clock = "wall + thread CPU clock" if args.cpu_clock else "wall clock only"
     for base in ("adjoint, all checkpointed", "adjoint, all inhibited"):
-        pr = 100 * (np.array(times[base + ", profiled"]) / np.array(times[base]) - 1)
-        q1, q2, q3 = np.percentile(pr, [25, 50, 75])
-        print(f"profiling overhead ({base[9:]}, {clock}): median {q2:+6.2f} %  "
-              f"(spread over {len(pr)} rounds: min {pr.min():+.2f}, quartiles {q1:+.2f} .. {q3:+.2f}, "
-              f"max {pr.max():+.2f} %)")
+        for what, tt in (("wall", times), ("process CPU", cpus)):
+            pr = 100 * (np.array(tt[base + ", profiled"]) / np.array(tt[base]) - 1)
+            q1, q2, q3 = np.percentile(pr, [25, 50, 75])
+            print(f"profiling overhead ({base[9:]}, {clock}), {what} time: median {q2:+6.2f} %  "
+                  f"(spread over {len(pr)} paired rounds: min {pr.min():+.2f}, quartiles {q1:+.2f} .. "
+                  f"{q3:+.2f}, max {pr.max():+.2f} %)")
+        ev = nevents[base + ", profiled"]
+        print(f"  {ev} events per rank x {ns_id:.1f} ns = {ev * ns_id * 1e-6:.2f} ms recording: "
+              f"{100 * ev * ns_id * 1e-9 / med[base]:+.3f} % of the unprofiled median")
 
 
 if __name__ == "__main__":

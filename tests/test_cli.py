@@ -34,6 +34,26 @@ def test_profile_writes_a_complete_profile(tmp_path):
     assert not list(tmp_path.glob("*.tmp.*"))
 
 
+def test_profile_cpu_clock_is_optional(tmp_path):
+    """Without --cpu-clock the events carry no CPU time and the analysis says so
+    (NaN, a note) instead of printing zero gains; with it, they do."""
+    from pyharness.analysis.profiles import analyze_profile
+    for flag in ([], ["--cpu-clock"]):
+        out = tmp_path / f"p{len(flag)}.h5"
+        proc = mpirun(1, ["-m", "pyharness.profile", "--kernel", "streamice", "--size", "small",
+                          "--out", str(out), *flag], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        with h5py.File(out) as f:
+            assert bool(f.attrs["cpu_clock"]) == bool(flag)
+            cpu = f["events/rank_00000/cpu_ns"][()]
+            assert (cpu > 0).any() == bool(flag)
+            assert f["summary/cpu_s"][0] > 0          # the run's total is measured either way
+        an = analyze_profile(out)
+        gains = [e.time_gain_cpu_s for e in an.estimates]
+        assert all(np.isnan(g) for g in gains) != bool(flag)
+        assert any("--cpu-clock" in n for n in an.notes) != bool(flag)
+
+
 def test_nocheckpoint_by_site_and_by_callee(tmp_path):
     sites = subprocess.run([sys.executable, "-m", "pyharness.sites", "--kernel", "streamice", "--json"],
                            capture_output=True, text=True, check=True, cwd=tmp_path).stdout

@@ -575,3 +575,34 @@ void adprofileadj_showprofilesfile_(const char *filename, size_t lf) {
   adProfileAdj_showProfilesFile(name);
   free(name);
 }
+
+/* ------------------------------------------------------------ micro-benchmark */
+
+/* ns per event of the recorder, best of reps: by id (the built-in kernels), through
+ * Tapenade's Fortran-name callback with a name (resolved once per call site), and
+ * with recording off. For bench/bench_adjoint.py; drops the recorded events. */
+void ph_trace_bench(int64_t n, int32_t reps, double *ns_id, double *ns_named, double *ns_off) {
+  static const char callee[] = "bench_callee_with_a_name_of_typical_length", file[] = "bench_file.f90";
+  int32_t line = 7, on = ph_trace_on;
+  int32_t id = register_trimmed(callee, (int64_t)strlen(callee), file, (int64_t)strlen(file), line, 1);
+  *ns_id = *ns_named = *ns_off = 1e30;
+  for (int32_t r = 0; r < reps; r++) {
+    ph_trace_clear();
+    ph_trace_on = 1;
+    int64_t t0 = ph_trace_wall_ns();
+    for (int64_t i = 0; i < n; i++) ph_trace_record(PH_EV_SNPWRITE, id);
+    int64_t t1 = ph_trace_wall_ns();
+    ph_trace_clear();
+    for (int64_t i = 0; i < n; i++) adprofileadj_snpwrite_(callee, file, &line, sizeof callee - 1, sizeof file - 1);
+    int64_t t2 = ph_trace_wall_ns();
+    ph_trace_on = 0;
+    for (int64_t i = 0; i < n; i++) adprofileadj_snpwrite_(callee, file, &line, sizeof callee - 1, sizeof file - 1);
+    int64_t t3 = ph_trace_wall_ns();
+    double a = (double)(t1 - t0) / (double)n, b = (double)(t2 - t1) / (double)n, c = (double)(t3 - t2) / (double)n;
+    if (a < *ns_id) *ns_id = a;
+    if (b < *ns_named) *ns_named = b;
+    if (c < *ns_off) *ns_off = c;
+  }
+  ph_trace_clear();
+  ph_trace_on = on;
+}

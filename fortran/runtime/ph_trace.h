@@ -67,6 +67,8 @@ int64_t ph_trace_cpu_ns(void);      /* process CPU time (whole-run totals) */
 int32_t ph_trace_write(const char *dir, char *errmsg, int64_t errlen);
 /* the rank and size used in trace file names (MPI if initialised, else the launcher's variables) */
 void ph_trace_rank(int32_t *rank, int32_t *size);
+/* ns per event: by id, by name (Fortran callback), recording off; best of reps (drops the events) */
+void ph_trace_bench(int64_t n, int32_t reps, double *ns_id, double *ns_named, double *ns_off);
 
 /* ---- the AD stack, as the recorder sees it (provided by the stack) ---- */
 int64_t ph_stack_bytes(void);
