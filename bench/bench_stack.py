@@ -1,31 +1,116 @@
-"""AD stack push/pop throughput against a plain memory copy of the same bytes.
+"""AD stack speed: pyharness's runtime against Tapenade's adStack.c, and against a plain copy.
 
-Both are timed in the same call, alternately, best of several repetitions, for a
-few push sizes (the ratio is what to read: the machine is shared and noisy).
+1. Scalar and control push+pop through one Fortran driver (bench/stack_driver.f90)
+   linked three ways: against the installed runtime, static and shared, and, when
+   you give the path of Tapenade's adStack.c in ADSTACK_C, against that. The
+   variants run alternately, round after round; each keeps its fastest round, the
+   spread is (slowest - fastest) / fastest, and the ratios are to adStack.c (or to
+   the static runtime when no adStack.c is given).
+2. Array pushes against a plain memory copy of the same bytes, in one call.
 
     python bench/bench_stack.py
+    ADSTACK_C=/path/to/ADFirstAidKit/adStack.c python bench/bench_stack.py
+
+adStack.c is Tapenade's; it is not shipped with pyharness.
 """
 
 import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-from pyharness import runtime
+HERE = Path(__file__).resolve().parent
+ROUTINES = ["real8", "control1b", "integer4", "control3b"]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--total-mib", type=float, default=256, help="bytes moved per repetition (MiB)")
-    ap.add_argument("--reps", type=int, default=5)
-    args = ap.parse_args()
-    total = int(args.total_mib * 2**20)
+def config(*args):
+    exe = Path(sys.executable).with_name("pyharness-config")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pyharness.linkflags"]
+    return subprocess.run(cmd + list(args), check=True, capture_output=True, text=True,
+                          cwd=tempfile.gettempdir()).stdout.split()
+
+
+def build_drivers(d: Path, adstack_c: str | None) -> dict[str, Path]:
+    fc = shutil.which("gfortran") or sys.exit("gfortran not found: run scripts/setup.sh")
+    obj = d / "stack_driver.o"
+    subprocess.run([fc, "-O2", "-c", str(HERE / "stack_driver.f90"), "-o", str(obj)], check=True)
+    exes = {}
+    for name, libs in (("static", config("--libs", "--static")), ("shared", config("--libs"))):
+        exes[name] = d / f"driver_{name}"
+        subprocess.run([fc, str(obj), *libs, "-o", str(exes[name])], check=True)
+    if adstack_c:
+        src = Path(adstack_c)
+        if not src.is_file():
+            sys.exit(f"ADSTACK_C={adstack_c}: no such file (give the path of Tapenade's adStack.c)")
+        cobj = d / "adStack.o"
+        subprocess.run(["gcc", "-O3", "-I", str(src.parent), "-c", str(src), "-o", str(cobj)], check=True)
+        exes["adStack.c"] = d / "driver_adstack"
+        subprocess.run([fc, str(obj), str(cobj), "-o", str(exes["adStack.c"])], check=True)
+    return exes
+
+
+def run_drivers(exes: dict[str, Path], rounds: int, total_log: int) -> dict[str, dict[str, list[float]]]:
+    times = {v: {r: [] for r in ROUTINES} for v in exes}
+    for _ in range(rounds):
+        for v, exe in exes.items():          # alternately, so drifts hit every variant alike
+            out = subprocess.run([str(exe), str(total_log)], check=True, capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                name, t = line.split()
+                times[v][name].append(float(t))
+    return times
+
+
+def report_drivers(times, total_log: int) -> None:
+    ref = "adStack.c" if "adStack.c" in times else "static"
+    variants = list(times)
+    print(f"2^{total_log} push+pop pairs per routine: fastest of {len(times[ref]['real8'])} rounds"
+          f" + spread (slowest over fastest), ratio to {ref}")
+    print(f"{'routine':>10} " + " ".join(f"{v:>22}" for v in variants) + "  "
+          + " ".join(f"{v + '/' + ref:>18}" for v in variants if v != ref))
+    for r in ROUTINES:
+        cells, best = [], {}
+        for v in variants:
+            ts = times[v][r]
+            best[v] = min(ts)
+            cells.append(f"{best[v]:.3f}s+{(max(ts) - best[v]) / best[v]:.0%}")
+        ratios = [f"{best[v] / best[ref]:18.2f}" for v in variants if v != ref]
+        print(f"{r:>10} " + " ".join(f"{c:>22}" for c in cells) + "  " + " ".join(ratios))
+    if ref != "adStack.c":
+        print("(no ADSTACK_C given: adStack.c not measured)")
+
+
+def bench_copy(total_mib: float, reps: int) -> None:
+    from pyharness import runtime
+    total = int(total_mib * 2**20)
     print(f"{'reals/push':>10} {'pushes':>8} {'stack GB/s':>11} {'copy GB/s':>10} {'stack/copy':>11}")
     for n in (1, 16, 256, 4096, 65536):
         npush = max(1, total // (8 * n))
-        t_stack, t_copy, ok = runtime.api().api_bench_stack(n, npush, args.reps)
+        t_stack, t_copy, ok = runtime.api().api_bench_stack(n, npush, reps)
         assert ok == 0, "popped values differ from pushed ones"
         nbytes = 2 * 8 * n * npush          # every byte goes in and comes back out
         print(f"{n:>10} {npush:>8} {nbytes / t_stack / 1e9:>11.2f} {nbytes / t_copy / 1e9:>10.2f} "
               f"{t_copy / t_stack:>11.2f}")
     print("stack/copy = throughput of the AD stack as a fraction of a plain copy (target >= 0.5)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=7, help="rounds of the driver comparison")
+    ap.add_argument("--log2-pairs", type=int, default=25, help="push+pop pairs per routine: 2^N")
+    ap.add_argument("--total-mib", type=float, default=256, help="bytes moved per repetition (MiB)")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--part", choices=["all", "drivers", "copy"], default="all")
+    args = ap.parse_args()
+    if args.part in ("all", "drivers"):
+        with tempfile.TemporaryDirectory(prefix="bench-stack-") as d:
+            exes = build_drivers(Path(d), os.environ.get("ADSTACK_C"))
+            report_drivers(run_drivers(exes, args.rounds, args.log2_pairs), args.log2_pairs)
+    if args.part in ("all", "copy"):
+        print()
+        bench_copy(args.total_mib, args.reps)
 
 
 if __name__ == "__main__":

@@ -38,3 +38,27 @@ def mpirun(n: int, args: list[str], timeout: float = 300, cwd=None, check: bool 
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
+
+
+def pyharness_config(*args: str) -> list[str]:
+    """Flags from the installed ``pyharness-config`` (next to this Python)."""
+    exe = Path(sys.executable).with_name("pyharness-config")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pyharness.linkflags"]
+    out = subprocess.run(cmd + list(args), check=True, capture_output=True, text=True,
+                         cwd=tempfile.gettempdir()).stdout
+    return out.split()
+
+
+def build_against_runtime(sources: list, exe: Path, compiler: str = "gfortran",
+                          static: bool = False, extra: tuple = ()) -> Path:
+    """Compile and link a user's program with nothing but pyharness-config's flags."""
+    if shutil.which(compiler) is None:
+        raise AssertionError(f"{compiler} not found: run scripts/setup.sh")
+    comp = pyharness_config("--cflags" if compiler in ("gcc", "cc", "mpicc") else "--fflags")
+    libs = pyharness_config("--libs", *(["--static"] if static else []))
+    modules = [] if compiler in ("gcc", "cc", "mpicc") else ["-J", str(exe.parent)]
+    cmd = [compiler, "-O2", *extra, *comp, *modules, *map(str, sources), *libs, "-o", str(exe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    return exe

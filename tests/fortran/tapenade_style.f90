@@ -34,11 +34,11 @@ program tapenade_style
   call ADPROFILEADJ_ENDADVANCE('solve'//CHAR(0), 'model.f'//CHAR(0), 12)
   do i = 1, 3
     call PUSHREAL8(x(i))                          ! smooth_fwd, inhibited: 8 bytes each
-    call PUSHCONTROL1B(1)                         ! 1 byte each
+    call PUSHCONTROL1B(1)                         ! 1 bit each
     x(i) = x(i) + 1.0_real64
   end do
   call PUSHINTEGER4(i)                            ! 4 bytes
-  call PUSHBOOLEAN(.true.)                        ! 1 byte
+  call PUSHBOOLEAN(.true.)                        ! 1 bit
   call ADPROFILEADJ_TURN('main'//CHAR(0), 'model.f'//CHAR(0))
   ! ---- backward sweep of main
   call POPBOOLEAN(flag)
@@ -79,11 +79,11 @@ program tapenade_style
   end do
   write (*, '(a,4(1x,i0))') 'STAT', ph_stack_current(), ph_stack_peak(), ph_stack_pushed(), ph_stack_popped()
 
-  ! the hard limit: an error status, later pushes dropped, pops give zeros
+  ! the limit: an error status; storing goes on, pops give what was pushed
   call ph_stack_reset()
   call ph_stack_set_limit(100_int64)
   call PUSHREAL8ARRAY(x, 10)                      ! 80 bytes: fits
-  call PUSHREAL8ARRAY(y, 5)                       ! 120 > 100: refused
+  call PUSHREAL8ARRAY(y, 5)                       ! 120 > 100: stored, status set
   call ph_stack_status(ierr, msg)
   write (*, '(a,1x,i0,1x,i0,1x,a)') 'LIMIT', ierr, ph_stack_current(), trim(msg)
   y = 7.0_real64

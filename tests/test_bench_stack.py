@@ -1,0 +1,43 @@
+"""bench/bench_stack.py builds and runs its driver every way it promises: static,
+shared and, with ADSTACK_C, against a given adStack.c. Tiny sizes; no timing is
+asserted (speed is the benchmark's business). The adStack.c here is a stand-in
+written into the test's temp dir with the few entry points the driver calls."""
+
+import os
+import subprocess
+import sys
+
+from phtest import ROOT
+
+STANDIN = r"""
+#include <stdlib.h>
+static char buf[1 << 24]; static long top = 0;
+static void put(const void *x, int n) { for (int i = 0; i < n; i++) buf[top++] = ((const char *)x)[i]; }
+static void get(void *x, int n) { for (int i = n - 1; i >= 0; i--) ((char *)x)[i] = buf[--top]; }
+void pushreal8_(double *x) { put(x, 8); }      void popreal8_(double *x) { get(x, 8); }
+void pushinteger4_(int *x) { put(x, 4); }      void popinteger4_(int *x) { get(x, 4); }
+void pushcontrol1b_(int *x) { put(x, 4); }     void popcontrol1b_(int *x) { get(x, 4); }
+void pushcontrol3b_(int *x) { put(x, 4); }     void popcontrol3b_(int *x) { get(x, 4); }
+"""
+
+
+def test_bench_stack_drivers_run_all_three_ways(tmp_path):
+    (tmp_path / "adStack.c").write_text(STANDIN)
+    env = dict(os.environ, ADSTACK_C=str(tmp_path / "adStack.c"))
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_stack.py"), "--part", "drivers",
+                        "--rounds", "2", "--log2-pairs", "14"], capture_output=True, text=True,
+                       env=env, cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "ratio to adStack.c" in p.stdout
+    lines = {l.split()[0]: l.split() for l in p.stdout.splitlines() if l.split()}
+    for r in ("real8", "control1b", "integer4", "control3b"):
+        assert r in lines and len(lines[r]) == 1 + 3 + 2      # 3 variants' times, 2 ratios
+
+
+def test_bench_stack_without_adstack_c_says_so(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "ADSTACK_C"}
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_stack.py"), "--part", "drivers",
+                        "--rounds", "1", "--log2-pairs", "12"], capture_output=True, text=True,
+                       env=env, cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "no ADSTACK_C given" in p.stdout and "ratio to static" in p.stdout
