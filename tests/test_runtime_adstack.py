@@ -94,7 +94,7 @@ def test_c_names(build):
 def test_mpi_adjoint_at_two_ranks(build, have_mpiexec):
     exe = build("adstack_mpi", compiler="mpif90")
     proc = subprocess.run(["mpiexec", "-n", "2", str(exe)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, f"mpiexec exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     got = sorted(rows(proc.stdout, "RANK"))
     assert len(got) == 2
     for r, (rank, _, peak, _, left, _, err) in enumerate(got):

@@ -71,6 +71,7 @@ static struct {
   uint64_t ext;          /* bytes held outside the stack (time-loop snapshots) */
   uint64_t peak_before;  /* peak folded when ext changed */
   int limit_hit;
+  int dead;              /* out of memory: pushes are dropped */
   int ierr;
   char errmsg[256];
   level *rtop;
@@ -94,11 +95,13 @@ static void set_error(int code, const char *msg) {
 }
 
 static void update_hooks(void) {
-  S.hooks = (S.rtop != NULL) || (S.fault_kind != FAULT_NONE && S.fault_gate && !S.fault_fired);
+  S.hooks = (S.rtop != NULL) || S.dead || (S.fault_kind != FAULT_NONE && S.fault_gate && !S.fault_fired);
 }
 
 static void update_end(void) {
-  if (S.limit == 0 || S.limit_hit) {
+  if (S.dead) {
+    S.end = 0;
+  } else if (S.limit == 0 || S.limit_hit) {
     S.end = S.cap;
   } else {
     uint64_t room = S.limit > S.ext ? S.limit - S.ext : 0;
@@ -110,7 +113,7 @@ static void update_end(void) {
  * passed. Storing goes on past the limit, so the adjoint stays right on this
  * rank and its MPI calls keep matching the other ranks'; the status reports
  * the error when the run ends, where every rank can agree on it. */
-COLD static void make_room(uint64_t n) {
+COLD static int make_room(uint64_t n) {
   uint64_t need = S.top + n;
   if (S.limit > 0 && !S.limit_hit && need + S.ext > S.limit) {
     char msg[256];
@@ -126,15 +129,22 @@ COLD static void make_room(uint64_t n) {
     while (cap < need) cap *= 2;
     char *b = realloc(S.buf, cap);
     if (!b) {
-      /* nothing sensible can follow: keep the run alive, drop this push's data */
-      fprintf(stderr, "pyharness: AD stack cannot grow to %llu bytes\n", (unsigned long long)cap);
-      set_error(3, "AD stack: cannot allocate memory to grow the stack");
-      abort();
+      /* no memory: from here on pushes are dropped (the status says why and
+       * fails the run at its end); the process is not stopped */
+      char msg[160];
+      snprintf(msg, sizeof msg, "AD stack: cannot allocate %llu bytes to grow the stack",
+               (unsigned long long)cap);
+      set_error(3, msg);
+      S.dead = 1;
+      S.end = 0;
+      update_hooks();
+      return 0;
     }
     S.buf = b;
     S.cap = cap;
   }
   update_end();
+  return 1;
 }
 
 /* ------------------------------------------------------- repeat sections */
@@ -281,6 +291,7 @@ static void fault_fire(const char *what) {
 
 /* Before a push: 1 if this push is the one to skip; moves above a frozen part. */
 COLD static int push_hook(void) {
+  if (S.dead) return 1;
   if (S.fault_kind == FAULT_SKIP_PUSH && S.fault_gate && !S.fault_fired
       && ++S.fault_count == S.fault_k) {
     fault_fire("push skipped");
@@ -336,7 +347,7 @@ COLD static void pop_hook(int kind, void *x, int64_t n) {
  * it after a store through a char pointer that might alias it. */
 static inline void put(const void *x, uint64_t n) {
   uint64_t t = S.top;
-  if (UNLIKELY(t + n > S.end)) make_room(n);
+  if (UNLIKELY(t + n > S.end) && !make_room(n)) return;
   char *b = S.buf;
   uint64_t nt = t + n;
   S.top = nt;
@@ -654,6 +665,7 @@ PH_API void ph_stack_reset(void) {
   S.bits = 0;
   S.nbits = 0;
   S.limit_hit = 0;
+  S.dead = 0;
   S.look = -1;
   S.ierr = 0;
   S.errmsg[0] = 0;
