@@ -7,6 +7,7 @@ scalar booleans fill a 32-bit word that reaches the stack (4 bytes) when full;
 a boolean array element is a 4-byte LOGICAL; a character is 1 byte.
 """
 
+import os
 import subprocess
 
 import pytest
@@ -17,7 +18,8 @@ SRC = ROOT / "tests" / "fortran"
 
 
 def run(exe, env=None):
-    return subprocess.run([str(exe)], check=True, capture_output=True, text=True, env=env).stdout
+    return subprocess.run([str(exe)], check=True, capture_output=True, text=True,
+                          env=env or dict(os.environ)).stdout
 
 
 def rows(out, tag):
@@ -93,7 +95,11 @@ def test_c_names(build):
 
 def test_mpi_adjoint_at_two_ranks(build, have_mpiexec):
     exe = build("adstack_mpi", compiler="mpif90")
-    proc = subprocess.run(["mpiexec", "-n", "2", str(exe)], capture_output=True, text=True, timeout=120)
+    # env given explicitly: once mpi4py initialised MPI in this process (another
+    # test did), the C-level environment carries OpenMPI singleton variables that
+    # make a child mpiexec fail silently; os.environ does not have them
+    proc = subprocess.run(["mpiexec", "-n", "2", str(exe)], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ))
     assert proc.returncode == 0, f"mpiexec exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
     got = sorted(rows(proc.stdout, "RANK"))
     assert len(got) == 2
