@@ -5,7 +5,7 @@ later, adProfile.c), in the manner of numpy-config and pybind11-config::
 
     gfortran -c $(pyharness-config --fflags) my_adjoint_b.f90
     gfortran my_adjoint_b.o main.o adBinomial.o $(pyharness-config --libs) -o adjoint
-    gfortran ... $(pyharness-config --libs --static) ...   # no run-time dependency
+    mpif90 ... $(pyharness-config --libs --static) ...     # no run-time dependency on pyharness
 
 The shared library is found at run time through an rpath in ``--libs``. See
 docs/RUNTIME.md.
@@ -44,7 +44,11 @@ def cflags() -> list[str]:
 
 
 def libs(static: bool = False) -> list[str]:
-    """Link flags: the shared library with an rpath, or the static archive."""
+    """Link flags: the shared library with an rpath, or the static archive.
+
+    The static archive needs MPI's libraries too (the runtime asks MPI for the
+    rank when MPI is initialised): link with the MPI compiler wrapper (mpif90).
+    """
     lib = _check() / "lib"
     if static:
         return [str(lib / "libpyharness_runtime.a"), "-lgfortran", "-lm"]

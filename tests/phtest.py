@@ -51,7 +51,13 @@ def pyharness_config(*args: str) -> list[str]:
 
 def build_against_runtime(sources: list, exe: Path, compiler: str = "gfortran",
                           static: bool = False, extra: tuple = ()) -> Path:
-    """Compile and link a user's program with nothing but pyharness-config's flags."""
+    """Compile and link a user's program with nothing but pyharness-config's flags.
+
+    Static links go through the MPI compiler wrapper: the runtime asks MPI for
+    the rank (when MPI is initialised), so the static archive needs MPI's libraries.
+    """
+    if static:
+        compiler = {"gfortran": "mpif90", "gcc": "mpicc"}.get(compiler, compiler)
     if shutil.which(compiler) is None:
         raise AssertionError(f"{compiler} not found: run scripts/setup.sh")
     comp = pyharness_config("--cflags" if compiler in ("gcc", "cc", "mpicc") else "--fflags")
