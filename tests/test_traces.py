@@ -12,14 +12,13 @@ import h5py
 import numpy as np
 import pytest
 
-from phtest import ROOT
+from phtest import ROOT, build_against_runtime
 
 from pyharness.analysis.profiles import analyze_profile
 from pyharness.ingest import TraceFileError, ingest, read_trace, read_traces
 
 N = 6                       # reals per array in the test program
 LONG = "compute_the_contribution_of_vertical_mixing_to_the_tracer_budget_in_each_column_"
-RT = ROOT / "fortran" / "runtime"
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +27,9 @@ def exe(tmp_path_factory):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} not found: run scripts/setup.sh")
     d = tmp_path_factory.mktemp("tapenade_mpi")
-    objs = []
-    for f in ("ph_trace.c", "ph_trace_table.c"):
-        obj = d / (f + ".o")
-        subprocess.run(["mpicc", "-O2", "-DPH_HAVE_MPI", "-c", str(RT / f), "-o", str(obj)],
-                       check=True, capture_output=True, text=True)
-        objs.append(str(obj))
-    srcs = [str(RT / f) for f in ("ph_kinds.f90", "ph_stack.f90", "ph_profile.f90", "ph_adstack.f90")]
-    out = d / "tapenade_mpi"
-    subprocess.run(["mpif90", "-O2", "-fallow-argument-mismatch", "-J", str(d), *srcs,
-                    str(ROOT / "tests" / "fortran" / "tapenade_mpi.f90"), *objs, "-o", str(out)],
-                   check=True, capture_output=True, text=True)
-    return out
+    # linked as a user links: the installed runtime, with pyharness-config's flags
+    return build_against_runtime([ROOT / "tests" / "fortran" / "tapenade_mpi.f90"], d / "tapenade_mpi",
+                                 compiler="mpif90", extra=("-fallow-argument-mismatch",))
 
 
 def run(exe, n, cwd, *args, trace_dir=None, cpu=False):
