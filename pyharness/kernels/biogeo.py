@@ -33,6 +33,7 @@ class BiogeoParams:
 
 class Biogeo(FortranKernel):
     event_probe = (1, 1)     # events through ph_sitecalls, by site number
+
     def setup_ints(self) -> list[int]:
         p = self.params
         return [p.nx, p.ny, p.nz, p.nt, p.nnewton]

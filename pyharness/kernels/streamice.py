@@ -26,6 +26,7 @@ class StreamiceParams:
 
 class Streamice(FortranKernel):
     event_probe = (1, 1)     # events through ph_sitecalls, by site number
+
     def setup_ints(self) -> list[int]:
         p = self.params
         return [p.nx, p.ny, p.nt, p.npicard, p.ncg]

@@ -17,7 +17,9 @@ formulation.
 
 from __future__ import annotations
 
-import itertools
+import contextlib
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -317,8 +319,9 @@ def _solve(model: CostModel, units: Units, budget: int | None, time_limit: float
     if time_limit:
         opts["time_limit"] = float(time_limit)
     t0 = time.perf_counter()
-    res = milp(c, constraints=[cons], integrality=np.array(B.integ), bounds=Bounds(B.lb, B.ub),
-               options=opts)
+    with _quiet_stdout():       # some HiGHS builds print debugging lines from C
+        res = milp(c, constraints=[cons], integrality=np.array(B.integ), bounds=Bounds(B.lb, B.ub),
+                   options=opts)
     dt = time.perf_counter() - t0
     if res.x is None:
         return None, ("infeasible" if res.status == 2 else "no-solution"), np.nan, dt, res.message
@@ -326,6 +329,24 @@ def _solve(model: CostModel, units: Units, budget: int | None, time_limit: float
     gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
     status = "optimal" if res.status == 0 else "time-limit"
     return xs, status, max(0.0, gap), dt, res.message
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence file descriptor 1 (C-level prints) for the duration of the block."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 # ---------------------------------------------------------------- public API
@@ -413,7 +434,8 @@ def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
     total = 0.0
     step = 1
     for _ in range(6):
-        x, status, gap, dt, msg = _solve(model, units, target, time_limit or 0)
+        left = 0 if not time_limit else max(1.0, time_limit - total)
+        x, status, gap, dt, msg = _solve(model, units, target, left)
         total += dt
         if x is None:
             if status != "infeasible":
