@@ -17,3 +17,7 @@ python "$here/bench/bench_tune.py" --kernel biogeo --size medium --budgets 0.6x 
 echo "## scaling with the number of sites"
 mpiexec -n 2 python "$here/bench/bench_calltree.py"
 python "$here/bench/bench_calltree.py" --tuning
+echo "## the cost model: predicted against measured, and the MILP's solve time"
+mpiexec -n 2 python "$here/bench/bench_model.py" --kernel streamice --size medium --configs 20
+mpiexec -n 2 python "$here/bench/bench_model.py" --kernel biogeo --size medium --configs 20
+python "$here/bench/bench_model.py" --solve 100,500,2000 --time-limit 120
