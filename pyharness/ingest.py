@@ -40,7 +40,7 @@ __all__ = ["Trace", "TraceFileError", "read_trace", "read_traces", "ingest", "ma
 MAGIC = b"PHTRACE\0"
 END = b"PHTREND\0"
 VERSION = 1
-_HEAD = struct.Struct("<8siiiiqqqqqqqqqq")     # 104 bytes, docs/FORMAT.md
+_HEAD = struct.Struct("<8siiiiqqqqqqqqqqdd")   # 120 bytes, docs/FORMAT.md
 _NAME = re.compile(r"^pyharness\.(\d+)\.phtrace$")
 
 
@@ -65,6 +65,8 @@ class Trace:
     current: int
     start_unix_ns: int
     pid: int
+    event_cost_ns: float      # recorder's cost per event, measured at start-up (NaN: not)
+    callback_cost_ns: float   # per callback with recording off
     program: str
     argv: tuple[str, ...]
     run_id: str
@@ -95,7 +97,7 @@ def read_trace(path) -> Trace:
         raise TraceFileError(f"'{p}' is truncated ({len(data)} bytes, not even a header): "
                              "the program was killed while writing it? run it again")
     (_, version, flags, rank, nranks, nloc, nev, wall, cpu, peak, pushed, popped, cur, unix0,
-     pid) = _HEAD.unpack_from(data, 0)
+     pid, event_ns, callback_ns) = _HEAD.unpack_from(data, 0)
     if version > VERSION:
         raise TraceFileError(f"'{p}' has trace format {version}, newer than this pyharness "
                              f"({VERSION}): upgrade pyharness")
@@ -147,7 +149,8 @@ def read_trace(path) -> Trace:
     if nev and (loc.min() < -1 or loc.max() >= nloc):
         raise TraceFileError(f"'{p}' is damaged: an event names location {int(loc.max())} of {nloc}")
     return Trace(str(p), rank, nranks, bool(flags & 1), bool(flags & 2), wall, cpu, peak, pushed,
-                 popped, cur, unix0, pid, program, argv, run_id, host, tuple(callee), tuple(file),
+                 popped, cur, unix0, pid, event_ns if event_ns >= 0 else float("nan"),
+                 callback_ns if callback_ns >= 0 else float("nan"), program, argv, run_id, host, tuple(callee), tuple(file),
                  tuple(line), tuple(is_site), tuple(active), kind, loc, wall_a, cpu_a, stack)
 
 
@@ -241,7 +244,8 @@ def ingest(directory, out, *, command: str = "") -> list[Trace]:
     summary = RunSummary(f64([t.wall_ns * 1e-9 for t in traces]), f64([t.cpu_ns * 1e-9 for t in traces]),
                          i64([t.peak for t in traces]), i64([t.pushed for t in traces]),
                          i64([t.popped for t in traces]), i64([len(t.kind) for t in traces]),
-                         float("nan"), float("nan"), "")
+                         float("nan"), float("nan"), "",
+                         f64([t.event_cost_ns for t in traces]), f64([t.callback_cost_ns for t in traces]))
     t0 = traces[0]
     params = {"program": t0.program, "traces": str(Path(directory).resolve()), "host": t0.host,
               "run_id": t0.run_id}

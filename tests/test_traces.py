@@ -65,6 +65,10 @@ def test_traces_ingested_and_analysed(exe, tmp_path, nranks):
         assert "tapenade_mpi" in f.attrs["command"]
         names = [v.decode() for v in f["locations/name"][()]]
         assert list(f["summary/peak_bytes"][()]) == [4 * N * 8] * nranks
+        # the recorder's own cost, measured at start-up, for the model
+        ec = f["summary/event_cost_ns"][()]
+        assert ec.shape == (nranks,) and np.isfinite(ec).all() and (ec > 0).all()
+        assert (f["summary/callback_cost_ns"][()] < ec).all()
         assert len(f["events"]) == nranks
     # long names kept whole and distinct (they share their first 80 characters)
     assert f"{LONG}part_one@model.f90:22" in names and f"{LONG}part_two@model.f90:23" in names
