@@ -469,9 +469,15 @@ static inline void push_control(int cc, int n) {
   push_ctl(cc, n);
 }
 
+/* by value, so the fast path needs no stack frame for &cc */
+COLD static int pop_control_hook(int cc, int kind) {
+  pop_hook(kind, &cc, 1);
+  return cc;
+}
+
 static inline int pop_control(int n, int kind) {
   int cc = pop_ctl(n);
-  if (UNLIKELY(S.hooks)) pop_hook(kind, &cc, 1);
+  if (UNLIKELY(S.hooks)) cc = pop_control_hook(cc, kind);
   return cc;
 }
 
