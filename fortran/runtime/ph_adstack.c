@@ -65,6 +65,9 @@ static struct {
   uint32_t bits;         /* control bits and booleans not yet pushed */
   int nbits;
   int hooks;             /* nonzero: repeat levels or an armed fault (slow path) */
+  int64_t floor;         /* pops leaving the top below this take the slow path */
+  int bit_max;           /* pushes of bits beyond this many in the word: slow path */
+  int bit_min;           /* pops of bits leaving fewer than this: slow path */
   /* cold */
   uint64_t cap;
   uint64_t limit;        /* 0: none */
@@ -94,12 +97,22 @@ static void set_error(int code, const char *msg) {
   }
 }
 
+static void update_end(void);
+
+/* With hooks on, every fast-path bound is made to fail, so each fast path
+ * needs one comparison only. */
 static void update_hooks(void) {
   S.hooks = (S.rtop != NULL) || S.dead || (S.fault_kind != FAULT_NONE && S.fault_gate && !S.fault_fired);
+  S.floor = S.hooks ? INT64_MAX : 0;
+  S.bit_max = S.hooks ? -64 : 31;
+  S.bit_min = S.hooks ? 64 : 0;
+  update_end();
 }
 
 static void update_end(void) {
-  if (S.dead) {
+  if (S.hooks) {
+    S.end = 0;
+  } else if (S.dead) {
     S.end = 0;
   } else if (S.limit == 0 || S.limit_hit) {
     S.end = S.cap;
@@ -364,7 +377,7 @@ COLD static void push_slow(const void *x, uint64_t n) {
 /* A push: one test on the fast path (hooks, or no room without a check). */
 static inline void push_bytes(const void *x, uint64_t n) {
   uint64_t t = S.top, nt = t + n;
-  if (UNLIKELY(S.hooks | (nt > S.end))) {
+  if (UNLIKELY(nt > S.end)) {        /* also when hooks are on (end = 0) */
     push_slow(x, n);
     return;
   }
@@ -406,7 +419,7 @@ COLD static void pop_slow(void *x, uint64_t n, int kind, int64_t count) {
 
 static inline void pop_bytes(void *x, uint64_t n, int kind, int64_t count) {
   uint64_t t = S.top;
-  if (UNLIKELY(S.hooks | (n > t))) {
+  if (UNLIKELY((int64_t)(t - n) < S.floor)) {   /* underflow, or hooks on */
     pop_slow(x, n, kind, count);
     return;
   }
@@ -456,29 +469,48 @@ static inline int pop_ctl(int n) {
   return cc;
 }
 
+/* Control bits: the fast path works inside the 32-bit word only (no word
+ * reaches or leaves the stack, no hook); anything else goes to a cold
+ * function reached by a tail call, so the fast path needs no stack frame. */
 COLD static void push_ctl_slow(int cc, int n) {
-  if (push_hook()) return;
+  if (S.hooks && push_hook()) return;
   push_ctl(cc, n);
 }
 
 static inline void push_control(int cc, int n) {
-  if (UNLIKELY(S.hooks)) {
+  if (UNLIKELY(S.nbits + n > S.bit_max)) {     /* a full word, or hooks on */
     push_ctl_slow(cc, n);
     return;
   }
-  push_ctl(cc, n);
+  uint32_t w = S.bits;
+  for (int i = 0; i < n - 1; i++) {
+    w = (w << 1) | (uint32_t)(cc & 1);
+    cc >>= 1;
+  }
+  S.bits = (w << 1) | (cc != 0);
+  S.nbits += n;
 }
 
-/* by value, so the fast path needs no stack frame for &cc */
-COLD static int pop_control_hook(int cc, int kind) {
-  pop_hook(kind, &cc, 1);
-  return cc;
-}
-
-static inline int pop_control(int n, int kind) {
+COLD static void pop_ctl_slow(int *out, int n, int kind) {
   int cc = pop_ctl(n);
-  if (UNLIKELY(S.hooks)) cc = pop_control_hook(cc, kind);
-  return cc;
+  if (S.hooks) pop_hook(kind, &cc, 1);
+  *out = cc;
+}
+
+static inline void pop_control(int *out, int n, int kind) {
+  if (UNLIKELY(S.nbits - n < S.bit_min)) {     /* a word to pop, or hooks on */
+    pop_ctl_slow(out, n, kind);
+    return;
+  }
+  uint32_t w = S.bits;
+  int cc = 0;
+  for (int i = 0; i < n; i++) {
+    cc = (cc << 1) | (int)(w & 1u);
+    w >>= 1;
+  }
+  S.bits = w;
+  S.nbits -= n;
+  *out = cc;
 }
 
 /* for the rare entry points without a fast path of their own */
@@ -536,14 +568,14 @@ ARRAY(int32_t, boolean, 4, K_OTHER) /* a default LOGICAL is 4 bytes, as in adSta
 
 #define CONTROL(nb)                                                             \
   PH_API void pushcontrol##nb##b_(const int *cc) { push_control(*cc, nb); }   \
-  PH_API void popcontrol##nb##b_(int *cc) { *cc = pop_control(nb, K_CONTROL); } \
+  PH_API void popcontrol##nb##b_(int *cc) { pop_control(cc, nb, K_CONTROL); }  \
   PH_API void pushControl##nb##b(int cc) { push_control(cc, nb); }            \
-  PH_API void popControl##nb##b(int *cc) { *cc = pop_control(nb, K_CONTROL); }
+  PH_API void popControl##nb##b(int *cc) { pop_control(cc, nb, K_CONTROL); }
 
 CONTROL(1) CONTROL(2) CONTROL(3) CONTROL(4) CONTROL(5) CONTROL(6) CONTROL(7) CONTROL(8)
 
 PH_API void pushboolean_(const int *x) { push_control(*x != 0, 1); }
-PH_API void popboolean_(int *x) { *x = pop_control(1, K_OTHER); }
+PH_API void popboolean_(int *x) { pop_control(x, 1, K_OTHER); }
 
 /* ------------------------------------------- entry points: repeat, display */
 
@@ -654,7 +686,7 @@ PH_API void popReal16(long double *x) { pop_bytes(x, 16, K_OTHER, 1); }
 PH_API void pushPointer4(void *x) { push_bytes(&x, 4); }
 PH_API void popPointer4(void **x) { poppointer4_(x); }
 PH_API void pushBoolean(int x) { push_control(x != 0, 1); }
-PH_API void popBoolean(int *x) { *x = pop_control(1, K_OTHER); }
+PH_API void popBoolean(int *x) { pop_control(x, 1, K_OTHER); }
 
 /* ------------------------------------------ pyharness's own stack control */
 
