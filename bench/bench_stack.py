@@ -37,10 +37,12 @@ def build_drivers(d: Path, adstack_c: str | None) -> dict[str, Path]:
     fc = shutil.which("gfortran") or sys.exit("gfortran not found: run scripts/setup.sh")
     obj = d / "stack_driver.o"
     subprocess.run([fc, "-O2", "-c", str(HERE / "stack_driver.f90"), "-o", str(obj)], check=True)
+    # linked through the MPI wrapper: the static runtime needs MPI's libraries
+    ld = shutil.which("mpif90") or sys.exit("mpif90 not found: run scripts/setup.sh")
     exes = {}
     for name, libs in (("static", config("--libs", "--static")), ("shared", config("--libs"))):
         exes[name] = d / f"driver_{name}"
-        subprocess.run([fc, str(obj), *libs, "-o", str(exes[name])], check=True)
+        subprocess.run([ld, str(obj), *libs, "-o", str(exes[name])], check=True)
     if adstack_c:
         src = Path(adstack_c)
         if not src.is_file():
@@ -48,7 +50,7 @@ def build_drivers(d: Path, adstack_c: str | None) -> dict[str, Path]:
         cobj = d / "adStack.o"
         subprocess.run(["gcc", "-O3", "-I", str(src.parent), "-c", str(src), "-o", str(cobj)], check=True)
         exes["adStack.c"] = d / "driver_adstack"
-        subprocess.run([fc, str(obj), str(cobj), "-o", str(exes["adStack.c"])], check=True)
+        subprocess.run([ld, str(obj), str(cobj), "-o", str(exes["adStack.c"])], check=True)
     return exes
 
 
