@@ -2,14 +2,14 @@
 
 A configuration is the set of inhibited sites (everything else stays active,
 Tapenade's default), named by their stable site names
-(``cg_solve@streamice_vel.f90:212``). Users may name a callee instead
+(``cg_solve@streamice_main.f90:42``). Users may name a callee instead
 (``cg_solve``): that inhibits every site calling it, like Tapenade's
 ``-nocheckpoint "cg_solve"``. Names that match nothing are an error, never
 silently ignored.
 
 Files
 -----
-- JSON: ``{"inhibited": ["cg_solve@streamice_vel.f90:212", "halo_exchange"], "snapshots": 0}``
+- JSON: ``{"inhibited": ["cg_solve@streamice_main.f90:42", "halo_exchange"], "snapshots": 0}``
 - callee list: one lower-case name per line, ``#`` starts a comment (the form
   Tapenade users keep next to their build).
 """

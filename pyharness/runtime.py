@@ -42,7 +42,10 @@ def api():
         err = _c().ph_fault_error().decode()
         if err:
             raise UsageError(err)
+        from . import _build_info
         _api = phapi.ph_api
+        if getattr(_build_info, "CHECKS", False):     # the debug build: trap in kernel calls
+            _api.api_fpe_traps(1)
     return _api
 
 

@@ -5,6 +5,7 @@ runtime library with nothing but pyharness-config's flags; the expected events a
 call tree written in that file (see its header).
 """
 
+import os
 import subprocess
 
 import pytest
@@ -15,8 +16,11 @@ from phtest import ROOT, build_against_runtime
 @pytest.fixture(scope="module")
 def output(tmp_path_factory):
     d = tmp_path_factory.mktemp("tapenade_style")
+    # Tapenade's output calls PUSH*/POP* with varying argument types: -fallow-argument-mismatch.
+    # scripts/test-debug.sh adds its checks and traps through PYHARNESS_TEST_FFLAGS.
+    extra = os.environ.get("PYHARNESS_TEST_FFLAGS", "").split()
     exe = build_against_runtime([ROOT / "tests" / "fortran" / "tapenade_style.f90"], d / "tapenade_style",
-                                extra=("-fallow-argument-mismatch",))
+                                extra=("-fallow-argument-mismatch", *extra))
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
     return out.splitlines()
 

@@ -7,7 +7,7 @@ module ph_api
   use ph_kinds, only: int8, int32, int64, real64, ph_msglen, ph_namelen
   use ph_stack, only: ph_stack_reset, ph_stack_set_limit, ph_stack_current, &
                       ph_stack_peak, ph_stack_pushed, ph_stack_popped, ph_stack_status, &
-                      ph_stack_release, ph_stack_external
+                      ph_stack_release, ph_stack_external, ph_stack_limit
   use ph_profile, only: ph_prof_enable, ph_prof_clear, ph_prof_nevents, ph_prof_copy, &
                         ph_nlocations, ph_location, ph_set_active, ph_site_active, &
                         ph_registry_clear, ph_prof_release, ph_clock_ns, ph_cpu_ns, &
@@ -17,6 +17,7 @@ module ph_api
   use ph_kernel, only: ph_kernel_t, ph_err_unsupported
   use ph_kernel_registry, only: ph_kernel_count, ph_kernel_name, ph_kernel_id, ph_kernel_get
   use ph_calibrate, only: ph_calibrate_events
+  use, intrinsic :: iso_c_binding, only: c_int
   implicit none
   private
   public :: api_reset, api_release, api_set_stack_limit, api_stack_stats, &
@@ -31,6 +32,18 @@ module ph_api
             api_kernel_teardown, api_kernel_ts_state_size, api_kernel_ts_begin, &
             api_kernel_ts_state, api_kernel_ts_set_state, api_kernel_ts_advance, &
             api_kernel_ts_end_forward, api_kernel_ts_reverse, api_kernel_ts_gradient
+  public :: api_fpe_traps
+
+  !> Stop at invalid, zero-division and overflow inside kernel calls (debug builds).
+  logical, save :: fpe_traps = .false.
+
+  interface
+    ! fortran/api/ph_fpe.c: traps on (on /= 0) or off; 1 if they were on
+    integer(c_int) function ph_fpe_traps(on) bind(c, name='ph_fpe_traps')
+      import :: c_int
+      integer(c_int), value :: on
+    end function ph_fpe_traps
+  end interface
 
 contains
 
@@ -371,6 +384,30 @@ contains
     if (ierr == ph_err_unsupported) errmsg = 'kernel ''' // ph_kernel_name(kid) // ''': ' // errmsg
   end subroutine name_kernel
 
+  !> \brief Trap (stop with SIGFPE and a backtrace) at invalid operations, division
+  !! by zero and overflow inside every kernel call: the debug build's
+  !! -ffpe-trap for a library (a Fortran main program would set it at start).
+  !! Python code between the calls keeps its own floating-point behaviour.
+  !! \param[in] flag 1 on, 0 off
+  subroutine api_fpe_traps(flag)
+    integer, intent(in) :: flag
+    fpe_traps = flag /= 0
+  end subroutine api_fpe_traps
+
+  ! Not under a hard stack limit: a run that reaches it goes on (pushes dropped,
+  ! pops zero) with meaningless values until it reports the error.
+  subroutine trap_begin(saved)
+    integer(c_int), intent(out) :: saved
+    saved = 0
+    if (fpe_traps .and. ph_stack_limit() == 0) saved = ph_fpe_traps(1)
+  end subroutine trap_begin
+
+  subroutine trap_end(saved)
+    integer(c_int), intent(in) :: saved
+    integer(c_int) :: was
+    if (fpe_traps .and. ph_stack_limit() == 0) was = ph_fpe_traps(saved)
+  end subroutine trap_end
+
   !> \brief Set up kernel kid on communicator comm.
   !! \param[in] kid kernel id
   !! \param[in] comm MPI communicator (mpi4py: comm.py2f())
@@ -385,9 +422,12 @@ contains
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
     class(ph_kernel_t), pointer :: k
+    integer(c_int) :: saved
     call get(kid, k, ierr, errmsg)
     if (ierr /= 0) return
+    call trap_begin(saved)
     call k%setup(comm, ni, ipar, nr, rpar, ierr, errmsg)
+    call trap_end(saved)
   end subroutine api_kernel_setup
 
   !> \brief Number of control values owned by this rank.
@@ -410,9 +450,12 @@ contains
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
     class(ph_kernel_t), pointer :: k
+    integer(c_int) :: saved
     call get(kid, k, ierr, errmsg)
     if (ierr /= 0) return
+    call trap_begin(saved)
     call k%control_default(n, ctrl, ierr, errmsg)
+    call trap_end(saved)
     call name_kernel(kid, ierr, errmsg)
   end subroutine api_kernel_control_default
 
@@ -424,10 +467,13 @@ contains
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
     class(ph_kernel_t), pointer :: k
+    integer(c_int) :: saved
     cost = 0
     call get(kid, k, ierr, errmsg)
     if (ierr /= 0) return
+    call trap_begin(saved)
     call k%primal(n, ctrl, cost, ierr, errmsg)
+    call trap_end(saved)
   end subroutine api_kernel_primal
 
   !> \brief Run the adjoint: cost and its gradient on this rank's controls.
@@ -440,10 +486,13 @@ contains
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
     class(ph_kernel_t), pointer :: k
+    integer(c_int) :: saved
     cost = 0
     call get(kid, k, ierr, errmsg)
     if (ierr /= 0) return
+    call trap_begin(saved)
     call k%adjoint(n, ctrl, grad, cost, ierr, errmsg)
+    call trap_end(saved)
     call check_stack(ierr, errmsg)
   end subroutine api_kernel_adjoint
 
@@ -483,9 +532,12 @@ contains
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
     class(ph_kernel_t), pointer :: k
+    integer(c_int) :: saved
     call get(kid, k, ierr, errmsg)
     if (ierr /= 0) return
+    call trap_begin(saved)
     call k%ts_begin(n, ctrl, ierr, errmsg)
+    call trap_end(saved)
     call name_kernel(kid, ierr, errmsg)
   end subroutine api_kernel_ts_begin
 
@@ -521,9 +573,12 @@ contains
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
     class(ph_kernel_t), pointer :: k
+    integer(c_int) :: saved
     call get(kid, k, ierr, errmsg)
     if (ierr /= 0) return
+    call trap_begin(saved)
     call k%ts_advance(nadv, taped /= 0, ierr, errmsg)
+    call trap_end(saved)
     call name_kernel(kid, ierr, errmsg)
   end subroutine api_kernel_ts_advance
 
@@ -534,10 +589,13 @@ contains
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
     class(ph_kernel_t), pointer :: k
+    integer(c_int) :: saved
     cost = 0
     call get(kid, k, ierr, errmsg)
     if (ierr /= 0) return
+    call trap_begin(saved)
     call k%ts_end_forward(cost, ierr, errmsg)
+    call trap_end(saved)
     call name_kernel(kid, ierr, errmsg)
   end subroutine api_kernel_ts_end_forward
 
@@ -547,9 +605,12 @@ contains
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
     class(ph_kernel_t), pointer :: k
+    integer(c_int) :: saved
     call get(kid, k, ierr, errmsg)
     if (ierr /= 0) return
+    call trap_begin(saved)
     call k%ts_reverse(nrev, ierr, errmsg)
+    call trap_end(saved)
     call name_kernel(kid, ierr, errmsg)
   end subroutine api_kernel_ts_reverse
 
@@ -560,9 +621,12 @@ contains
     integer, intent(out) :: ierr
     character(len=ph_msglen), intent(out) :: errmsg
     class(ph_kernel_t), pointer :: k
+    integer(c_int) :: saved
     call get(kid, k, ierr, errmsg)
     if (ierr /= 0) return
+    call trap_begin(saved)
     call k%ts_gradient(n, grad, ierr, errmsg)
+    call trap_end(saved)
     call name_kernel(kid, ierr, errmsg)
   end subroutine api_kernel_ts_gradient
 

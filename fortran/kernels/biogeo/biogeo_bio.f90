@@ -6,7 +6,11 @@
 !! the routines calling them with a checkpoint at every call.
 module biogeo_bio
   use ph_kinds, only: real64
-  use biogeo_grid
+  use biogeo_grid, only: act, begin_adv, begin_rev, dt, dz, end_adv, end_rev, i0, idop, io2, ipo4, &
+                         katt, klight, ko2, kpo4, kself, mu, ntr, nx, nyl, nz, nzeu, pop_2, pop_3, &
+                         push_2, push_3, rdop, rr, S_BIOTEND, S_DOPDECAY, S_EXPORT, S_GROWTH, &
+                         S_LIGHT, S_LIGHTLIM, S_NUTLIM, S_O2LIM, S_REMFLUX, S_REMIN, S_UPTAKE, &
+                         sigma, snp_read, snp_write, turn, w_dop, w_remin, zc
   implicit none
   private
   public :: biology, biology_fwd, biology_bwd

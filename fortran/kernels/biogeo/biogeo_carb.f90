@@ -6,7 +6,12 @@
 !! with a checkpoint at every call. All on the surface level (2-D fields).
 module biogeo_carb
   use ph_kinds, only: real64
-  use biogeo_grid
+  use biogeo_grid, only: act, alk0, begin_adv, begin_rev, bt0, dt, dx, dy, dz, end_adv, end_rev, &
+                         hguess, ialk, idic, io2, k0sol, k10, k20, kb, kpist, nnewton, ntr, nx, &
+                         nyl, nz, o2s0, pco2atm, pop_2, pop_s, push_2, push_s, S_ACCUM, S_CARB, &
+                         S_CARBCONST, S_CDERIV, S_CGUESS, S_CRES, S_GASEX, S_HUPD, S_NEWTON, &
+                         S_O2FLUX, S_O2SAT, S_PCO2, S_SALIN, S_SURFAPPLY, snp_read, snp_write, &
+                         turn
   implicit none
   private
   public :: airsea, airsea_fwd, airsea_bwd

@@ -11,7 +11,7 @@
 !! columns only: the halo is written only by halo3 and read only by the
 !! meridional advective flux.
 module biogeo_grid
-  use mpi
+  use mpi, only: MPI_COMM_NULL, MPI_Comm_rank, MPI_Comm_size, MPI_PROC_NULL
   use ph_kinds, only: real64
   use ph_decomp, only: ph_split_rows
   use ph_sitecalls, only: sites_register, act, snp_write, begin_adv, end_adv, snp_read, begin_rev, &

@@ -3,11 +3,17 @@
 !! uptake over the run), and the root adjoint (forward sweep, turn, backward sweep).
 module biogeo_main
   use ph_kinds, only: real64
-  use biogeo_grid
-  use biogeo_ops
-  use biogeo_transport
-  use biogeo_bio
-  use biogeo_carb
+  use biogeo_grid, only: act, begin_adv, begin_rev, end_adv, end_rev, n3, nt, ntr, nx, nyl, nz, &
+                         pop_2, pop_3, pop_s, pop_t, push_2, push_3, push_s, push_t, rank, &
+                         S_ADVECT, S_AIRSEA, S_ALLRED, S_BIO, S_COST, S_HALO_TR, S_LCOST, &
+                         S_RESTORE, S_TIMESTEP, S_VDIFF, snp_read, snp_write, turn
+  use biogeo_ops, only: allreduce_sum, allreduce_sum_bwd, allreduce_sum_fwd, halo3, halo3_bwd, &
+                        halo3_fwd, local_cost, local_cost_bwd, local_cost_fwd, restore, &
+                        restore_bwd, restore_fwd
+  use biogeo_transport, only: advect_tracer, advect_tracer_bwd, advect_tracer_fwd, vdiff_tracer, &
+                              vdiff_tracer_bwd, vdiff_tracer_fwd
+  use biogeo_bio, only: biology, biology_bwd, biology_fwd
+  use biogeo_carb, only: airsea, airsea_bwd, airsea_fwd
   implicit none
   private
   public :: biogeo_run_primal, biogeo_run_adjoint

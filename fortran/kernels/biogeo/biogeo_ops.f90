@@ -6,7 +6,7 @@
 !! All of these are linear with constant coefficients: their forward sweeps tape
 !! nothing. Adjoints of pure outputs are consumed (reset to zero).
 module biogeo_ops
-  use mpi
+  use mpi, only: MPI_Allreduce, MPI_DOUBLE_PRECISION, MPI_Sendrecv, MPI_STATUS_IGNORE, MPI_SUM
   use ph_kinds, only: real64
   use biogeo_grid, only: nx, nyl, nz, comm, up, down, dx, dy, dz, dt, nt, uf, vf, wf, &
                          tri_a, tri_m, tri_cp, clim, rrest

@@ -3,8 +3,14 @@
 !! by level), with a checkpoint at every call.
 module biogeo_transport
   use ph_kinds, only: real64
-  use biogeo_grid
-  use biogeo_ops
+  use biogeo_grid, only: act, begin_adv, begin_rev, end_adv, end_rev, nx, nyl, nz, pop_2, pop_3, &
+                         push_2, push_3, S_ADVUPD, S_THOMAS_BS, S_THOMAS_EL, S_UFLUX, S_VDCOPY, &
+                         S_VDRHS, S_VFLUX, S_WFLUX, snp_read, snp_write, turn
+  use biogeo_ops, only: adv_update, adv_update_bwd, adv_update_fwd, flux_x, flux_x_bwd, &
+                        flux_x_fwd, flux_y, flux_y_bwd, flux_y_fwd, flux_z, flux_z_bwd, &
+                        flux_z_fwd, thomas_back, thomas_back_bwd, thomas_back_fwd, thomas_elim, &
+                        thomas_elim_bwd, thomas_elim_fwd, vd_copy, vd_copy_bwd, vd_copy_fwd, &
+                        vd_rhs, vd_rhs_bwd, vd_rhs_fwd
   implicit none
   private
   public :: advect_tracer, advect_tracer_fwd, advect_tracer_bwd

@@ -18,7 +18,8 @@
 !! + turn + backward sweep). Events are recorded by location id (the same
 !! events Tapenade's callbacks record by name).
 module calltree_kernel
-  use mpi
+  use mpi, only: MPI_Allreduce, MPI_COMM_NULL, MPI_Comm_rank, MPI_Comm_size, MPI_DOUBLE_PRECISION, &
+                 MPI_Sendrecv, MPI_STATUS_IGNORE, MPI_SUM
   use ph_kinds, only: int8, int32, int64, real64
   use ph_kernel, only: ph_kernel_t
   use ph_profile, only: ph_site_active, ph_prof_record, ph_ev_snpwrite, ph_ev_beginadvance, &

@@ -2,8 +2,10 @@
 !! surface mass balance; primal / _fwd / _bwd with a checkpoint at every call.
 module streamice_adv
   use ph_kinds, only: real64
-  use streamice_grid
-  use streamice_ops
+  use streamice_grid, only: act, begin_adv, begin_rev, end_adv, end_rev, nx, nyl, pop_f, push_f, &
+                            S_FLUX, S_HALO_H2, S_UPDH, snp_read, snp_write, turn
+  use streamice_ops, only: flux, flux_bwd, flux_fwd, halo_exchange, halo_exchange_bwd, &
+                           halo_exchange_fwd, update_h, update_h_bwd, update_h_fwd
   implicit none
   private
   public :: advect, advect_fwd, advect_bwd

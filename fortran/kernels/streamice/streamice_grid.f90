@@ -6,7 +6,7 @@
 !! halo of one cell all around (x: the zero boundary; y: neighbour ranks or the
 !! zero boundary). Ranks own contiguous bands of rows; uneven splits are fine.
 module streamice_grid
-  use mpi
+  use mpi, only: MPI_COMM_NULL, MPI_Comm_rank, MPI_Comm_size, MPI_PROC_NULL
   use ph_kinds, only: int64, real64
   use ph_decomp, only: ph_split_rows
   use ph_sitecalls, only: sites_register, act, snp_write, begin_adv, end_adv, snp_read, begin_rev, &

@@ -3,10 +3,17 @@
 !! the root adjoint (forward sweep, turn, backward sweep).
 module streamice_main
   use ph_kinds, only: real64
-  use streamice_grid
-  use streamice_ops
-  use streamice_vel
-  use streamice_adv
+  use streamice_grid, only: act, begin_adv, begin_rev, end_adv, end_rev, h_init, nf, npicard, nt, &
+                            nx, nyl, pop_f, pop_s, push_f, push_s, rank, S_ADVECT, S_ALLRED2, &
+                            S_CG, S_DRAG, S_DRIVING, S_HALO_H1, S_LMIS, S_MISFIT, S_TIMESTEP, &
+                            S_VISC, snp_read, snp_write, turn
+  use streamice_ops, only: allreduce_sum, allreduce_sum_bwd, allreduce_sum_fwd, basal_drag, &
+                           basal_drag_bwd, basal_drag_fwd, driving_stress, driving_stress_bwd, &
+                           driving_stress_fwd, halo_exchange, halo_exchange_bwd, &
+                           halo_exchange_fwd, local_misfit, local_misfit_bwd, local_misfit_fwd
+  use streamice_vel, only: cg_solve, cg_solve_bwd, cg_solve_fwd, viscosity, viscosity_bwd, &
+                           viscosity_fwd
+  use streamice_adv, only: advect, advect_bwd, advect_fwd
   implicit none
   private
   public :: timestep, timestep_fwd, timestep_bwd, misfit_cost, misfit_cost_fwd, misfit_cost_bwd

@@ -3,7 +3,7 @@
 !! primal), backward sweep `foo_bwd` (pops them; uses nothing else of the primal
 !! state). Adjoints of pure outputs are consumed (reset to zero).
 module streamice_ops
-  use mpi
+  use mpi, only: MPI_Allreduce, MPI_DOUBLE_PRECISION, MPI_Sendrecv, MPI_STATUS_IGNORE, MPI_SUM
   use ph_kinds, only: real64
   use streamice_grid, only: nx, nyl, nf, comm, up, down, dx, dy, dt, rhog, bglen, eps0, beta0, &
                             kappa, smb, gamma_h, lstrain, bed, hobs, uobs, push_f, pop_f, push_s, pop_s

@@ -4,8 +4,17 @@
 !! checkpoint branch at every call site (see streamice_grid for the helpers).
 module streamice_vel
   use ph_kinds, only: real64
-  use streamice_grid
-  use streamice_ops
+  use streamice_grid, only: act, begin_adv, begin_rev, end_adv, end_rev, ncg, nx, nyl, pop_f, &
+                            pop_s, push_f, push_s, S_ALLRED, S_AOP, S_AOP0, S_AXPYR, S_AXPYU, &
+                            S_DOT0, S_DOTPQ, S_DOTRR, S_GLEN, S_HALO_NU, S_HALO_P, S_HALO_U, &
+                            S_LDOT, S_RESID, S_STENCIL, S_STRAIN, S_XPAY, snp_read, snp_write, &
+                            turn
+  use streamice_ops, only: allreduce_sum, allreduce_sum_bwd, allreduce_sum_fwd, axpy, axpy_bwd, &
+                           axpy_fwd, glen_law, glen_law_bwd, glen_law_fwd, halo_exchange, &
+                           halo_exchange_bwd, halo_exchange_fwd, local_dot, local_dot_bwd, &
+                           local_dot_fwd, residual, residual_bwd, residual_fwd, stencil, &
+                           stencil_bwd, stencil_fwd, strain_rate, strain_rate_bwd, &
+                           strain_rate_fwd, xpay, xpay_bwd, xpay_fwd
   implicit none
   private
   public :: viscosity, viscosity_fwd, viscosity_bwd
