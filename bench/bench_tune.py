@@ -20,6 +20,7 @@ import numpy as np
 
 from pyharness.tuner.store import TuneStore
 from pyharness.units import human_bytes
+from pyharness.vocabulary import Decision, Phase
 
 
 def run(kernel, size, ranks, budget, strategy, out, repeat, snapshots="0", max_steps=30):
@@ -80,18 +81,18 @@ def main():
         recs = run(args.kernel, args.size, args.ranks, b, args.strategy,
                    os.path.join(tmp, f"tune-{b}.h5"), args.repeat, args.snapshots, args.max_steps)
         start = recs[0].measurement
-        acc = [r for r in recs if r.decision in ("start", "accepted")]
+        acc = [r for r in recs if r.decision.kept]
         best = acc[-1].measurement
         print(f"{b:>8} {start.wall:>8.3f}s {best.wall:>8.3f}s {start.wall / best.wall:>8.2f}x "
               f"{human_bytes(start.peak):>11} {human_bytes(best.peak):>11} {len(recs) - 1:>6} "
               f"{len(acc[-1].inhibited):>10}")
         cur = recs[0].measurement
         for r in recs[1:]:
-            if r.measurement is not None and r.phase == "inhibit":
+            if r.measurement is not None and r.phase is Phase.INHIBIT:
                 m = r.measurement
                 errs_t.append((r.est_dt, cur.wall - m.wall))
                 errs_p.append((r.est_dpk, m.peak - cur.peak))
-            if r.decision == "accepted":
+            if r.decision is Decision.ACCEPTED:
                 cur = r.measurement
     if errs_p:
         et = np.array(errs_t)

@@ -24,6 +24,7 @@ import sys
 
 from .errors import UsageError
 from .mpiutil import run_cli
+from .vocabulary import Granularity
 
 __all__ = ["main", "build_parser"]
 
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "or a quoted glob pattern such as 'tapenade_profile.*.txt')")
     ap.add_argument("--out", metavar="FILE.h5",
                     help="with --from-tapenade: write the imported figures to this HDF5 file")
-    ap.add_argument("--granularity", choices=("site", "callee"), default="site",
+    ap.add_argument("--granularity", choices=[g.value for g in Granularity], default="site",
                     help="estimate per call site (default; $AD NOCHECKPOINT) or per callee "
                          "(Tapenade's -nocheckpoint list)")
     out = ap.add_mutually_exclusive_group()

@@ -9,14 +9,58 @@ from .config import Configuration, SiteTable, read_config_file
 from .errors import UsageError
 from .kernels import get_kernel, kernel_names, parse_params
 
-__all__ = ["add_kernel_args", "add_config_args", "setup_kernel", "config_from_args"]
+__all__ = ["add_kernel_args", "add_config_args", "setup_kernel", "config_from_args",
+           "parse_snapshots", "SNAPSHOTS_HELP", "CONFIG_HELP"]
+
+#: the one meaning of --snapshots in every tool
+SNAPSHOTS_HELP = ("binomial (revolve) checkpointing of the time loop with K snapshots in every run "
+                  "(kernels with a time-stepping interface; default 0: the whole time loop is taped)")
+#: the one meaning of --config in every tool
+CONFIG_HELP = ("configuration file: JSON {\"inhibited\": [...], \"snapshots\": K} or a callee list "
+               "(one lower-case name per line, # comments); default: every site checkpointed")
+
+
+def _size_help() -> str:
+    """Every size of every registered kernel, e.g. 'small (default), demo, medium or large
+    (calltree: small, medium)'."""
+    from .plugins import PluginError
+    per_kernel = {}
+    for name in kernel_names():
+        try:
+            per_kernel[name] = list(get_kernel(name).sizes)
+        except (PluginError, UsageError):
+            continue
+    union: list[str] = []
+    for sizes in per_kernel.values():
+        union += [x for x in sizes if x not in union]
+    if "small" in union:
+        union.remove("small")
+    words = ["small (default)"] + union
+    text = ", ".join(words[:-1]) + (" or " + words[-1] if len(words) > 1 else words[0])
+    differ = [f"{k}: {', '.join(v)}" for k, v in sorted(per_kernel.items())
+              if sorted(v) != sorted(["small"] + union)]
+    return "named problem size: " + text + (f" ({'; '.join(differ)})" if differ else "")
+
+
+def parse_snapshots(text, several: bool = False) -> list[int]:
+    """``--snapshots``: one count K >= 0, or (``several``) distinct counts ``0,2,4``."""
+    try:
+        counts = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        counts = [-1]
+    if not counts or min(counts) < 0 or len(set(counts)) != len(counts) or (len(counts) > 1 and not several):
+        if several:
+            raise UsageError(f"--snapshots {text!r}: give one count K >= 0 or distinct counts "
+                             "separated by commas, e.g. --snapshots 0,2,4")
+        raise UsageError(f"--snapshots {text!r}: give one count K >= 0")
+    return counts
 
 
 def add_kernel_args(ap: argparse.ArgumentParser) -> None:
     g = ap.add_argument_group("kernel")
     g.add_argument("--kernel", default="streamice",
                    help=f"adjoint kernel to run (default: streamice; available: {', '.join(kernel_names())})")
-    g.add_argument("--size", default="small", help="named problem size: small (default), demo or medium (kernels may differ)")
+    g.add_argument("--size", default="small", help=_size_help())
     g.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="override one kernel parameter, e.g. --param nx=64 (repeatable)")
 
@@ -26,12 +70,9 @@ def add_config_args(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--nocheckpoint", action="append", metavar="SITE,...",
                    help="inhibit these sites: site names (callee@file:line) or callee names "
                         "(all sites calling it), comma-separated; repeatable")
-    g.add_argument("--snapshots", type=int, default=None, metavar="K",
-                   help="binomial (revolve) checkpointing of the time loop with K snapshots "
-                        "(default 0: the whole time loop is taped)")
-    g.add_argument("--config", metavar="FILE",
-                   help="configuration file: JSON {\"inhibited\": [...]} or a callee list "
-                        "(one lower-case name per line, # comments)")
+    g.add_argument("--snapshots", default=None, metavar="K",
+                   help=SNAPSHOTS_HELP + "; overrides the configuration file's")
+    g.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
 
 
 def setup_kernel(comm, args):
@@ -53,7 +94,5 @@ def config_from_args(args, table: SiteTable) -> Configuration:
         cfg = cfg.union(Configuration.from_names(table, names, source="--nocheckpoint"))
     snaps = getattr(args, "snapshots", None)
     if snaps is not None:
-        if snaps < 0:
-            raise UsageError("--snapshots must be >= 0")
-        cfg = Configuration(cfg.inhibited, snaps)
+        cfg = Configuration(cfg.inhibited, parse_snapshots(snaps)[0])
     return cfg

@@ -5,7 +5,10 @@ Usage::
     mpiexec -n 2 python -m pyharness.explore --kernel streamice --samples 250 --out explore.h5
     python -m pyharness.explore --kernel calltree --param nsites=8 --exhaustive --backend local --ranks 2
 
-Random sampling draws the number of inhibited sites uniformly, then the sites. Each
+Random sampling draws the number of inhibited sites uniformly, then the sites.
+``--config FILE`` fixes a configuration every sample starts from (its sites stay
+inhibited, the others are sampled) and ``--snapshots K`` runs every sample with
+K time-loop snapshots, as in profile and tune. Each
 measurement is appended to explore.h5 (copy + rename: a kill never tears it);
 ``--resume`` skips the samples already measured (same seed, same sequence). With
 ``--backend slurm`` all remaining samples go to Slurm at once as one job array of
@@ -31,7 +34,8 @@ import numpy as np
 
 from .backends import RunFailed, RunRequest, get_backend
 from .backends.base import measurement_from_profile
-from .cli_common import add_kernel_args, setup_kernel
+from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, config_from_args,
+                         parse_snapshots, setup_kernel)
 from .config import Configuration, write_config_json
 from .errors import PyharnessError, UsageError
 from .h5io import atomic_h5, check_writable, open_h5, str_array
@@ -58,7 +62,7 @@ def sample_configurations(sites: list[str], samples: int, seed: int, exhaustive:
     return out
 
 
-def _append(path: Path, samples) -> None:
+def _append(path: Path, samples, snapshots: int = 0) -> None:
     """Add measured samples ``(index, inhibited, measurement, extra attrs)`` in one
     atomic rewrite of the file."""
     if not samples:
@@ -70,7 +74,7 @@ def _append(path: Path, samples) -> None:
             g.attrs["profile"] = m.profile
             g.attrs["cost"] = m.cost
             g.attrs["grad_sha1"] = m.grad_digest
-            g.attrs["snapshots"] = 0
+            g.attrs["snapshots"] = snapshots
             for k, v in (extra or {}).items():
                 g.attrs[k] = v
             g["wall_s"] = np.array(m.wall_s)
@@ -84,8 +88,8 @@ class _Batch:
     always on the way out; a killed run loses at most those seconds of runs, which
     --resume measures again."""
 
-    def __init__(self, path: Path, seconds: float = 2.0):
-        self.path, self.seconds = path, seconds
+    def __init__(self, path: Path, seconds: float = 2.0, snapshots: int = 0):
+        self.path, self.seconds, self.snapshots = path, seconds, snapshots
         self.items: list = []
         self.last = time.monotonic()
 
@@ -95,7 +99,7 @@ class _Batch:
             self.flush()
 
     def flush(self) -> None:
-        _append(self.path, self.items)
+        _append(self.path, self.items, self.snapshots)
         self.items = []
         self.last = time.monotonic()
 
@@ -122,6 +126,11 @@ def main(argv=None) -> int:
     ap.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG")
     ap.add_argument("--max-parallel", type=int, default=1,
                     help="slurm: array tasks running at once (sbatch --array=...%%N; default 1)")
+    ap.add_argument("--config", metavar="FILE",
+                    help="the configuration every sample starts from (its sites stay inhibited): "
+                         + CONFIG_HELP)
+    ap.add_argument("--snapshots", default=None, metavar="K",
+                    help=SNAPSHOTS_HELP + "; overrides the configuration file's")
     args = ap.parse_args(argv)
     out = Path(args.out)
     with collective(comm, "checking the arguments"):
@@ -131,6 +140,8 @@ def main(argv=None) -> int:
             raise UsageError(f"--resume: {out} does not exist")
         if not args.resume and out.exists():
             raise UsageError(f"{out} exists: use --resume to continue it, or another --out")
+        if args.snapshots is not None:
+            parse_snapshots(args.snapshots)
         check_writable(out)
     inline = args.backend == "inline"
     request = RunRequest(args.kernel, args.size, tuple(sorted(parse_params(args.param).items())),
@@ -146,7 +157,8 @@ def main(argv=None) -> int:
     error = None
     if comm.rank == 0:
         try:
-            _drive(args, request, table, backend if inline else None, out)
+            base = config_from_args(args, table)
+            _drive(args, request, table, backend if inline else None, out, base)
         except PyharnessError as exc:
             error = str(exc)
         finally:
@@ -161,15 +173,19 @@ def main(argv=None) -> int:
     return 0
 
 
-def _drive(args, request, table, backend, out: Path) -> None:
-    configs = sample_configurations(table.site_names, args.samples, args.seed, args.exhaustive)
+def _drive(args, request, table, backend, out: Path, base: Configuration) -> None:
+    free = [n for n in table.site_names if n not in base.inhibited]
+    configs = [tuple(sorted(base.inhibited | set(c)))
+               for c in sample_configurations(free, args.samples, args.seed, args.exhaustive)]
     attrs = {"kernel": request.kernel, "size": request.size, "params": json.dumps(dict(request.params)),
              "nranks": request.nranks, "seed": args.seed, "exhaustive": bool(args.exhaustive),
-             "samples": len(configs)}
+             "samples": len(configs), "start": json.dumps(base.to_json()),
+             "snapshots": base.snapshots}
     if args.resume:
+        defaults = {"start": json.dumps(Configuration().to_json()), "snapshots": 0}   # older files
         with open_h5(out, ("explore",)) as f:
-            for k in ("kernel", "size", "params", "nranks", "seed", "exhaustive"):
-                if str(f.attrs[k]) != str(attrs[k]):
+            for k in ("kernel", "size", "params", "nranks", "seed", "exhaustive", "start", "snapshots"):
+                if str(f.attrs.get(k, defaults.get(k))) != str(attrs[k]):
                     raise UsageError(f"cannot resume {out}: made with {k}={f.attrs[k]}, this run has {attrs[k]}")
     else:
         with atomic_h5(out, "explore", attrs) as f:
@@ -182,7 +198,7 @@ def _drive(args, request, table, backend, out: Path) -> None:
     from tqdm import tqdm
     bar = tqdm(total=len(configs), initial=len(done), unit="run", file=sys.stderr, disable=None)
     if args.backend == "slurm":
-        _slurm_array(args, request, configs, todo, pdir, out, bar)
+        _slurm_array(args, request, configs, todo, pdir, out, bar, base.snapshots)
     else:
         if backend is None:
             backend = get_backend(args.backend, request)
@@ -195,10 +211,10 @@ def _drive(args, request, table, backend, out: Path) -> None:
                 g.attrs["profile"] = m.profile
                 g.attrs["cost"] = m.cost
                 g.attrs["grad_sha1"] = m.grad_digest
-        batch = _Batch(out)
+        batch = _Batch(out, snapshots=base.snapshots)
         try:
             for i in todo:
-                cfg = Configuration.from_names(table, configs[i])
+                cfg = Configuration.from_names(table, configs[i], base.snapshots)
                 try:
                     m = backend.run(cfg, str(pdir / f"sample_{i:06d}.h5"), label=f"sample {i}")
                 except RunFailed as exc:
@@ -256,13 +272,13 @@ def _guard_gradients(out: Path) -> None:
               f"{', '.join(suspects)}")
 
 
-def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar) -> None:
+def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar, snapshots: int = 0) -> None:
     import subprocess
     from .backends.slurm import job_script, job_state
     if not todo:
         return
     for i in todo:
-        write_config_json(pdir / f"config_{i}.json", Configuration(frozenset(configs[i])))
+        write_config_json(pdir / f"config_{i}.json", Configuration(frozenset(configs[i]), snapshots))
     env = dict(os.environ)
     env.update({"PYHARNESS_CONFIG_DIR": str(pdir.resolve()), "PYHARNESS_OUT_DIR": str(pdir.resolve()),
                 "PYHARNESS_KERNEL": request.kernel, "PYHARNESS_SIZE": request.size,
@@ -279,7 +295,7 @@ def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar) -> No
     job = p.stdout.strip().split(";")[0]
     pending = set(todo)
     delay = 0.5
-    batch = _Batch(out, seconds=0.0)      # one write per polling round
+    batch = _Batch(out, seconds=0.0, snapshots=snapshots)      # one write per polling round
     while pending:
         for i in sorted(pending):
             state, code, _ = job_state(f"{job}_{i}")

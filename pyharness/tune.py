@@ -5,7 +5,7 @@ Usage::
     mpiexec -n 2 python -m pyharness.tune --kernel streamice --budget 1.5x \
         --strategy runtime-first --backend inline --out tune.h5
 
-Starts from every site checkpointed (or ``--start FILE``), profiles, estimates
+Starts from every site checkpointed (or ``--config FILE``), profiles, estimates
 every site's gain and memory cost, flips the best candidates, measures, keeps or
 rolls back, and repeats. Every step goes to tune.h5; ``--resume`` continues a
 killed run. See docs/MODEL.md for the estimates the loop uses.
@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from .backends import RunRequest, backend_names, get_backend
-from .cli_common import add_kernel_args, setup_kernel
+from .cli_common import CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, parse_snapshots, setup_kernel
 from .config import (Configuration, read_config_file, write_config_json, write_name_list,
                      write_text_atomic)
 from .errors import PyharnessError, UsageError
@@ -34,12 +34,13 @@ from .h5io import check_writable
 from .kernels import parse_params
 from .mpiutil import collective, run_cli
 from .tuner.estimates import profile_estimator
-from .tuner.loop import BudgetUnreachable, Granularity, TuneLoop
+from .tuner.loop import BudgetUnreachable, DecisionUnits, TuneLoop
 from .tuner.progress import Progress
 from .tuner.state import TuneState
 from .tuner.store import TuneStore
 from .tuner.strategy import Strategy
 from .units import Budget, human_bytes, parse_budget, parse_size
+from .vocabulary import Granularity
 
 __all__ = ["main"]
 
@@ -51,19 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="per-rank peak stack budget: bytes with a unit (512MiB) or a factor of "
                          "the starting peak (1.5x)")
     ap.add_argument("--strategy", default="runtime-first", choices=[s.value for s in Strategy])
-    ap.add_argument("--granularity", default="site", choices=["site", "callee"],
+    ap.add_argument("--granularity", default="site", choices=[g.value for g in Granularity],
                     help="decide per call site ($AD NOCHECKPOINT) or per callee (-nocheckpoint list)")
     ap.add_argument("--backend", default="inline", choices=backend_names())
     ap.add_argument("--out", default="tune.h5", help="tuning history (default: tune.h5)")
-    ap.add_argument("--start", metavar="FILE", help="starting configuration (JSON or callee list); "
-                                                    "default: every site checkpointed")
+    ap.add_argument("--config", "--start", dest="config", metavar="FILE",
+                    help="the starting configuration: " + CONFIG_HELP + " (--start: the older name)")
     ap.add_argument("--flips", type=int, default=1, help="flips per step (default 1)")
     ap.add_argument("--snapshots", default="0", metavar="K[,K...]",
-                    help="binomial checkpointing of the time loop with K snapshots in every run "
-                         "(kernels with a time-stepping interface; default 0: off). Several counts "
-                         "(0,2,4): tune once per count under the same budget in bytes and report "
-                         "the best pair of configuration and count; a factor budget (1.5x) is then "
-                         "taken of the first count's starting peak")
+                    help=SNAPSHOTS_HELP + ". Several counts (0,2,4): tune once per count under the "
+                         "same budget in bytes and report the best pair of configuration and count; "
+                         "a factor budget (1.5x) is then taken of the first count's starting peak")
     ap.add_argument("--tolerance", type=float, default=0.01,
                     help="a step must be this fraction faster to be kept (default 0.01)")
     ap.add_argument("--max-steps", type=int, default=50, help="maximum number of steps (default 50)")
@@ -102,13 +101,7 @@ def _validate(args, comm):
         raise UsageError("--max-steps must be >= 0")
     if args.repeat < 1:
         raise UsageError("--repeat must be at least 1")
-    try:
-        counts = [int(x) for x in str(args.snapshots).split(",") if x.strip()]
-    except ValueError:
-        counts = [-1]
-    if not counts or min(counts) < 0 or len(set(counts)) != len(counts):
-        raise UsageError(f"--snapshots {args.snapshots!r}: give one count K >= 0 or distinct counts "
-                         "separated by commas, e.g. --snapshots 0,2,4")
+    counts = parse_snapshots(args.snapshots, several=True)
     args.snapshot_counts = counts
     outs = [Path(args.out)] if len(counts) == 1 else [_pair_out(args.out, k) for k in counts]
     if args.resume:
@@ -183,7 +176,7 @@ def _pair_out(out: str, k: int) -> Path:
     return Path(f"{_stem(out)}.K{k}.h5")
 
 
-def _write_choice(stem: str, cfg: Configuration, gran: "Granularity", kernel: str, header: str) -> None:
+def _write_choice(stem: str, cfg: Configuration, gran: DecisionUnits, kernel: str, header: str) -> None:
     """The chosen configuration as JSON and as Tapenade's -nocheckpoint callee list."""
     write_config_json(stem + ".config.json", cfg, kernel=kernel)
     write_name_list(stem + ".nocheckpoint.txt", cfg.nocheckpoint_callees(gran.table), header=header)
@@ -204,10 +197,10 @@ def _drive_pairs(args, comm, request, budget, limit, table, backend) -> None:
             budget = Budget(nbytes=st.budget)
             args.budget = str(st.budget) + "B"
         results.append((k, sub.out, st))
-    _report_pairs(args, Granularity(args.granularity, table), results)
+    _report_pairs(args, DecisionUnits(Granularity(args.granularity), table), results)
 
 
-def _report_pairs(args, gran: Granularity, results) -> None:
+def _report_pairs(args, gran: DecisionUnits, results) -> None:
     rows = []
     for k, out, st in results:
         keys, best = st.chosen
@@ -247,10 +240,10 @@ def _report_pairs(args, gran: Granularity, results) -> None:
 
 
 def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=False) -> TuneState:
-    gran = Granularity(args.granularity, table)
+    gran = DecisionUnits(Granularity(args.granularity), table)
     start = Configuration()
-    if args.start:
-        start = read_config_file(args.start, table)
+    if args.config:
+        start = read_config_file(args.config, table)
     attrs = {"kernel": request.kernel, "size": request.size,
              "params": json.dumps(dict(request.params), sort_keys=True), "nranks": request.nranks,
              "strategy": args.strategy, "granularity": args.granularity, "budget": str(args.budget),
@@ -321,7 +314,7 @@ def _report_guard(st: TuneState, stem: str, out) -> None:
               f"   (list in {stem}.keep-checkpointed.txt)")
 
 
-def _report(args, gran: Granularity, st: TuneState) -> None:
+def _report(args, gran: DecisionUnits, st: TuneState) -> None:
     best_keys, best = st.chosen
     cfg = gran.config(sorted(best_keys), args.snapshots)
     table = gran.table

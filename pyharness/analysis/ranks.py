@@ -20,31 +20,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Sequence
 
 import numpy as np
 
+from ..vocabulary import Granularity, MemoryEffect
 from .merge import MergeResult
 
 __all__ = ["Granularity", "MemoryEffect", "Spread", "spread", "GroupTable", "RankData",
            "GroupEstimate", "Analysis", "rank_data", "combine_ranks", "slowest_rank_gain",
            "json_number", "sum_by_callee"]
-
-
-class Granularity(str, Enum):
-    """What a decision applies to: one call site, or every site calling a callee."""
-
-    SITE = "site"
-    CALLEE = "callee"
-
-
-class MemoryEffect(str, Enum):
-    """The three groups of suggestions (as in Tapenade's profiler)."""
-
-    GAIN = "gain"          # inhibiting lowers the peak
-    NEUTRAL = "neutral"    # no effect on the peak
-    COST = "cost"          # raises the peak
 
 
 @dataclass(frozen=True)
@@ -375,7 +360,7 @@ def combine_ranks(groups: GroupTable, data: RankData, *, time_basis: str | None 
     Examples
     --------
     >>> an = combine_ranks(groups, rank_data([r0, r1], wall_s=[9.5, 10.0]))   # doctest: +SKIP
-    >>> an.estimate("cg_solve@streamice_vel.f90:212").peak_change             # doctest: +SKIP
+    >>> an.estimate("cg_solve@streamice_main.f90:42").peak_change             # doctest: +SKIP
     """
     if data.ngroups != len(groups):
         raise ValueError(f"rank data has {data.ngroups} groups, the group table {len(groups)}")
@@ -390,8 +375,7 @@ def combine_ranks(groups: GroupTable, data: RankData, *, time_basis: str | None 
         change = new_peak - peak0
         gw = slowest_rank_gain(data.wall_s, data.dt_wall_s[:, g])
         gc = slowest_rank_gain(data.cpu_s, data.dt_cpu_s[:, g])
-        effect = (MemoryEffect.GAIN if change < 0 else
-                  MemoryEffect.NEUTRAL if change == 0 else MemoryEffect.COST)
+        effect = MemoryEffect.of(change)
         out.append(GroupEstimate(
             index=g, name=groups.names[g], callee=groups.callees[g], sites=groups.sites[g],
             count=int(data.count[:, g].sum()), time_gain_wall_s=gw, time_gain_cpu_s=gc,

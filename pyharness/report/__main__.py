@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..mpiutil import run_cli
 from ..units import human_bytes
+from ..vocabulary import MemoryEffect
 from .data import config_of, file_kind, load_points
 
 __all__ = ["main"]
@@ -30,7 +31,7 @@ __all__ = ["main"]
 def _table(points) -> str:
     lines = [f"{'file':<24} {'label':>6} {'decision':>9} {'wall (s)':>10} {'peak':>12} {'inhibited':>9}  gradient"]
     for p in points:
-        lines.append(f"{Path(p.source).name[:24]:<24} {p.label:>6} {p.decision or '-':>9} "
+        lines.append(f"{Path(p.source).name[:24]:<24} {p.label:>6} {p.decision.value if p.decision else '-':>9} "
                      f"{p.wall:>10.4f} {human_bytes(p.peak):>12} {len(p.inhibited):>9}  "
                      f"{'same' if p.grad_ok else 'DIFFERS'}")
     bad = [p for p in points if not p.grad_ok]
@@ -49,7 +50,7 @@ def _write_points_csv(path, points) -> None:
         w.writerow(["file", "kind", "label", "decision", "strategy", "snapshots", "wall_s",
                     "peak_bytes", "n_inhibited", "inhibited", "gradient_same"])
         for p in points:
-            w.writerow([p.source, p.kind, p.label, p.decision, p.strategy, p.snapshots, f"{p.wall:.9f}",
+            w.writerow([p.source, p.kind, p.label, p.decision.value if p.decision else "", p.strategy, p.snapshots, f"{p.wall:.9f}",
                         p.peak, len(p.inhibited), " ".join(p.inhibited), int(p.grad_ok)])
 
 
@@ -59,7 +60,7 @@ def _write_sites_csv(path, an) -> None:
         w.writerow(["site", "callee", "instances", "time_gain_wall_s", "time_gain_cpu_s",
                     "peak_change_bytes", "new_peak_bytes", "group"])
         for e in an.estimates:
-            eff = e.effect.value if hasattr(e.effect, "value") else str(e.effect)
+            eff = MemoryEffect(e.effect).value
             w.writerow([e.name, e.callee, e.count, f"{e.time_gain_wall_s:.9f}", f"{e.time_gain_cpu_s:.9f}",
                         e.peak_change, e.new_peak, eff])
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..h5io import open_h5, read_str
+from ..vocabulary import Decision
 
 __all__ = ["Point", "load_points", "file_kind", "config_of"]
 
@@ -23,7 +24,7 @@ class Point:
     peak: int            # largest per-rank peak, bytes
     inhibited: tuple[str, ...]
     kind: str            # profile | tune | explore
-    decision: str = ""   # tune: start | accepted | rejected | failed
+    decision: Decision | None = None   # tune steps only
     strategy: str = ""
     snapshots: int = 0
     budget: int | None = None
@@ -67,7 +68,7 @@ def load_points(path) -> list[Point]:
                 if start_peak is None:
                     start_peak = peak
                 out.append(Point(str(path), str(int(a["step"])), float(np.max(g["wall_s"][()])), peak,
-                                 tuple(json.loads(a["inhibited"])), "tune", str(a["decision"]),
+                                 tuple(json.loads(a["inhibited"])), "tune", Decision(str(a["decision"])),
                                  strategy, snaps, grad_ok=not bool(a.get("grad_differs", False))))
             b = str(attrs.get("budget", ""))
             if out and b:

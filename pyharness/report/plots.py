@@ -12,11 +12,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..h5io import open_h5, read_str  # noqa: E402
+from ..vocabulary import Decision, MemoryEffect  # noqa: E402
 
 __all__ = ["pareto_plane", "memory_timeline", "site_estimates", "rank_imbalance", "save"]
 
 MIB = 2.0 ** 20
-GROUP_COLOURS = {"gain": "#2a9d8f", "neutral": "#8d99ae", "cost": "#e76f51"}
+GROUP_COLOURS = {MemoryEffect.GAIN: "#2a9d8f", MemoryEffect.NEUTRAL: "#8d99ae", MemoryEffect.COST: "#e76f51"}
 STRATEGY_COLOURS = ["#1d3557", "#e63946", "#2a9d8f", "#f4a261"]
 
 
@@ -63,13 +64,13 @@ def pareto_plane(points, title: str = "Peak stack vs adjoint run time"):
         name = strategy or "tune"
         if pts[0].snapshots or same_strategy:     # e.g. the histories of a pair search
             name += f", K={pts[0].snapshots} ({Path(src).name})"
-        path = [p for p in pts if p.decision in ("start", "accepted")]
+        path = [p for p in pts if p.decision is not None and p.decision.kept]
         ax.plot([p.wall for p in path], [p.peak / MIB for p in path], "-o", color=col, ms=5,
                 label=f"tuning path: {name}", zorder=3)
         for p in path:
             ax.annotate(p.label, (p.wall, p.peak / MIB), textcoords="offset points", xytext=(4, 4),
                         fontsize=7, color=col)
-        rej = [p for p in pts if p.decision == "rejected"]
+        rej = [p for p in pts if p.decision is Decision.REJECTED]
         if rej:
             ax.scatter([p.wall for p in rej], [p.peak / MIB for p in rej], s=22, facecolors="none",
                        edgecolors=col, label=f"rejected steps ({name})", zorder=3)
@@ -167,8 +168,7 @@ def site_estimates(analysis, top: int = 30):
     ests = [e for e in ests if e.count > 0][:top]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.28 * len(ests) + 1.6), sharey=True)
     y = np.arange(len(ests))
-    cols = [GROUP_COLOURS.get(str(e.effect.value if hasattr(e.effect, "value") else e.effect), "0.5")
-            for e in ests]
+    cols = [GROUP_COLOURS.get(MemoryEffect(e.effect), "0.5") for e in ests]
     a1.barh(y, [e.time_gain_s * 1e3 for e in ests], color=cols)
     a2.barh(y, [e.peak_change / MIB for e in ests], color=cols)
     a1.set_yticks(y, [e.name for e in ests], fontsize=7)
@@ -179,8 +179,9 @@ def site_estimates(analysis, top: int = 30):
     for a in (a1, a2):
         a.grid(axis="x", alpha=0.3)
     from matplotlib.patches import Patch
-    labels = {"gain": "lowers the peak", "neutral": "memory-neutral", "cost": "memory cost"}
-    a2.legend(handles=[Patch(color=c, label=labels[n]) for n, c in GROUP_COLOURS.items()],
+    labels = {MemoryEffect.GAIN: "lowers the peak", MemoryEffect.NEUTRAL: "memory-neutral",
+              MemoryEffect.COST: "memory cost"}
+    a2.legend(handles=[Patch(color=c, label=labels[g]) for g, c in GROUP_COLOURS.items()],
               fontsize=8, loc="lower right")
     fig.suptitle("What inhibiting each checkpoint would do (one flip at a time)")
     return fig

@@ -19,7 +19,7 @@ def profile_estimator(gran) -> Callable[[str], dict[str, Estimate]]:
 
     def estimate(path: str) -> dict[str, Estimate]:
         from ..analysis import analyze_profile   # heavy import, on demand
-        an = analyze_profile(path, granularity=gran.name)
+        an = analyze_profile(path, granularity=gran.granularity)
         out = {}
         for e in an.estimates:
             if e.count <= 0:

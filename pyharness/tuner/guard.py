@@ -105,5 +105,5 @@ class GradientGuard:
 
 
 def callee_of(key: str) -> str:
-    """The callee of a decision unit: ``cg_solve@streamice_vel.f90:212`` -> ``cg_solve``."""
+    """The callee of a decision unit: ``cg_solve@streamice_main.f90:42`` -> ``cg_solve``."""
     return key.split("@", 1)[0].lower()

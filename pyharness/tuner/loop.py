@@ -11,12 +11,13 @@ from ..backends.base import Backend, RunFailed
 from ..config import Configuration, SiteTable
 from ..errors import PyharnessError
 from ..units import human_bytes
+from ..vocabulary import Decision, Granularity, Phase
 from .guard import GradientGuard, callee_of
 from .state import StepRecord, TuneState
 from .store import TuneStore
 from .strategy import Estimate
 
-__all__ = ["Granularity", "TuneLoop", "BudgetUnreachable"]
+__all__ = ["DecisionUnits", "TuneLoop", "BudgetUnreachable"]
 
 
 class BudgetUnreachable(PyharnessError):
@@ -24,15 +25,21 @@ class BudgetUnreachable(PyharnessError):
 
 
 @dataclass(frozen=True)
-class Granularity:
-    """Decision units: every site alone, or every callee (all its sites together)."""
+class DecisionUnits:
+    """The units the tuner flips, at a :class:`~pyharness.vocabulary.Granularity`:
+    every site alone, or every callee (all its sites together)."""
 
-    name: str                  # "site" or "callee"
+    granularity: Granularity
     table: SiteTable
+
+    def __post_init__(self):
+        object.__setattr__(self, "granularity", Granularity(self.granularity))
 
     @property
     def keys(self) -> list[str]:
-        return self.table.site_names if self.name == "site" else self.table.callee_names
+        if self.granularity is Granularity.SITE:
+            return self.table.site_names
+        return self.table.callee_names
 
     def config(self, keys, snapshots: int = 0) -> Configuration:
         """The configuration that inhibits these units."""
@@ -40,7 +47,7 @@ class Granularity:
 
     def keys_of(self, config: Configuration) -> frozenset[str]:
         """Units inhibited by a configuration (a callee counts when all its sites are)."""
-        if self.name == "site":
+        if self.granularity is Granularity.SITE:
             return frozenset(config.inhibited)
         return frozenset(config.nocheckpoint_callees(self.table))
 
@@ -48,7 +55,7 @@ class Granularity:
 class TuneLoop:
     """Rank 0's side of the loop. ``estimator(profile_path) -> {key: Estimate}``."""
 
-    def __init__(self, state: TuneState, backend: Backend, store: TuneStore, gran: Granularity,
+    def __init__(self, state: TuneState, backend: Backend, store: TuneStore, gran: DecisionUnits,
                  estimator: Callable[[str], dict[str, Estimate]], profile_dir: Path,
                  max_steps: int = 50, retries: int = 1, progress=None, snapshots: int = 0,
                  guard: GradientGuard | None = None):
@@ -97,8 +104,8 @@ class TuneLoop:
         m, ests, attempts, failure = self._measure(0, start_inhibited)
         if m is None:
             raise PyharnessError(f"the starting configuration could not be run: {failure}")
-        self._record(StepRecord(step=0, phase="start", flips=(), inhibited=tuple(sorted(start_inhibited)),
-                                decision="start", reason="starting configuration", measurement=m,
+        self._record(StepRecord(step=0, phase=Phase.START, flips=(), inhibited=tuple(sorted(start_inhibited)),
+                                decision=Decision.START, reason="starting configuration", measurement=m,
                                 estimates=ests, attempts=attempts,
                                 job_id=getattr(self.backend, "last_job_id", "") or ""))
 
@@ -122,25 +129,25 @@ class TuneLoop:
         est_dpk = sum(e.dpk for e in prop.flips)
         if m is None:
             rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
-                             decision="failed", reason=str(failure), est_dt=est_dt, est_dpk=est_dpk,
+                             decision=Decision.FAILED, reason=str(failure), est_dt=est_dt, est_dpk=est_dpk,
                              attempts=attempts, failure_state=failure.state,
                              exit_code=failure.exit_code, job_id=failure.job_id or "")
         elif not (cmp := self.guard.compare(st.start, m)).same:
             # never chosen, whatever its time and peak; its flips stay checkpointed
-            culprits = sorted({callee_of(k) for k in prop.keys}) if prop.phase in ("inhibit", "lower") else []
+            culprits = sorted({callee_of(k) for k in prop.keys}) if prop.phase in (Phase.INHIBIT, Phase.LOWER) else []
             why = "gradient differs from the start's: " + cmp.detail
             if culprits:
                 why += f"; must stay checkpointed: {', '.join(culprits)}"
             self._note(f"step {n}: {why} - rejected")
             rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
-                             decision="rejected", reason=why, est_dt=est_dt, est_dpk=est_dpk,
+                             decision=Decision.REJECTED, reason=why, est_dt=est_dt, est_dpk=est_dpk,
                              measurement=m, estimates=ests, attempts=attempts,
                              job_id=getattr(self.backend, "last_job_id", "") or "",
                              grad_differs=True, grad_detail=cmp.detail, grad_rel_diff=cmp.rel_diff)
         else:
             ok, why = st.judge(prop.phase, m)
             rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
-                             decision="accepted" if ok else "rejected", reason=why, est_dt=est_dt,
+                             decision=Decision.ACCEPTED if ok else Decision.REJECTED, reason=why, est_dt=est_dt,
                              est_dpk=est_dpk, measurement=m, estimates=ests, attempts=attempts,
                              job_id=getattr(self.backend, "last_job_id", "") or "")
         self._record(rec)

@@ -36,7 +36,7 @@ class Progress:
             flips = flips[:57] + "..."
         m = rec.measurement
         got = f"{m.wall:.3f}s {human_bytes(m.peak)}" if m is not None else rec.failure_state
-        self.bar.write(f"step {rec.step:3d} {rec.phase:8s} {rec.decision:9s} {got:>22s}  {flips}")
+        self.bar.write(f"step {rec.step:3d} {rec.phase.value:8s} {rec.decision.value:9s} {got:>22s}  {flips}")
 
     def write(self, msg: str) -> None:
         self.bar.write(msg)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..backends.base import Measurement
+from ..vocabulary import Decision, Phase
 from .strategy import Estimate, Strategy, propose_activate, propose_inhibit, propose_lower
 
 __all__ = ["StepRecord", "TuneState", "Proposal"]
@@ -22,10 +23,10 @@ class StepRecord:
     """One measured run of the loop (step 0 is the starting configuration)."""
 
     step: int
-    phase: str                       # start | inhibit | activate
+    phase: Phase                     # start | inhibit | activate | lower
     flips: tuple[str, ...]           # decision units flipped relative to the current config
     inhibited: tuple[str, ...]       # units inhibited in the configuration that was run
-    decision: str                    # start | accepted | rejected | failed
+    decision: Decision               # start | accepted | rejected | failed
     reason: str = ""
     est_dt: float = 0.0              # estimated gain of the flips (s, slowest rank)
     est_dpk: int = 0                 # estimated peak change of the flips (bytes per rank)
@@ -39,10 +40,15 @@ class StepRecord:
     grad_detail: str = ""            # how the gradient differs from the start's
     grad_rel_diff: float = float("nan")
 
+    def __post_init__(self):
+        # records read back from tune.h5 carry the strings: members from here on
+        object.__setattr__(self, "phase", Phase(self.phase))
+        object.__setattr__(self, "decision", Decision(self.decision))
+
 
 @dataclass(frozen=True)
 class Proposal:
-    phase: str
+    phase: Phase
     flips: tuple[Estimate, ...]
 
     @property
@@ -79,28 +85,28 @@ class TuneState:
             cands = [k for k in sorted(self.inhibited) if ("+" + k) not in self.tried]
             flips = propose_activate(self.known, cands, self.flips_per_step)
             if flips:
-                return Proposal("activate", tuple(flips))
+                return Proposal(Phase.ACTIVATE, tuple(flips))
             # nothing left to re-activate: inhibit the sites whose inhibition lowers the
             # peak (Tapenade's first group), the largest estimated reduction first
             cands = [k for k in self.keys if k not in self.inhibited and ("-" + k) not in self.tried
                      and k not in self.forbidden]
             flips = propose_lower(self.estimates, cands, self.flips_per_step)
-            return Proposal("lower", tuple(flips)) if flips else None
+            return Proposal(Phase.LOWER, tuple(flips)) if flips else None
         cands = [k for k in self.keys if k not in self.inhibited and k not in self.tried
                  and k not in self.forbidden]
         flips = propose_inhibit(self.strategy, self.estimates, cands, cur.peak, self.budget,
                                 self.flips_per_step)
-        return Proposal("inhibit", tuple(flips)) if flips else None
+        return Proposal(Phase.INHIBIT, tuple(flips)) if flips else None
 
     def config_after(self, proposal: Proposal) -> frozenset[str]:
-        if proposal.phase in ("inhibit", "lower"):
+        if proposal.phase in (Phase.INHIBIT, Phase.LOWER):
             return self.inhibited | set(proposal.keys)
         return self.inhibited - set(proposal.keys)
 
-    def judge(self, phase: str, m: Measurement) -> tuple[bool, str]:
+    def judge(self, phase: Phase, m: Measurement) -> tuple[bool, str]:
         """Keep a measured configuration? Returns (accepted, reason)."""
         cur = self.current
-        if phase in ("activate", "lower"):
+        if phase.lowers_peak:
             if m.peak < cur.peak:
                 return True, f"peak lowered {cur.peak} -> {m.peak} bytes"
             return False, "peak not lowered"
@@ -134,25 +140,25 @@ class TuneState:
                          "nruns": s.nruns + rec.attempts}
         if m is not None:
             changes["min_peak"] = m.peak if s.min_peak is None else min(s.min_peak, m.peak)
-        if rec.decision == "start":
+        if rec.decision is Decision.START:
             known = dict(s.known)
             known.update(rec.estimates)
             budget = s.budget if s.budget is not None else s.budget_spec.resolve(m.peak)
             changes.update(start=m, current=m, estimates=dict(rec.estimates), known=known,
                            inhibited=frozenset(rec.inhibited), budget=budget)
-        elif rec.decision == "accepted":
+        elif rec.decision is Decision.ACCEPTED:
             known = dict(s.known)
             known.update(rec.estimates)
             changes.update(current=m, estimates=dict(rec.estimates), known=known,
                            inhibited=frozenset(rec.inhibited))
         else:
-            mark = {"activate": "+", "lower": "-"}.get(rec.phase, "")
+            mark = {Phase.ACTIVATE: "+", Phase.LOWER: "-"}.get(rec.phase, "")
             changes["tried"] = s.tried | {mark + k for k in rec.flips}
-            if rec.grad_differs and rec.phase in ("inhibit", "lower"):
+            if rec.grad_differs and rec.phase in (Phase.INHIBIT, Phase.LOWER):
                 changes["forbidden"] = s.forbidden | set(rec.flips)
         new = dataclasses.replace(s, **changes)
         budget = new.budget
-        if (rec.decision in ("start", "accepted") and m is not None and m.peak <= budget
+        if (rec.decision.kept and m is not None and m.peak <= budget
                 and (new.best is None or m.wall < new.best.wall)):
             new = dataclasses.replace(new, best=m, best_inhibited=frozenset(rec.inhibited))
         return new

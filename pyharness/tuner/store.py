@@ -26,6 +26,7 @@ import numpy as np
 from ..backends.base import Measurement
 from ..errors import UsageError
 from ..h5io import atomic_h5, open_h5, read_str, str_array
+from ..vocabulary import Decision, Phase
 from .state import StepRecord
 from .strategy import Estimate
 
@@ -70,8 +71,8 @@ class TuneStore:
             g = f["steps"].create_group(f"{rec.step:05d}")
             a = g.attrs
             a["step"] = rec.step
-            a["phase"] = rec.phase
-            a["decision"] = rec.decision
+            a["phase"] = rec.phase.value            # the strings of earlier files
+            a["decision"] = rec.decision.value
             a["reason"] = rec.reason
             a["flips"] = json.dumps(list(rec.flips))
             a["inhibited"] = json.dumps(sorted(rec.inhibited))
@@ -123,8 +124,8 @@ class TuneStore:
                         ests[k] = Estimate(k, float(dt), int(dpk), int(c), float(dtc))
                 code = int(a["exit_code"])
                 out.append(StepRecord(
-                    step=int(a["step"]), phase=str(a["phase"]), flips=tuple(json.loads(a["flips"])),
-                    inhibited=tuple(json.loads(a["inhibited"])), decision=str(a["decision"]),
+                    step=int(a["step"]), phase=Phase(str(a["phase"])), flips=tuple(json.loads(a["flips"])),
+                    inhibited=tuple(json.loads(a["inhibited"])), decision=Decision(str(a["decision"])),
                     reason=str(a["reason"]), est_dt=float(a["est_dt"]), est_dpk=int(a["est_dpk"]),
                     measurement=m, estimates=ests, attempts=int(a["attempts"]),
                     failure_state=str(a["failure_state"]), exit_code=None if code < 0 else code,

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from ..vocabulary import MemoryEffect
+
 __all__ = ["Strategy", "Estimate", "propose_inhibit", "propose_activate", "propose_lower"]
 
 
@@ -30,12 +32,9 @@ class Estimate:
     dt_cpu: float = 0.0
 
     @property
-    def group(self) -> str:
-        if self.dpk < 0:
-            return "lowers-peak"
-        if self.dpk == 0:
-            return "memory-neutral"
-        return "memory-cost"
+    def group(self) -> MemoryEffect:
+        """Tapenade's group of this unit: lowers the peak, memory-neutral, or a memory cost."""
+        return MemoryEffect.of(self.dpk)
 
 
 def _take(ordered: Iterable[Estimate], peak: int, budget: int, k: int) -> list[Estimate]:
