@@ -10,7 +10,8 @@
 ! Arguments: nrep (default 2), then "noshow" to skip adprofileadj_showprofilesfile
 ! (the trace is then written at exit). Prints "COST <hex>" and "GRAD i <hex>".
 program tapenade_mpi
-  use mpi
+  use mpi, only: MPI_Allreduce, MPI_COMM_WORLD, MPI_Comm_rank, MPI_DOUBLE_PRECISION, MPI_Finalize, &
+                 MPI_Init, MPI_SUM
   implicit none
   integer, parameter :: n = 6, dp = kind(1.0d0)
   character(len=*), parameter :: long = 'compute_the_contribution_of_vertical_mixing_to_the_tracer_budget_in_each_column_'
