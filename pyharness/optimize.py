@@ -31,6 +31,7 @@ from .errors import UsageError
 from .h5io import atomic_h5, check_writable, str_array
 from .mpiutil import collective, run_cli
 from .units import human_bytes, parse_budget
+from .vocabulary import Granularity
 
 __all__ = ["main", "format_plan", "write_plan", "write_pareto", "plan_stem"]
 
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--budget", required=True,
                     help="per-rank peak stack budget: bytes with a unit (512MiB) or a factor of the "
                          "profiled run's peak (1.5x)")
-    ap.add_argument("--granularity", default="site", choices=["site", "callee"],
+    ap.add_argument("--granularity", default="site", choices=[g.value for g in Granularity],
                     help="decide per call site ($AD NOCHECKPOINT) or per callee (-nocheckpoint list)")
     ap.add_argument("--method", default="milp", choices=["milp", "exhaustive"],
                     help="milp (default) or exhaustive (every configuration; small trees only)")
@@ -69,7 +70,7 @@ def plan_stem(out: str | None) -> str:
 def format_plan(plan, model, budget: int | None) -> str:
     p = plan.prediction
     prof = model.predict(_profiled_config(model))
-    unit = "callee" if plan.granularity == "callee" else "site"
+    unit = plan.granularity.value
     lines = [f"budget    {human_bytes(budget)} ({budget} B) per rank" if budget is not None else
              "budget    none",
              f"status    {plan.status_text()}; solved in {plan.solve_s:.3f} s ({plan.method})",

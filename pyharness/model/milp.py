@@ -28,6 +28,7 @@ import numpy as np
 from ..config import Configuration
 from ..errors import UsageError
 from ..units import human_bytes
+from ..vocabulary import Granularity
 from .cost import CostModel, Prediction
 
 __all__ = ["Plan", "BudgetError", "Units", "optimize", "lowest_peak", "pareto_front",
@@ -93,27 +94,29 @@ class Plan:
 class Units:
     """The decision units of a granularity: names and the locations each switches."""
 
-    granularity: str
+    granularity: Granularity
     names: tuple[str, ...]
     members: tuple[tuple[int, ...], ...]     # location indices per unit
     fixed_active: np.ndarray                 # activation of everything not decided (bool, nloc)
 
     @classmethod
-    def of(cls, model: CostModel, granularity: str = "site") -> "Units":
-        if granularity not in ("site", "callee"):
-            raise UsageError(f"granularity '{granularity}' is not site or callee")
+    def of(cls, model: CostModel, granularity: Granularity | str = Granularity.SITE) -> "Units":
+        try:
+            granularity = Granularity(granularity)
+        except ValueError:
+            raise UsageError(f"granularity '{granularity}' is not site or callee") from None
         prof = model.profiled_active()
         ran = model.mult.sum(axis=0) > 0
         fixed = prof.copy()
-        if granularity == "site":
+        if granularity is Granularity.SITE:
             idx = [i for i in model.site_indices if prof[i] and ran[i]]
-            return cls("site", tuple(model.names[i] for i in idx), tuple((i,) for i in idx), fixed)
+            return cls(Granularity.SITE, tuple(model.names[i] for i in idx), tuple((i,) for i in idx), fixed)
         groups: dict[str, list[int]] = {}
         for i in model.site_indices:
             if prof[i]:
                 groups.setdefault(model.callees[i].lower(), []).append(i)
         names = sorted(c for c, m in groups.items() if any(ran[i] for i in m))
-        return cls("callee", tuple(names), tuple(tuple(groups[c]) for c in names), fixed)
+        return cls(Granularity.CALLEE, tuple(names), tuple(tuple(groups[c]) for c in names), fixed)
 
     def active(self, x: np.ndarray) -> np.ndarray:
         """Activation per location for unit decisions ``x`` (C, nunits) or (nunits,)."""
