@@ -3,7 +3,8 @@
 ! s = allreduce(y), J = s**2. The backward sweep pops x and the bits, and
 ! xb_i = 2 s f'(x_i). Prints, per rank, "RANK r PEAK bytes LEFT bytes ERR maxerr".
 program adstack_mpi
-  use mpi
+  use mpi, only: MPI_Allreduce, MPI_COMM_WORLD, MPI_Comm_rank, MPI_Comm_size, MPI_DOUBLE_PRECISION, &
+                 MPI_Finalize, MPI_Init, MPI_SUM
   use ph_stack, only: ph_stack_reset, ph_stack_peak, ph_stack_current
   implicit none
   integer :: rank, nranks, ierr, n, i, c
