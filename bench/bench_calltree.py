@@ -34,7 +34,7 @@ def tuning(args):
         out = os.path.join(tmp, "tune.h5")
         cmd = ["mpiexec", "-n", str(args.ranks), sys.executable, "-m", "pyharness.tune",
                "--kernel", "calltree", "--param", f"shape=random,nsites={n},seed=1,m=64",
-               "--budget", "3x", "--backend", "inline", "--max-steps", str(steps),
+               "--budget", "3x", "--backend", "inline", "--max-steps", str(steps), "--method", "greedy",
                "--no-progress", "--out", out]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=tmp)

@@ -26,6 +26,7 @@ from pyharness.vocabulary import Decision, Phase
 def run(kernel, size, ranks, budget, strategy, out, repeat, snapshots="0", max_steps=30):
     cmd = ["mpiexec", "-n", str(ranks), sys.executable, "-m", "pyharness.tune", "--kernel", kernel,
            "--size", size, "--budget", budget, "--strategy", strategy, "--backend", "inline",
+           "--method", "greedy",
            "--repeat", str(repeat), "--max-steps", str(max_steps), "--no-progress", "--out", out,
            "--snapshots", snapshots]
     subprocess.run(cmd, check=True, capture_output=True, text=True)

@@ -5,10 +5,16 @@ Usage::
     mpiexec -n 2 python -m pyharness.tune --kernel streamice --budget 1.5x \
         --strategy runtime-first --backend inline --out tune.h5
 
-Starts from every site checkpointed (or ``--config FILE``), profiles, estimates
-every site's gain and memory cost, flips the best candidates, measures, keeps or
-rolls back, and repeats. Every step goes to tune.h5; ``--resume`` continues a
-killed run. See docs/MODEL.md for the estimates the loop uses.
+``--method optimal`` (the default) profiles the start (every site checkpointed,
+or ``--config FILE``) once, builds the cost model from that profile, chooses the
+fastest configuration whose predicted peak fits the budget on every rank (a
+MILP, proven optimal), runs it and records predicted against measured: two
+runs. If the measured peak differs from the prediction, or the choice is slower
+than the start beyond ``--tolerance``, it says so and continues with the greedy
+loop. ``--method greedy`` is the paper's loop: estimates every site's gain and
+memory cost from the current profile, flips the best candidates, measures,
+keeps or rolls back, and repeats. Every step goes to tune.h5; ``--resume``
+continues a killed run. docs/MODEL.md describes the model and the estimates.
 
 With ``--snapshots 0,2,4`` (several snapshot counts of the time loop's binomial
 checkpointing) it tunes the call-tree configuration once per count, under the
@@ -35,6 +41,7 @@ from .kernels import parse_params
 from .mpiutil import collective, run_cli
 from .tuner.estimates import profile_estimator
 from .tuner.loop import BudgetUnreachable, DecisionUnits, TuneLoop
+from .tuner.optimal import OptimalStep
 from .tuner.progress import Progress
 from .tuner.state import TuneState
 from .tuner.store import TuneStore
@@ -51,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--budget", required=True,
                     help="per-rank peak stack budget: bytes with a unit (512MiB) or a factor of "
                          "the starting peak (1.5x)")
+    ap.add_argument("--method", default="optimal", choices=["optimal", "greedy"],
+                    help="optimal (default): one profile, the model's proven optimum, one run to "
+                         "confirm it; greedy: the paper's loop of one run per flip")
+    ap.add_argument("--solve-time-limit", type=float, default=60.0, metavar="S",
+                    help="--method optimal: seconds for the solver (default 60)")
     ap.add_argument("--strategy", default="runtime-first", choices=[s.value for s in Strategy])
     ap.add_argument("--granularity", default="site", choices=[g.value for g in Granularity],
                     help="decide per call site ($AD NOCHECKPOINT) or per callee (-nocheckpoint list)")
@@ -249,6 +261,7 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
              "strategy": args.strategy, "granularity": args.granularity, "budget": str(args.budget),
              "backend": args.backend, "tolerance": args.tolerance, "flips": args.flips,
              "start": json.dumps(start.to_json()), "snapshots": args.snapshots,
+             "method": args.method,
              "command": " ".join(shlex.quote(a) for a in sys.argv)}
     store = TuneStore(args.out)
     if args.resume:
@@ -278,10 +291,21 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
                     snapshots=args.snapshots)
     if records:
         loop._note(f"resuming {args.out}: {len(records)} step(s) recorded, continuing at step {state.nsteps}")
+    optimal = None
+    if args.method == "optimal":
+        optimal = OptimalStep(loop, args.granularity, args.solve_time_limit, note=loop._note)
+        optimal.attach()
     try:
         if not records:
             loop.run_start(gran.keys_of(start))
-        final = loop.run()
+        elif optimal is not None:
+            optimal.build_model(loop.state.start.profile)
+        done = False
+        if optimal is not None and optimal.model is None:
+            optimal = None
+        if optimal is not None:
+            done = _optimal_phase(optimal, loop)
+        final = loop.state if done else loop.run()
     except BudgetUnreachable as exc:
         if not unreachable_ok:
             raise
@@ -291,8 +315,25 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
     finally:
         if progress is not None:
             progress.close()
-    _report(args, gran, final)
+    _report(args, gran, final, optimal=optimal is not None)
     return final
+
+
+def _optimal_phase(optimal: "OptimalStep", loop: TuneLoop) -> bool:
+    """Solve and run the choice unless tune.h5 already holds it. True: nothing left to do."""
+    done = [r for r in TuneStore(loop.store.path).records() if r.phase == "optimal"]
+    if not done:
+        return optimal.solve_and_run()
+    rec = done[-1]
+    return rec.decision == "accepted" and "greedy" not in rec.reason
+
+
+def _optimal_choice(out) -> tuple | None:
+    """(inhibited units, measurement, prediction) of an accepted optimal step, else None."""
+    for r in TuneStore(out).records():
+        if r.phase == "optimal" and r.decision == "accepted" and "greedy" not in r.reason:
+            return frozenset(r.inhibited), r.measurement, r.prediction
+    return None
 
 
 def _report_guard(st: TuneState, stem: str, out) -> None:
@@ -314,18 +355,27 @@ def _report_guard(st: TuneState, stem: str, out) -> None:
               f"   (list in {stem}.keep-checkpointed.txt)")
 
 
-def _report(args, gran: DecisionUnits, st: TuneState) -> None:
+def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False) -> None:
     best_keys, best = st.chosen
+    choice = _optimal_choice(args.out) if optimal else None
+    if choice is not None:       # confirmed by its run: the model's optimum, not the luckier sample
+        best_keys, best, pred = choice
     cfg = gran.config(sorted(best_keys), args.snapshots)
     table = gran.table
     stem = _stem(args.out)
     _write_choice(stem, cfg, gran, args.kernel, f"pyharness tune: callees to inhibit for {args.kernel} "
                                                f"(budget {args.budget}, strategy {args.strategy})")
     speedup = st.start.wall / best.wall if best.wall > 0 else float("nan")
-    print(f"\ntuning finished after {st.nsteps - 1} step(s), {st.nruns} run(s)")
+    print(f"\ntuning finished after {st.nsteps - 1} step(s), {st.nruns} run(s)"
+          + (" (method optimal)" if choice is not None else
+             " (method optimal, then the greedy loop)" if optimal else ""))
     print(f"  start   {st.start.wall:.3f} s  peak {human_bytes(st.start.peak)}/rank")
     print(f"  chosen  {best.wall:.3f} s  peak {human_bytes(best.peak)}/rank "
           f"(budget {human_bytes(st.budget)}/rank)  speed-up {speedup:.2f}x")
+    if choice is not None:
+        print(f"  predicted {float(pred['time_s']):.3f} s  peak {human_bytes(int(max(pred['peak_bytes'])))}"
+              f"/rank: measured peak equals the prediction on every rank "
+              f"({pred.get('status', '')})")
     print(f"  {len(cfg.inhibited)} of {len(table.site_names)} sites inhibited")
     if best.grad_digest == st.start.grad_digest:
         print("  gradient bitwise identical to the start's (every measured configuration was compared)")

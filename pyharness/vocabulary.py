@@ -57,6 +57,7 @@ class Phase(str, Enum):
     when nothing is left to re-activate."""
 
     START = "start"
+    OPTIMAL = "optimal"     # tune --method optimal: the cost model's choice
     INHIBIT = "inhibit"
     ACTIVATE = "activate"
     LOWER = "lower"

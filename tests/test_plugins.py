@@ -114,7 +114,7 @@ def test_installed_plugin_kernel_profiles_and_tunes_at_2_ranks(tmp_path, example
         assert (f["summary/peak_bytes"][()] > 0).all()
 
     tuned = tmp_path / "tune.h5"
-    proc = mpirun(2, ["-m", "pyharness.tune", "--kernel", "smoother", "--budget", "1.5x", "--max-steps", "6",
+    proc = mpirun(2, ["-m", "pyharness.tune", "--method", "greedy", "--kernel", "smoother", "--budget", "1.5x", "--max-steps", "6",
                       "--out", str(tuned), "--no-progress"], cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     recs = TuneStore(tuned).records()

@@ -23,7 +23,7 @@ def png_size(path):
 def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("report")
     assert mpirun(2, ["-m", "pyharness.profile", "--out", str(d / "profile.h5")], cwd=d).returncode == 0
-    p = mpirun(2, ["-m", "pyharness.tune", "--budget", "1.5x", "--max-steps", "5", "--no-progress",
+    p = mpirun(2, ["-m", "pyharness.tune", "--method", "greedy", "--budget", "1.5x", "--max-steps", "5", "--no-progress",
                    "--out", str(d / "tune.h5")], cwd=d)
     assert p.returncode == 0, p.stderr
     return d

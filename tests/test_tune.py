@@ -19,7 +19,10 @@ KERNEL = ["--kernel", "streamice"]
 
 def tune(tmp_path, n, *args, name="tune.h5", timeout=600):
     out = tmp_path / name
-    proc = mpirun(n, ["-m", "pyharness.tune", *KERNEL, "--out", str(out), "--no-progress", *args],
+    # the greedy loop (the paper's) is what these tests assert; tests/test_tune_optimal.py
+    # tests --method optimal
+    method = [] if "--method" in args else ["--method", "greedy"]
+    proc = mpirun(n, ["-m", "pyharness.tune", *KERNEL, "--out", str(out), "--no-progress", *method, *args],
                   timeout=timeout, cwd=tmp_path)
     return proc, out
 
@@ -59,7 +62,7 @@ def test_resume_after_kill_gives_the_same_final_configuration(tmp_path):
     assert len(ref_recs) >= 4
     # the same measurements, replayed slowly, in a process we kill with SIGKILL mid-loop
     out = tmp_path / "killed.h5"
-    cmd = [sys.executable, "-m", "pyharness.tune", *KERNEL, "--out", str(out), "--no-progress",
+    cmd = [sys.executable, "-m", "pyharness.tune", *KERNEL, "--out", str(out), "--no-progress", "--method", "greedy",
            "--budget", "1.5x", "--backend", "replay", "--replay-from", str(ref), "--replay-delay", "0.4",
            "--max-steps", "8"]
     p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -107,7 +110,7 @@ def test_unknown_site_in_start_configuration(tmp_path):
 def test_resume_refuses_another_size(tmp_path):
     proc, out = tune(tmp_path, 1, "--budget", "1.5x", "--max-steps", "1")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    proc2 = mpirun(1, ["-m", "pyharness.tune", *KERNEL, "--param", "nx=40", "--out", str(out),
+    proc2 = mpirun(1, ["-m", "pyharness.tune", *KERNEL, "--method", "greedy", "--param", "nx=40", "--out", str(out),
                        "--budget", "1.5x", "--resume", "--no-progress"], cwd=tmp_path)
     assert proc2.returncode != 0
     assert "cannot resume" in proc2.stderr and "params" in proc2.stderr
@@ -134,7 +137,7 @@ def test_failed_steps_are_recorded_retried_and_skipped(tmp_path):
 
 def test_local_backend_runs_each_step_as_a_new_mpiexec(tmp_path):
     out = tmp_path / "local.h5"
-    proc = subprocess.run([sys.executable, "-m", "pyharness.tune", *KERNEL, "--backend", "local",
+    proc = subprocess.run([sys.executable, "-m", "pyharness.tune", *KERNEL, "--method", "greedy", "--backend", "local",
                            "--ranks", "2", "--budget", "1.5x", "--max-steps", "2", "--no-progress",
                            "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

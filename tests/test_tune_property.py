@@ -128,7 +128,7 @@ def _run_cases(d, params, source, cases):
         sub = d / name
         sub.mkdir()
         (sub / "start.json").write_text(json.dumps({"inhibited": sorted(start)}))
-        argvs[name] = ["--kernel", "calltree", *params, "--backend", "replay", "--replay-from",
+        argvs[name] = ["--method", "greedy", "--kernel", "calltree", *params, "--backend", "replay", "--replay-from",
                        str(source), "--budget", f"{budget}B", "--strategy", strategy,
                        "--granularity", gran, "--start", str(sub / "start.json"), "--no-progress",
                        "--out", str(sub / "tune.h5")]
@@ -291,7 +291,7 @@ def test_resume_keeps_the_guard(tampered):
         for name in list(f["steps"]):
             if int(name) > cut:
                 del f["steps"][name]
-    argv = ["--kernel", "calltree", *params, "--backend", "replay", "--replay-from", str(t / "all.h5"),
+    argv = ["--method", "greedy", "--kernel", "calltree", *params, "--backend", "replay", "--replay-from", str(t / "all.h5"),
             "--budget", f"{roomy}B", "--start", str(r / "first" / "start.json"), "--no-progress",
             "--out", str(out), "--resume"]
     p = subprocess.run([sys.executable, "-m", "pyharness.tune", *argv], cwd=r, capture_output=True,

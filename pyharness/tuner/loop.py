@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,8 @@ class TuneLoop:
         self.progress = progress
         self.snapshots = snapshots
         self.guard = guard if guard is not None else GradientGuard()
+        # --method optimal: step record -> the model's prediction, stored with the step
+        self.predictor: Callable[[StepRecord], dict] | None = None
 
     # ------------------------------------------------------------------
     def _measure(self, step: int, inhibited: frozenset[str]):
@@ -95,6 +98,8 @@ class TuneLoop:
             print(msg, file=sys.stderr, flush=True)
 
     def _record(self, rec: StepRecord) -> None:
+        if self.predictor is not None and not rec.prediction and rec.measurement is not None:
+            rec = dataclasses.replace(rec, prediction=self.predictor(rec))
         self.store.append(rec)
         self.state = self.state.apply(rec)
         if self.progress is not None:

@@ -23,7 +23,7 @@ class StepRecord:
     """One measured run of the loop (step 0 is the starting configuration)."""
 
     step: int
-    phase: Phase                     # start | inhibit | activate | lower
+    phase: Phase                     # start | optimal | inhibit | activate | lower
     flips: tuple[str, ...]           # decision units flipped relative to the current config
     inhibited: tuple[str, ...]       # units inhibited in the configuration that was run
     decision: Decision               # start | accepted | rejected | failed
@@ -39,6 +39,7 @@ class StepRecord:
     grad_differs: bool = False       # the gradient guard rejected it (tuner/guard.py)
     grad_detail: str = ""            # how the gradient differs from the start's
     grad_rel_diff: float = float("nan")
+    prediction: Mapping = field(default_factory=dict)   # the model's (--method optimal)
 
     def __post_init__(self):
         # records read back from tune.h5 carry the strings: members from here on

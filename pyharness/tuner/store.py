@@ -10,6 +10,10 @@ Layout (docs/FORMAT.md, kind ``tune``)::
                       grad_differs, grad_detail, grad_rel_diff (gradient guard), ...
                       datasets: wall_s, cpu_s, peak_bytes (per rank)
     /steps/00000/estimates   key, dt, dpk, count, dt_cpu (of that step's profile)
+    /steps/00000/predicted   --method optimal: the model's prediction of that step's
+                      configuration: datasets peak_bytes, time_s (per rank); attrs
+                      time_s (slowest rank), exact, reasons; the solved step also
+                      status, proven, solve_s, gap, method
     /pending          attrs of a run in flight (a batch job), for --resume
 
 Every append copies the file, adds the group and renames the copy over the
@@ -35,6 +39,21 @@ __all__ = ["TuneStore", "IDENTITY_ATTRS"]
 # what must match for --resume to continue a run
 IDENTITY_ATTRS = ("kernel", "size", "params", "nranks", "granularity", "strategy", "budget",
                   "snapshots")
+
+
+def _write_prediction(p, pred: dict) -> None:
+    p["peak_bytes"] = np.asarray(pred["peak_bytes"], dtype=np.int64)
+    p["time_s"] = np.asarray(pred["time_by_rank_s"], dtype=np.float64)
+    for k, v in pred.items():
+        if k not in ("peak_bytes", "time_by_rank_s"):
+            p.attrs[k] = v
+
+
+def _read_prediction(p) -> dict:
+    out = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in p.attrs.items()}
+    out["peak_bytes"] = p["peak_bytes"][()]
+    out["time_by_rank_s"] = p["time_s"][()]
+    return out
 
 
 class TuneStore:
@@ -101,6 +120,8 @@ class TuneStore:
                 e["dpk"] = np.array([x.dpk for x in ests], dtype=np.int64)
                 e["count"] = np.array([x.count for x in ests], dtype=np.int64)
                 e["dt_cpu"] = np.array([x.dt_cpu for x in ests])
+            if rec.prediction:
+                _write_prediction(g.create_group("predicted"), rec.prediction)
             if "pending" in f:
                 del f["pending"]
 
@@ -122,6 +143,7 @@ class TuneStore:
                     for k, dt, dpk, c, dtc in zip(read_str(e["key"]), e["dt"][()], e["dpk"][()],
                                                   e["count"][()], e["dt_cpu"][()]):
                         ests[k] = Estimate(k, float(dt), int(dpk), int(c), float(dtc))
+                pred = _read_prediction(g["predicted"]) if "predicted" in g else {}
                 code = int(a["exit_code"])
                 out.append(StepRecord(
                     step=int(a["step"]), phase=Phase(str(a["phase"])), flips=tuple(json.loads(a["flips"])),
@@ -131,7 +153,7 @@ class TuneStore:
                     failure_state=str(a["failure_state"]), exit_code=None if code < 0 else code,
                     job_id=str(a["job_id"]), grad_differs=bool(a.get("grad_differs", False)),
                     grad_detail=str(a.get("grad_detail", "")),
-                    grad_rel_diff=float(a.get("grad_rel_diff", float("nan")))))
+                    grad_rel_diff=float(a.get("grad_rel_diff", float("nan"))), prediction=pred))
         return out
 
     # ------------------------------------------------------------ a run in flight

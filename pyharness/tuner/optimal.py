@@ -1,0 +1,140 @@
+"""``tune --method optimal``: one profile, one exact solve, one run to confirm.
+
+The start (every site checkpointed unless ``--start``) is run with profiling on
+as step 0; its profile builds the cost model (:mod:`pyharness.model`), the MILP
+chooses the fastest configuration whose predicted peak fits the budget on every
+rank, and that configuration is run as step 1 (phase ``optimal``). Every step
+of a tune.h5 made this way carries the model's prediction next to the
+measurement (``/steps/NNNNN/predicted``, docs/FORMAT.md).
+
+The chosen configuration is accepted when its measured peak equals the
+prediction on every rank to the byte, it fits the budget, its gradient is the
+start's, and it is not slower than the start by more than ``--tolerance``.
+Otherwise tune says so plainly and continues with the greedy loop from the
+better of the two measured configurations (steps recorded as such).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import PyharnessError, UsageError
+from ..units import human_bytes
+from .loop import BudgetUnreachable, TuneLoop
+from .state import StepRecord
+
+__all__ = ["OptimalStep", "prediction_record"]
+
+
+def prediction_record(pred, plan=None) -> dict:
+    """What tune.h5 stores of a prediction (and of the solve that chose it)."""
+    rec = {"time_s": float(pred.time), "time_by_rank_s": np.asarray(pred.time_by_rank, dtype=float),
+           "peak_bytes": np.asarray(pred.peak_by_rank, dtype=np.int64), "exact": bool(pred.exact),
+           "reasons": "; ".join(pred.reasons)}
+    if plan is not None:
+        rec.update(status=plan.status_text(), proven=bool(plan.proven), solve_s=float(plan.solve_s),
+                   gap=float(plan.gap) if np.isfinite(plan.gap) else float("nan"),
+                   method=plan.method)
+    return rec
+
+
+class OptimalStep:
+    """Rank 0's side of ``--method optimal`` around a :class:`TuneLoop`."""
+
+    def __init__(self, loop: TuneLoop, granularity: str, time_limit: float | None = 60.0,
+                 note=print):
+        self.loop = loop
+        self.granularity = granularity
+        self.time_limit = time_limit
+        self.model = None
+        self.note = note
+
+    # ------------------------------------------------------------ model
+    def attach(self) -> None:
+        """Build the model from the start's profile as soon as the start is recorded."""
+        self.loop.predictor = self.predict
+
+    def build_model(self, profile: str):
+        """The model of the start's profile; None (with the reason said) when it has no events."""
+        from ..model import CostModel, StructureError
+        try:
+            self.model = CostModel.from_profile(profile)
+        except (UsageError, StructureError) as exc:
+            self.note(f"the start's profile gives no model ({exc}): continuing with the greedy loop")
+            self.loop.predictor = None
+            self.failed = True
+            return None
+        for n in self.model.notes:
+            self.note(f"model: {n}")
+        return self.model
+
+    failed = False
+
+    def predict(self, rec: StepRecord) -> dict:
+        """Prediction record of a step's configuration (its inhibited decision units)."""
+        if self.model is None:
+            if self.failed or rec.decision != "start" or self.build_model(rec.measurement.profile) is None:
+                return {}
+        cfg = self.loop.gran.config(sorted(rec.inhibited), self.loop.snapshots)
+        return prediction_record(self.model.predict(cfg))
+
+    # ------------------------------------------------------------ the solve and its run
+    def solve_and_run(self) -> bool:
+        """Optimise under the budget and run the choice. True: accepted, nothing left to do."""
+        from ..model.milp import BudgetError, optimize
+        st = self.loop.state
+        try:
+            plan = optimize(self.model, st.budget, self.granularity, method="milp",
+                            time_limit=self.time_limit)
+        except BudgetError as exc:
+            raise BudgetUnreachable(f"{exc} (the start measured {human_bytes(st.start.peak)} per rank)") \
+                from None
+        keys = self.loop.gran.keys_of(plan.config)
+        pred = prediction_record(plan.prediction, plan)
+        self.note(f"optimal: {len(plan.config.inhibited)} site(s) inhibited, predicted "
+                  f"{plan.predicted_time:.4f} s, peak {human_bytes(plan.peak)}/rank; "
+                  f"{plan.status_text()}, solved in {plan.solve_s:.2f} s")
+        n = st.nsteps
+        m, ests, attempts, failure = self.loop._measure(n, frozenset(keys))
+        base = dict(step=n, phase="optimal", flips=(), inhibited=tuple(sorted(keys)),
+                    est_dt=float(st.start.wall - plan.predicted_time),
+                    est_dpk=int(plan.peak - st.start.peak), attempts=attempts,
+                    job_id=getattr(self.loop.backend, "last_job_id", "") or "", prediction=pred)
+        if m is None:
+            self.note(f"the chosen configuration could not be run ({failure}): "
+                      "continuing with the greedy loop from the start")
+            self.loop._record(StepRecord(decision="failed", reason=str(failure),
+                                         failure_state=failure.state, exit_code=failure.exit_code,
+                                         **base))
+            return False
+        problems = []
+        peak = np.asarray(m.peak_bytes, dtype=np.int64)
+        if peak.shape != pred["peak_bytes"].shape or np.any(peak != pred["peak_bytes"]):
+            problems.append(f"MEASURED PEAK {list(map(int, peak))} bytes per rank DIFFERS from the "
+                            f"predicted {list(map(int, pred['peak_bytes']))}")
+        if m.peak > st.budget:
+            problems.append(f"measured peak {human_bytes(m.peak)} is above the budget "
+                            f"{human_bytes(st.budget)}")
+        if m.wall > st.start.wall * (1.0 + st.tolerance):
+            problems.append(f"SLOWER than the start: {m.wall:.6f} s against {st.start.wall:.6f} s, "
+                            f"beyond the tolerance of {st.tolerance:.1%}")
+        cmp = self.loop.guard.compare(st.start, m)
+        extra = {}
+        if not cmp.same:
+            problems.append("gradient differs from the start's: " + cmp.detail)
+            extra = dict(grad_differs=True, grad_detail=cmp.detail, grad_rel_diff=cmp.rel_diff)
+        if not problems:
+            why = (f"measured peak equals the prediction on every rank; {m.wall:.6f} s "
+                   f"(predicted {plan.predicted_time:.6f} s), start {st.start.wall:.6f} s")
+            self.loop._record(StepRecord(decision="accepted", reason=why, measurement=m,
+                                         estimates=ests, **base))
+            return True
+        why = "; ".join(problems)
+        # the greedy loop goes on from the measured choice when it is usable, else from the start
+        usable = m.peak <= st.budget and cmp.same and m.wall < st.start.wall
+        self.note(f"optimal: {why} - continuing with the greedy loop from "
+                  f"{'the chosen configuration' if usable else 'the start'}")
+        self.loop._record(StepRecord(decision="accepted" if usable else "rejected",
+                                     reason=why + "; continuing with the greedy loop",
+                                     measurement=m, estimates=ests, **base, **extra))
+        return False
