@@ -68,6 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _model_or_none(profile):
+    """The cost model of a profile (exact peaks of whole configurations for --budget), or
+    None when there is none to build (a Tapenade import, a profile without events)."""
+    if profile is None:
+        return None
+    from .model import CostModel, StructureError
+    try:
+        return CostModel.from_profile(profile)
+    except (UsageError, StructureError) as exc:
+        print(f"note: no cost model of {profile} ({exc}); the budget plan sums single-flip "
+              "estimates, which can be below the true peak: re-profile to check", file=sys.stderr)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .analysis import config_files, units
@@ -108,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     sugg = suggest(an, exclude=keep)
     plan = None
     if args.budget is not None:
-        plan = select_under_budget(an, units.resolve_budget(args.budget, an.peak), sugg)
+        plan = select_under_budget(an, units.resolve_budget(args.budget, an.peak), sugg,
+                                   model=_model_or_none(args.profile))
 
     if args.out:
         command = " ".join(shlex.quote(a) for a in
@@ -118,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         config_files.write_name_list(
             args.write_list, plan.nocheckpoint,
             header=f"-nocheckpoint list proposed by {PROG} from {an.source}\n"
-                   f"per-rank budget {units.human_bytes(plan.budget)}; estimated peak "
-                   f"{units.human_bytes(plan.new_peak)}: re-profile to check")
+                   f"per-rank budget {units.human_bytes(plan.budget)}; "
+                   + (f"predicted peak {units.human_bytes(plan.new_peak)} (cost model, exact "
+                      "to the byte for a profile with every site checkpointed)" if plan.exact_peaks
+                      else f"estimated peak {units.human_bytes(plan.new_peak)}: re-profile to check"))
 
     if args.json:
         print(json.dumps(to_json(an, sugg, plan), indent=1))

@@ -123,6 +123,7 @@ class BudgetPlan:
     partial: tuple[str, ...]
     over_budget: bool
     granularity: str = "site"
+    exact_peaks: bool = False      # rank_peaks predicted by the cost model, not summed estimates
 
     @property
     def tapenade_option(self) -> str:
@@ -131,14 +132,22 @@ class BudgetPlan:
 
 
 def select_under_budget(analysis: Analysis, budget: int, suggestions: Suggestions | None = None,
-                        ) -> BudgetPlan:
-    """Greedy choice of groups to inhibit while every rank's estimated peak fits ``budget``.
+                        model=None) -> BudgetPlan:
+    """Greedy choice of groups to inhibit while every rank's peak fits ``budget``.
 
     Candidates are taken in the order of :class:`Suggestions` (memory gains,
-    neutral ones, then costs by dT/dPk); one is taken if, on every rank, its
-    peak change is not positive or the rank's estimated peak plus that change
-    stays within the budget. Candidates that do not fit are skipped and the
-    scan goes on (a cheaper one may still fit).
+    neutral ones, then costs by dT/dPk); one is taken if, on every rank, the
+    peak does not rise or stays within the budget. Candidates that do not fit
+    are skipped and the scan goes on (a cheaper one may still fit).
+
+    With ``model`` (a :class:`pyharness.model.CostModel` of the same profile)
+    every rank's peak is the model's prediction of the whole configuration
+    (the profiled inhibitions, the groups taken so far and the candidate),
+    exact to the byte: peaks do not add (an inner site inhibited with its
+    caller costs more than the two single changes), so the plan never goes
+    over the budget it was given. Without a model (a Tapenade import) the
+    peak is the sum of single-flip estimates, which can be below the truth:
+    re-profile to check.
 
     Examples
     --------
@@ -152,18 +161,34 @@ def select_under_budget(analysis: Analysis, budget: int, suggestions: Suggestion
     est = data.peak.astype(np.int64).copy()
     over = bool(est.max() > budget)
     chosen: list[GroupEstimate] = []
-    for e in suggestions:
-        inc = np.maximum(data.dpk[:, e.index], 0)
-        if np.all((inc == 0) | (est + inc <= budget)):
-            chosen.append(e)
-            est += inc
+    if model is not None:
+        from ..config import Configuration
+        inhibited = set(analysis.inhibited_sites)
+
+        def peaks(sites) -> np.ndarray:
+            cfg = Configuration(frozenset(sites), model.snapshots)
+            return np.asarray(model.predict(cfg).peak_by_rank, dtype=np.int64)
+
+        est = peaks(inhibited)
+        for e in suggestions:
+            p = peaks(inhibited | set(e.sites))
+            if np.all((p <= est) | (p <= budget)):
+                chosen.append(e)
+                inhibited |= set(e.sites)
+                est = p
+    else:
+        for e in suggestions:
+            inc = np.maximum(data.dpk[:, e.index], 0)
+            if np.all((inc == 0) | (est + inc <= budget)):
+                chosen.append(e)
+                est += inc
     idx = [e.index for e in chosen]
     dtw = data.dt_wall_s[:, idx].sum(axis=1) if idx else np.zeros(data.nranks)
     dtc = data.dt_cpu_s[:, idx].sum(axis=1) if idx else np.zeros(data.nranks)
     nocp, partial = _callee_list(analysis, chosen)
     return BudgetPlan(int(budget), tuple(chosen), tuple(int(v) for v in est), int(est.max()),
                       slowest_rank_gain(data.wall_s, dtw), slowest_rank_gain(data.cpu_s, dtc),
-                      nocp, partial, over, analysis.groups.granularity.value)
+                      nocp, partial, over, analysis.groups.granularity.value, model is not None)
 
 
 def _callee_list(analysis: Analysis, chosen: Sequence[GroupEstimate]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -288,9 +313,12 @@ def _format_plan(plan: BudgetPlan, what: str) -> list[str]:
                    "neutral inhibitions are proposed; activate checkpoints to fit")
     for e in plan.selected:
         out.append(f"  {e.name}")
+    peak = (f"predicted peak {human_bytes(plan.new_peak)} (the cost model's, of the whole "
+            "configuration)" if plan.exact_peaks else
+            f"estimated peak {human_bytes(plan.new_peak)} (per-rank costs summed, gains not "
+            "credited: re-profile to check)")
     out.append(f"  estimated gain {_fmt_s(plan.time_gain_wall_s)} wall, {_fmt_s(plan.time_gain_cpu_s)} "
-               f"CPU (slowest rank); estimated peak {human_bytes(plan.new_peak)} "
-               "(per-rank costs summed, gains not credited: re-profile to check)")
+               f"CPU (slowest rank); {peak}")
     out.append(f"  Tapenade: {plan.tapenade_option}")
     if plan.partial:
         out.append("  per site only ($AD NOCHECKPOINT; their callees have other checkpointed sites): "
