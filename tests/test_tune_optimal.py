@@ -69,6 +69,13 @@ def test_optimal_choice_is_exact_within_budget_and_the_exhaustive_optimum(tmp_pa
     assert chosen.prediction["time_s"] <= best * (1 + 1e-6) + 1e-12
     assert bool(chosen.prediction["exact"])
     assert "measured peak equals the prediction" in proc.stdout
+    # the report: predicted against measured for both runs, the predicted front drawn
+    rep = mpirun(1, ["-m", "pyharness.report", str(out), "--out", str(tmp_path / "rep"),
+                     "--front", "4"], cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    assert "predicted (cost model, from the start's profile) against measured" in rep.stdout
+    assert "peak predicted to the byte on every rank: 2/2 configurations" in rep.stdout
+    assert (tmp_path / "rep" / "pareto.png").stat().st_size > 0
 
 
 def test_budget_below_every_reachable_peak_says_the_lowest_on_every_rank(tmp_path):

@@ -8,7 +8,10 @@ Usage::
 A profile gives the memory timeline per rank, the per-site estimates (three
 suggestion groups) and the rank imbalance; tuning histories and explorations give
 the Pareto plane (peak stack vs run time) with the tuning paths, the budget and the
-Pareto front of everything measured. Several files are overlaid.
+Pareto front of everything measured. A tune.h5 made with ``--method optimal`` also
+gives a table of predicted against measured for every measured configuration, and
+the cost model's predicted front drawn with the measured points. Several files are
+overlaid.
 """
 
 from __future__ import annotations
@@ -41,6 +44,20 @@ def _table(points) -> str:
         lines.append(f"\n{len(bad)} configuration(s) CHANGED THE GRADIENT: never chosen, not on the Pareto front")
         if keep:
             lines.append("MUST STAY CHECKPOINTED (inhibited only where the gradient changed): " + ", ".join(keep))
+    return "\n".join(lines)
+
+
+def _prediction_table(points) -> str:
+    """Predicted against measured, every measured configuration of a --method optimal tune.h5."""
+    lines = [f"{'step':>4} {'phase':>8} {'decision':>9} {'pred (s)':>10} {'meas (s)':>10} {'error':>7} "
+             f"{'pred peak':>12} {'meas peak':>12}  peak per rank"]
+    for p in points:
+        err = (p.wall - p.pred_wall) / p.pred_wall if p.pred_wall else float("nan")
+        lines.append(f"{p.label:>4} {p.phase or '-':>8} {p.decision or '-':>9} {p.pred_wall:>10.4f} "
+                     f"{p.wall:>10.4f} {100 * err:>+6.1f}% {human_bytes(p.pred_peak):>12} "
+                     f"{human_bytes(p.peak):>12}  {'equal' if p.peak_exact else 'DIFFERS'}")
+    n = sum(1 for p in points if p.peak_exact)
+    lines.append(f"peak predicted to the byte on every rank: {n}/{len(points)} configurations")
     return "\n".join(lines)
 
 
@@ -82,6 +99,9 @@ def main(argv=None) -> int:
     ap.add_argument("--nocheckpoint", metavar="LABEL",
                     help="print the Tapenade -nocheckpoint list of the configuration LABEL "
                          "(a tuning step number) of the first file, and stop")
+    ap.add_argument("--front", type=int, default=8, metavar="N",
+                    help="tune.h5 of --method optimal: draw the cost model's predicted front at N "
+                         "budgets from the start's profile (default 8; 0: off)")
     args = ap.parse_args(argv)
     kinds = [file_kind(f) for f in args.files]       # clear errors for bad files, before any work
     if args.nocheckpoint is not None:
@@ -92,6 +112,7 @@ def main(argv=None) -> int:
     from . import plots
     figures, tables = [], []
     points = []
+    fronts = []
     for path, kind in zip(args.files, kinds):
         pts = load_points(path)
         points += pts
@@ -116,8 +137,16 @@ def main(argv=None) -> int:
                                 plots.save(plots.rank_imbalance(path), out / f"{stem}-ranks")))
         else:
             tables.append((f"{path}: measured configurations", _table(pts)))
+            pred = [p for p in pts if p.pred_wall is not None]
+            if pred:
+                tables.append((f"{path}: predicted (cost model, from the start's profile) against "
+                               "measured", _prediction_table(pred)))
+                if args.front > 0:
+                    from .data import predicted_front
+                    fronts.append((Path(path).name, predicted_front(path, args.front)))
     if any(k != "profile" for k in kinds) or len(points) > 1:
-        figures.insert(0, ("Pareto plane", plots.save(plots.pareto_plane(points), out / "pareto")))
+        figures.insert(0, ("Pareto plane", plots.save(plots.pareto_plane(points, predicted=fronts),
+                                                      out / "pareto")))
     _write_points_csv(out / "configurations.csv", points)
     for title, text in tables:
         print(f"== {title}\n{text}\n")

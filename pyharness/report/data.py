@@ -11,7 +11,7 @@ import numpy as np
 from ..h5io import open_h5, read_str
 from ..vocabulary import Decision
 
-__all__ = ["Point", "load_points", "file_kind", "config_of"]
+__all__ = ["Point", "load_points", "file_kind", "config_of", "predicted_front"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,11 @@ class Point:
     snapshots: int = 0
     budget: int | None = None
     grad_ok: bool = True  # False: its gradient differs from the start's (never to be chosen)
+    phase: str = ""
+    # tune --method optimal: the cost model's prediction of this configuration
+    pred_wall: float | None = None       # slowest rank, s
+    pred_peak: int | None = None         # largest per-rank peak, bytes
+    peak_exact: bool | None = None       # predicted peak equals the measured one on every rank
 
 
 def file_kind(path) -> str:
@@ -67,9 +72,16 @@ def load_points(path) -> list[Point]:
                 peak = int(np.max(g["peak_bytes"][()]))
                 if start_peak is None:
                     start_peak = peak
+                pred = {}
+                if "predicted" in g:
+                    pg = g["predicted"]
+                    pp = pg["peak_bytes"][()]
+                    pred = dict(pred_wall=float(pg.attrs["time_s"]), pred_peak=int(np.max(pp)),
+                                peak_exact=bool(np.array_equal(pp, g["peak_bytes"][()])))
                 out.append(Point(str(path), str(int(a["step"])), float(np.max(g["wall_s"][()])), peak,
                                  tuple(json.loads(a["inhibited"])), "tune", Decision(str(a["decision"])),
-                                 strategy, snaps, grad_ok=not bool(a.get("grad_differs", False))))
+                                 strategy, snaps, grad_ok=not bool(a.get("grad_differs", False)),
+                                 phase=str(a.get("phase", "")), **pred))
             b = str(attrs.get("budget", ""))
             if out and b:
                 from ..units import parse_budget
@@ -96,3 +108,24 @@ def config_of(path, label: str) -> tuple[str, ...]:
             return p.inhibited
     from ..errors import UsageError
     raise UsageError(f"{path} has no configuration labelled '{label}'")
+
+
+def predicted_front(path, n: int = 8):
+    """The cost model's front (predicted time against peak) of a tune.h5 made with
+    ``--method optimal``: ``n`` optimal plans from the lowest reachable peak to the
+    fastest configuration's, from the start's profile. [] when there is none to draw
+    (greedy history, or the start's profile is gone)."""
+    with open_h5(path, ("tune",)) as f:
+        if str(f.attrs.get("method", "greedy")) != "optimal" or "00000" not in f["steps"]:
+            return []
+        prof = str(f["steps/00000"].attrs.get("profile", ""))
+        gran = str(f.attrs.get("granularity", "site"))
+    p = Path(prof)
+    if not p.is_absolute():
+        p = Path(path).parent / p if not p.exists() else p
+    if not p.exists():
+        return []
+    from ..model import CostModel
+    from ..model.milp import pareto_front
+    model = CostModel.from_profile(p)
+    return [(pt.plan.predicted_time, pt.plan.peak) for pt in pareto_front(model, n, gran)]

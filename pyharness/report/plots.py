@@ -42,9 +42,25 @@ def pareto_front(points):
     return front
 
 
-def pareto_plane(points, title: str = "Peak stack vs adjoint run time"):
-    """Every measured configuration as a dot; tuning paths as lines; budget; front."""
+def pareto_plane(points, title: str = "Peak stack vs adjoint run time", predicted=()):
+    """Every measured configuration as a dot; tuning paths as lines; budget; front.
+
+    ``predicted``: [(label, [(time s, peak bytes), ...])] fronts predicted by the cost
+    model, drawn with the measured points (and each measured configuration's
+    prediction joined to its measurement)."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
+    for label, front in predicted:
+        if front:
+            fr = sorted(front)
+            ax.step([t for t, _ in fr], [pk / MIB for _, pk in fr], where="post", color="#2a9d8f",
+                    ls=":", lw=2, label=f"predicted front ({label})", zorder=2)
+    pred = [p for p in points if p.pred_wall is not None]
+    if pred:
+        ax.scatter([p.pred_wall for p in pred], [p.pred_peak / MIB for p in pred], s=30, marker="+",
+                   c="#2a9d8f", label="predicted (cost model)", zorder=4)
+        for p in pred:
+            ax.plot([p.pred_wall, p.wall], [p.pred_peak / MIB, p.peak / MIB], color="#2a9d8f",
+                    lw=0.6, alpha=0.6, zorder=2)
     explore = [p for p in points if p.kind == "explore" and not p.snapshots]
     if explore:
         ax.scatter([p.wall for p in explore], [p.peak / MIB for p in explore], s=14, c="0.7",
