@@ -216,6 +216,9 @@ def _report_pairs(args, gran: DecisionUnits, results) -> None:
     rows = []
     for k, out, st in results:
         keys, best = st.chosen
+        choice = _optimal_choice(out) if args.method == "optimal" else None
+        if choice is not None:       # the model's optimum, confirmed by its run
+            keys, best = choice[0], choice[1]
         rows.append({"snapshots": k, "history": out, "start_wall": st.start.wall,
                      "start_peak": st.start.peak, "wall": best.wall, "peak": best.peak,
                      "within_budget": best.peak <= st.budget, "inhibited": sorted(keys),

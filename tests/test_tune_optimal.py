@@ -90,3 +90,21 @@ def test_budget_below_every_reachable_peak_says_the_lowest_on_every_rank(tmp_pat
     assert [r.decision for r in recs] == ["start"]
     assert not (tmp_path / "tune.config.json").exists()
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_snapshot_counts_one_profile_and_one_solve_each(tmp_path):
+    out = tmp_path / "tune.h5"
+    proc = mpirun(2, ["-m", "pyharness.tune", "--kernel", "biogeo", "--param", "nt=6", "--budget", "1.0x",
+                      "--snapshots", "0,2", "--out", str(out), "--no-progress", "--tolerance", "0.95"],
+                  timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    budget = None
+    for k in (0, 2):
+        recs = TuneStore(tmp_path / f"tune.K{k}.h5").records()
+        assert [(r.phase, r.decision) for r in recs] == [("start", "start"), ("optimal", "accepted")]
+        if budget is None:             # 1.0x of the first count's start, in bytes for both
+            budget = recs[0].measurement.peak
+        m = recs[1].measurement
+        assert list(m.peak_bytes) == [int(x) for x in recs[1].prediction["peak_bytes"]]
+        assert m.peak <= budget
+    assert (tmp_path / "tune.pairs.json").exists() and (tmp_path / "tune.config.json").exists()
