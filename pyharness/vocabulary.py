@@ -57,10 +57,10 @@ class Phase(str, Enum):
     when nothing is left to re-activate."""
 
     START = "start"
-    OPTIMAL = "optimal"     # tune --method optimal: the cost model's choice
     INHIBIT = "inhibit"
     ACTIVATE = "activate"
     LOWER = "lower"
+    OPTIMAL = "optimal"     # tune --method optimal: the cost model's choice
 
     @property
     def lowers_peak(self) -> bool:

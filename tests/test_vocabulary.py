@@ -15,7 +15,8 @@ from pyharness.vocabulary import Decision, Granularity, MemoryEffect, Phase
 def test_values_are_the_strings_of_earlier_files():
     # tune.h5 and profile analyses written before the Enums hold these strings
     assert [d.value for d in Decision] == ["start", "accepted", "rejected", "failed"]
-    assert [p.value for p in Phase] == ["start", "inhibit", "activate", "lower"]
+    # and the phase tune --method optimal adds
+    assert [p.value for p in Phase] == ["start", "inhibit", "activate", "lower", "optimal"]
     assert [g.value for g in MemoryEffect] == ["gain", "neutral", "cost"]
     assert [g.value for g in Granularity] == ["site", "callee"]
     assert Decision("accepted") is Decision.ACCEPTED and Phase("lower") is Phase.LOWER
