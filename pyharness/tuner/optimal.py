@@ -1,6 +1,6 @@
 """``tune --method optimal``: one profile, one exact solve, one run to confirm.
 
-The start (every site checkpointed unless ``--start``) is run with profiling on
+The start (every site checkpointed unless ``--config``) is run with profiling on
 as step 0; its profile builds the cost model (:mod:`pyharness.model`), the MILP
 chooses the fastest configuration whose predicted peak fits the budget on every
 rank, and that configuration is run as step 1 (phase ``optimal``). Every step
