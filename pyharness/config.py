@@ -26,6 +26,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .durable import commit
 from .errors import UsageError
 
 __all__ = ["SiteTable", "Configuration", "read_config_file", "read_name_list", "write_name_list",
@@ -168,6 +169,9 @@ def read_config_file(path: str | Path, table: SiteTable) -> Configuration:
         text = p.read_text()
     except OSError as exc:
         raise UsageError(f"cannot read configuration file '{p}': {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"configuration file '{p}' is not UTF-8 text (byte {exc.start}): give a JSON "
+                         "configuration or a callee list, one name per line") from None
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
@@ -230,7 +234,7 @@ def write_text_atomic(path: str | os.PathLike, text: str, what: str = "file") ->
     tmp = p.with_name(f"{p.name}.tmp.{os.getpid()}")
     try:
         tmp.write_text(text)
-        os.replace(tmp, p)
+        commit(tmp, p)          # fsync, rename, fsync the directory
     except OSError as exc:
         raise UsageError(f"cannot write {what} '{p}': {exc.strerror or exc}") from None
     finally:

@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from . import __version__
+from .durable import commit
 from .errors import UsageError
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "atomic_h5", "open_h5", "check_writable",
@@ -112,9 +113,7 @@ def atomic_h5(path: str | os.PathLike, kind: str, attrs: dict | None = None,
                 f.attrs[k] = v
             yield f
             f.flush()
-        with open(tmp, "rb") as fh:  # data on disk before the rename makes it visible
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        commit(tmp, final)   # on disk (fsync) before the rename makes it visible
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -139,7 +138,13 @@ def open_h5(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> h5
     if f.attrs.get("schema") != SCHEMA:
         f.close()
         raise UsageError(f"'{p}' is an HDF5 file but not a pyharness file (no schema='pyharness' attribute)")
-    version = int(f.attrs.get("schema_version", 0))
+    try:
+        version = int(f.attrs.get("schema_version", 0))
+    except (TypeError, ValueError):
+        bad = f.attrs.get("schema_version")
+        f.close()
+        raise UsageError(f"'{p}' has a malformed schema_version attribute ({bad!r}, not an integer): "
+                         "the file was not written by pyharness or was edited") from None
     if version > SCHEMA_VERSION:
         f.close()
         raise UsageError(f"'{p}' has schema version {version}, newer than this pyharness "

@@ -16,6 +16,7 @@ _UNITS = {
     "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2, "gi": 1024**3, "gib": 1024**3,
     "ti": 1024**4, "tib": 1024**4,
 }
+MAX_BYTES = 2**63          # sizes travel to Fortran as 64-bit integers
 _SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
 
@@ -30,6 +31,8 @@ def parse_size(text: str, what: str = "size") -> int:
     if not m or unit not in _UNITS:
         raise UsageError(f"{what} '{text}' is not a size: use bytes with a unit like 512MiB, 2GB or 1000000")
     value = float(m.group(1)) * _UNITS[unit]
+    if not value < MAX_BYTES:          # also inf and nan (1e400)
+        raise UsageError(f"{what} '{text}' is too large: at most {MAX_BYTES - 1} bytes (8 EiB)")
     return int(round(value))
 
 
@@ -61,12 +64,14 @@ def parse_budget(text: str) -> Budget:
             factor = float(s[:-1])
         except ValueError:
             factor = -1.0
-        if not factor > 0:
+        if not 0 < factor < 1e6:       # inf, nan, negative or absurd (infx, 1e400x)
             raise UsageError(f"budget '{text}' is not a size: use bytes with a unit like 512MiB, or a factor like 1.5x")
         return Budget(factor=factor)
     try:
         return Budget(nbytes=parse_size(s, "budget"))
-    except UsageError:
+    except UsageError as exc:
+        if "too large" in str(exc):
+            raise
         raise UsageError(f"budget '{text}' is not a size: use bytes with a unit like 512MiB, or a factor like 1.5x") from None
 
 

@@ -27,7 +27,10 @@ def slurm():
         pytest.fail("scripts/slurm-up.sh is missing")
     proc = subprocess.run(["bash", str(up)], capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
-        pytest.skip(f"Slurm could not be started here: {proc.stdout[-500:]} {proc.stderr[-1500:]}")
+        why = f"Slurm could not be started here: {proc.stdout[-500:]} {proc.stderr[-1500:]}"
+        if os.environ.get("CI") == "true":     # under CI the Slurm tests must not pass by skipping
+            pytest.fail("CI=true: " + why)
+        pytest.skip(why)
     return True
 
 
