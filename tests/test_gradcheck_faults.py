@@ -80,7 +80,12 @@ def test_tune_never_chooses_a_configuration_that_changes_the_gradient(tmp_path):
         assert r.grad_differs == changed
         if changed:
             assert r.decision == "rejected" and "gradient differs from the start's" in r.reason
-            assert "must stay checkpointed: heavy" in r.reason
+            if r.phase == "optimal":
+                # the optimum inhibits several sites at once: which one is at fault is the
+                # greedy loop's to find, one flip at a time
+                assert "the greedy loop flips them one at a time" in r.reason, r.reason
+            else:
+                assert "must stay checkpointed: heavy" in r.reason, r.reason
     chosen = json.loads((tmp_path / "tune.config.json").read_text())["inhibited"]
     assert site not in chosen
     assert "heavy" not in (tmp_path / "tune.nocheckpoint.txt").read_text().split()

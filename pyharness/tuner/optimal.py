@@ -121,7 +121,10 @@ class OptimalStep:
         cmp = self.loop.guard.compare(st.start, m)
         extra = {}
         if not cmp.same:
-            problems.append("gradient differs from the start's: " + cmp.detail)
+            problems.append("gradient differs from the start's: " + cmp.detail + " (one of its "
+                            f"{len(keys)} inhibited sites changes it: the greedy loop "
+                            "flips them one at a time and names the callees that must stay "
+                            "checkpointed)")
             extra = dict(grad_differs=True, grad_detail=cmp.detail, grad_rel_diff=cmp.rel_diff)
         if not problems:
             why = (f"measured peak equals the prediction on every rank; {m.wall:.6f} s "
