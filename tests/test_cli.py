@@ -103,6 +103,27 @@ def test_gradcheck_all_checks_pass(kernel, nranks):
     assert "all gradient checks passed" in proc.stdout
 
 
+BRANCHY_TREE = {"m": 64, "nodes": [
+    {"name": "root", "work": 1, "children": [{"node": "heavy"}, {"node": "light", "loop": 2}]},
+    {"name": "heavy", "work": 3, "branch": True, "children": [{"node": "inner", "loop": 2}]},
+    {"name": "inner", "work": 4, "branch": True},
+    {"name": "light", "work": 2, "comm": True}]}
+
+
+@pytest.mark.parametrize("nranks", [1, 3])
+def test_gradcheck_of_an_adjoint_that_pushes_control_bits(tmp_path, nranks):
+    """calltree nodes with "branch": the forward sweep pushes each branch's outcome
+    (PUSHCONTROL1B) and the backward sweep pops it, as Tapenade's code does; the adjoint
+    must still agree with finite differences and be invariant under checkpointing."""
+    (tmp_path / "tree.json").write_text(json.dumps(BRANCHY_TREE))
+    proc = mpirun(nranks, ["-m", "pyharness.gradcheck", "--kernel", "calltree", "--param",
+                           f"tree={tmp_path / 'tree.json'}", "--check", "all"], cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    orders = _orders(proc.stdout)
+    assert len(orders) >= 3 and all(abs(o - 2) <= 0.1 for o in orders), proc.stdout
+    assert "all gradient checks passed" in proc.stdout
+
+
 def test_gradcheck_fails_with_a_planted_error():
     """A wrong adjoint (scaled by 1.001 in the boundary rows) must fail: on one rank
     the orders stay at 2.000, only the finite differences catch it."""

@@ -17,9 +17,9 @@ from pyharness.tuner.store import TuneStore
 # never used by the adjoint: flipped, the gradient stays bitwise right, and no check
 # can or should fail; its 5000th is used). skip-push: every later pop is shifted and
 # the adjoint ends in a stack underflow, reported as an error on every rank.
-# bad-control is not tested here: none of the three kernels pushes control values
-# (their branches do not depend on active values), so the fault never fires in them;
-# the runtime's own tests exercise it (tests/test_runtime_fault.py).
+# bad-control needs an adjoint that pushes control bits: streamice and biogeo do not
+# (their branches do not depend on active values), calltree nodes with "branch" do
+# (test_bad_control_is_caught below).
 FAULTS = {"flip-real": "flip-real:{k}", "skip-push": "skip-push:{k}"}
 K = {("streamice", "flip-real"): 5000, ("streamice", "skip-push"): 40,
      ("biogeo", "flip-real"): 40, ("biogeo", "skip-push"): 40,
@@ -39,6 +39,34 @@ def test_checks_fail_under_every_fault(tmp_path, kernel, kind, check):
     assert p.stderr.count("pyharness.gradcheck: error:") == 2, p.stderr[-2000:]
     if kind == "flip-real":
         assert "FAILED" in p.stdout, p.stdout[-3000:]
+
+
+BRANCHY = {"m": 64, "nodes": [
+    {"name": "root", "work": 1, "children": [{"node": "heavy"}, {"node": "light", "loop": 2}]},
+    {"name": "heavy", "work": 3, "branch": True, "children": [{"node": "inner", "loop": 2}]},
+    {"name": "inner", "work": 4, "branch": True},
+    {"name": "light", "work": 2}]}
+
+
+@pytest.mark.parametrize("check,fault", [
+    # a control popped wrong in every run: the adjoint takes the other branch once,
+    # and only finite differences can see it (every configuration pops the same
+    # logical control k-th, so all gradients are equally wrong and the invariance
+    # check cannot tell them apart; docs/GRADCHECK.md)
+    ("taylor", "bad-control:3"),
+    # a control popped wrong only while heavy's checkpoint is off: the configurations
+    # disagree, and the invariance check must say so
+    ("invariance", "bad-control:2:heavy@root.f:1"),
+])
+def test_bad_control_is_caught(tmp_path, check, fault):
+    (tmp_path / "tree.json").write_text(json.dumps(BRANCHY))
+    p = mpirun(2, ["-m", "pyharness.gradcheck", "--kernel", "calltree", "--param",
+                   f"tree={tmp_path / 'tree.json'}", "--check", check],
+               env={"PYHARNESS_FAULT": fault}, cwd=tmp_path, timeout=300)
+    assert "control popped as" in p.stderr, (fault, p.stderr[-2000:])     # the fault acted
+    assert p.returncode != 0, (fault, check, p.stdout[-3000:])
+    assert f"gradient check(s) failed: {check}" in p.stderr, p.stderr[-2000:]
+    assert "FAILED" in p.stdout, p.stdout[-3000:]
 
 
 def test_malformed_fault_is_a_clear_error_on_every_rank(tmp_path):

@@ -11,7 +11,10 @@ A description (JSON) lists nodes; the first is the root::
 Per node: ``work`` sweeps of x <- x + a sin(x) over the rank's state of ``m``
 reals (the real floating-point work; each sweep tapes m reals), ``pad`` extra
 reals taped per call (a large tape), ``snap_pad`` extra reals in its snapshot,
-``comm`` a ring exchange with the neighbouring ranks (and its adjoint). Every
+``comm`` a ring exchange with the neighbouring ranks (and its adjoint),
+``branch`` (default false) every even sweep subtracting instead, a branch whose
+outcome the forward sweep pushes as a control bit and the backward sweep pops, as
+Tapenade's code does (PUSHCONTROL1B/POPCONTROL1B). Every
 call edge is a checkpoint site named ``child@parent.f:k`` (k-th call in the
 parent). A node may be called from several parents (the same callee at several
 sites) as long as there is no cycle.
@@ -123,6 +126,9 @@ def validate_description(desc: dict, source: str = "description") -> dict:
             if not isinstance(v, int) or v < 0:
                 raise UsageError(f"{source}: node '{nd['name']}': '{key}' must be an integer >= 0")
         nd.setdefault("comm", False)
+        nd.setdefault("branch", False)
+        if not isinstance(nd["branch"], bool):
+            raise UsageError(f"{source}: node '{nd['name']}': 'branch' must be true or false")
         nd.setdefault("children", [])
     for nd in desc["nodes"]:
         for c in nd["children"]:
@@ -224,7 +230,8 @@ class Calltree(FortranKernel):
         self._amp = 0.3 / max(1, sweeps)
         return ([int(desc["m"]), len(nodes), len(child), nsteps] + start + child + loop + site
                 + turn_id + [nd["work"] for nd in nodes] + [nd["pad"] for nd in nodes]
-                + [nd["snap_pad"] for nd in nodes] + [int(bool(nd["comm"])) for nd in nodes])
+                + [nd["snap_pad"] for nd in nodes]
+                + [int(bool(nd["comm"])) | (2 if nd["branch"] else 0) for nd in nodes])
 
     def setup_reals(self) -> list[float]:
         return [self._amp]

@@ -8,6 +8,11 @@
 !!     (a shear map: it does not contract the state to a fixed point);
 !!     a_i = amp (1 + mod(i, 3)), amp chosen by the caller from the number of
 !!     dynamic sweeps so that derivatives stay of order one
+!!   - if branch(i): every even sweep subtracts instead (x <- x - a_i sin(S x)), a
+!!     branch Tapenade cannot decide statically, so the forward sweep pushes its
+!!     outcome (PUSHCONTROL1B) and the backward sweep pops it (POPCONTROL1B); the
+!!     outcome depends on the sweep's parity only, so finite differences never
+!!     cross it
 !!   - if comm(i): a ring exchange  x(1) <- x(1) + c x_left(m)   (c = 0.1)
 !!   - then calls its children in order, each `loop` times (every call edge is a
 !!     checkpoint site with a run-time switch).
@@ -32,7 +37,7 @@ module calltree_kernel
   !> The kernel as pyharness sees it (ph_kernel_t). Set-up parameters (ipar):
   !! m, nnodes, nedges, nsteps, then the arrays child_start(nnodes+1),
   !! child_node(nedges), child_loop(nedges), site_id(nedges), turn_id(nnodes),
-  !! work(nnodes), pad(nnodes), snap_pad(nnodes), commflag(nnodes); rpar: amp.
+  !! work(nnodes), pad(nnodes), snap_pad(nnodes), flags(nnodes); rpar: amp.
   type, extends(ph_kernel_t) :: calltree_t
   contains
     procedure :: setup => t_setup, nctrl => t_nctrl, primal => t_primal, adjoint => t_adjoint, &
@@ -46,7 +51,7 @@ module calltree_kernel
   integer, save :: nsteps_ = 1
   real(real64), allocatable, save :: xs(:), xbs(:)   ! time-stepping state and its adjoint
   integer, allocatable, save :: child_start(:), child_node(:), child_loop(:), site_id(:)
-  integer, allocatable, save :: work(:), pad(:), snap_pad(:), commflag(:), turn_id(:)
+  integer, allocatable, save :: work(:), pad(:), snap_pad(:), flags(:), turn_id(:)
   real(real64), allocatable, save :: padbuf(:)
   real(real64), parameter :: ccoup = 0.1_real64
   real(real64), save :: amp_ = 0.01_real64
@@ -64,15 +69,16 @@ contains
   !! \param[in] work_ sweeps of the nonlinear map per call
   !! \param[in] pad_ extra reals taped per call
   !! \param[in] snap_pad_ extra reals in the node's snapshot
-  !! \param[in] commflag_ 1 if the node exchanges with its ring neighbours
+  !! \param[in] flags_ per node: bit 0 set if it exchanges with its ring neighbours,
+  !!            bit 1 set if its sweeps branch (see the module's description)
   !! \param[in] amp scale of the nonlinear map's coefficients
   subroutine calltree_setup(comm, m, nnodes, nedges, child_start_, child_node_, child_loop_, &
-                            site_id_, turn_id_, work_, pad_, snap_pad_, commflag_, amp, ierr, errmsg)
+                            site_id_, turn_id_, work_, pad_, snap_pad_, flags_, amp, ierr, errmsg)
     integer, intent(in) :: comm, m, nnodes, nedges
     real(real64), intent(in) :: amp
     integer, intent(in) :: child_start_(nnodes + 1), child_node_(nedges), child_loop_(nedges)
     integer, intent(in) :: site_id_(nedges), turn_id_(nnodes)
-    integer, intent(in) :: work_(nnodes), pad_(nnodes), snap_pad_(nnodes), commflag_(nnodes)
+    integer, intent(in) :: work_(nnodes), pad_(nnodes), snap_pad_(nnodes), flags_(nnodes)
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     integer :: e
@@ -111,7 +117,7 @@ contains
     work = work_
     pad = pad_
     snap_pad = snap_pad_
-    commflag = commflag_
+    flags = flags_
     amp_ = amp
     allocate(padbuf(max(1, maxval(pad_), maxval(snap_pad_))))
     padbuf = 0
@@ -131,7 +137,7 @@ contains
     if (allocated(xs)) deallocate(xs)
     if (allocated(xbs)) deallocate(xbs)
     if (allocated(child_start)) deallocate(child_start, child_node, child_loop, site_id, &
-                                           turn_id, work, pad, snap_pad, commflag, padbuf)
+                                           turn_id, work, pad, snap_pad, flags, padbuf)
     m_ = 0
     nnodes_ = 0
   end subroutine calltree_teardown
@@ -174,9 +180,13 @@ contains
     real(real64) :: a, xl
     a = coef(i)
     do s = 1, work(i)
-      x = x + a * sin(cshift(x, 1))
+      if (btest(flags(i), 1) .and. mod(s, 2) == 0) then
+        x = x - a * sin(cshift(x, 1))
+      else
+        x = x + a * sin(cshift(x, 1))
+      end if
     end do
-    if (commflag(i) /= 0) then
+    if (btest(flags(i), 0)) then
       call ring(x, xl)
       x(1) = x(1) + ccoup * xl
     end if
@@ -196,9 +206,19 @@ contains
     a = coef(i)
     do s = 1, work(i)
       call pushreal8array(x, m_)
-      x = x + a * sin(cshift(x, 1))
+      if (btest(flags(i), 1)) then
+        if (mod(s, 2) == 0) then
+          x = x - a * sin(cshift(x, 1))
+          call pushcontrol1b(1)
+        else
+          x = x + a * sin(cshift(x, 1))
+          call pushcontrol1b(0)
+        end if
+      else
+        x = x + a * sin(cshift(x, 1))
+      end if
     end do
-    if (commflag(i) /= 0) then
+    if (btest(flags(i), 0)) then
       call ring(x, xl)
       x(1) = x(1) + ccoup * xl
     end if
@@ -224,8 +244,8 @@ contains
   recursive subroutine node_bwd(i, x, xb)
     integer, intent(in) :: i
     real(real64), intent(inout) :: x(:), xb(:)
-    integer :: s, e, l, c
-    real(real64) :: a, xlb
+    integer :: s, e, l, c, branch
+    real(real64) :: a, xlb, sgn
     a = coef(i)
     do e = child_start(i + 1) - 1, child_start(i), -1
       c = child_node(e)
@@ -245,13 +265,18 @@ contains
       end do
     end do
     if (pad(i) > 0) call popreal8array(padbuf, pad(i))
-    if (commflag(i) /= 0) then
+    if (btest(flags(i), 0)) then
       xlb = ccoup * xb(1)
       call ring_b(xb, xlb)
     end if
     do s = work(i), 1, -1
+      sgn = 1.0_real64
+      if (btest(flags(i), 1)) then
+        call popcontrol1b(branch)
+        if (branch == 1) sgn = -1.0_real64
+      end if
       call popreal8array(x, m_)
-      xb = xb + cshift(a * cos(cshift(x, 1)) * xb, -1)
+      xb = xb + cshift(sgn * a * cos(cshift(x, 1)) * xb, -1)
     end do
   end subroutine node_bwd
 
