@@ -39,7 +39,7 @@ __all__ = ["Trace", "TraceFileError", "read_trace", "read_traces", "ingest", "ma
 
 MAGIC = b"PHTRACE\0"
 END = b"PHTREND\0"
-VERSION = 1
+VERSION = 2       # 2: control bits on the stack per event; version 1 is still read
 _HEAD = struct.Struct("<8siiiiqqqqqqqqqqdd")   # 120 bytes, docs/FORMAT.md
 _NAME = re.compile(r"^pyharness\.(\d+)\.phtrace$")
 
@@ -81,6 +81,7 @@ class Trace:
     wall: np.ndarray
     cpu: np.ndarray
     stack: np.ndarray
+    ctl_bits: np.ndarray | None   # control bits on the stack per event (None: version-1 trace)
 
     @property
     def command(self) -> str:
@@ -101,7 +102,8 @@ def read_trace(path) -> Trace:
     if version > VERSION:
         raise TraceFileError(f"'{p}' has trace format {version}, newer than this pyharness "
                              f"({VERSION}): upgrade pyharness")
-    need = _HEAD.size + nev * 29 + 16
+    per_event = 29 if version < 2 else 37
+    need = _HEAD.size + nev * per_event + 16
     if len(data) < 16 or data[-16:-8] != END or struct.unpack_from("<q", data, len(data) - 8)[0] != len(data) \
             or len(data) < need:
         raise TraceFileError(f"'{p}' is truncated or damaged ({len(data)} bytes; its header announces "
@@ -134,9 +136,9 @@ def read_trace(path) -> Trace:
             active.append(not lf & 2)
     except struct.error:
         raise TraceFileError(f"'{p}' is damaged: its location table runs past the end") from None
-    if pos + nev * 29 + 16 != len(data):
+    if pos + nev * per_event + 16 != len(data):
         raise TraceFileError(f"'{p}' is damaged: {len(data)} bytes where the header and the "
-                             f"location table announce {pos + nev * 29 + 16}")
+                             f"location table announce {pos + nev * per_event + 16}")
 
     def arr(dtype, size):
         nonlocal pos
@@ -146,12 +148,13 @@ def read_trace(path) -> Trace:
 
     kind, loc = arr("<i1", 1), arr("<i4", 4)
     wall_a, cpu_a, stack = arr("<i8", 8), arr("<i8", 8), arr("<i8", 8)
+    ctl = arr("<i8", 8) if version >= 2 else None
     if nev and (loc.min() < -1 or loc.max() >= nloc):
         raise TraceFileError(f"'{p}' is damaged: an event names location {int(loc.max())} of {nloc}")
     return Trace(str(p), rank, nranks, bool(flags & 1), bool(flags & 2), wall, cpu, peak, pushed,
                  popped, cur, unix0, pid, event_ns if event_ns >= 0 else float("nan"),
                  callback_ns if callback_ns >= 0 else float("nan"), program, argv, run_id, host, tuple(callee), tuple(file),
-                 tuple(line), tuple(is_site), tuple(active), kind, loc, wall_a, cpu_a, stack)
+                 tuple(line), tuple(is_site), tuple(active), kind, loc, wall_a, cpu_a, stack, ctl)
 
 
 def _trace_files(directory: Path) -> list[Path]:
@@ -237,7 +240,7 @@ def ingest(directory, out, *, command: str = "") -> list[Trace]:
     def events():
         for t, m in zip(traces, maps):
             yield {"kind": t.kind, "loc": m[t.loc], "wall_ns": t.wall, "cpu_ns": t.cpu,
-                   "stack": t.stack}
+                   "stack": t.stack, "ctl_bits": t.ctl_bits}
 
     f64 = lambda v: np.array(v, dtype=np.float64)
     i64 = lambda v: np.array(v, dtype=np.int64)

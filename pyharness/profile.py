@@ -31,6 +31,9 @@ from .units import human_bytes, parse_size
 __all__ = ["RunSummary", "run_adjoint", "write_profile", "write_profile_h5", "main"]
 
 EVENT_FIELDS = ("kind", "loc", "wall_ns", "cpu_ns", "stack")
+# written when the events carry it (every run since trace format 2; absent in older
+# profiles and in profiles ingested from version-1 traces)
+CTL_FIELD = "ctl_bits"
 
 
 @dataclass(frozen=True)
@@ -126,10 +129,10 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
     """Gather every rank's events to rank 0 and write profile.h5 atomically."""
     if events is None:
         arrays = {k: np.zeros(0, dtype=dt) for k, dt in zip(
-            EVENT_FIELDS, (np.int8, np.int32, np.int64, np.int64, np.int64))}
+            EVENT_FIELDS + (CTL_FIELD,), (np.int8, np.int32, np.int64, np.int64, np.int64, np.int64))}
     else:
         arrays = {"kind": events.kind, "loc": events.loc, "wall_ns": events.wall_ns,
-                  "cpu_ns": events.cpu_ns, "stack": events.stack}
+                  "cpu_ns": events.cpu_ns, "stack": events.stack, CTL_FIELD: events.ctl_bits}
     gathered = gather_arrays(comm, arrays)
     with collective(comm, f"writing {path}"):
         if comm.rank == 0:
@@ -157,7 +160,8 @@ def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: s
     locations : sequence of :class:`~pyharness.runtime.Location`
     inhibited : bool[nloc]   sites inhibited in the run
     events : iterable of mappings (one per rank, in rank order) with the arrays
-        ``kind``, ``loc``, ``wall_ns``, ``cpu_ns``, ``stack``; consumed one rank at a time
+        ``kind``, ``loc``, ``wall_ns``, ``cpu_ns``, ``stack`` and, when known,
+        ``ctl_bits``; consumed one rank at a time
     """
     locs = list(locations)
     attrs = {"kernel": kernel, "params": json.dumps(params), "nranks": int(nranks),
@@ -189,7 +193,7 @@ def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: s
         e = f.create_group("events")
         for rank, d in enumerate(events):
             gr = e.create_group(f"rank_{rank:05d}")
-            for k in EVENT_FIELDS:
+            for k in EVENT_FIELDS + ((CTL_FIELD,) if d.get(CTL_FIELD) is not None else ()):
                 gr.create_dataset(k, data=d[k], compression="gzip" if len(d[k]) > 4096 else None,
                                   shuffle=len(d[k]) > 4096)
 

@@ -170,6 +170,9 @@ class Events:
     wall_ns: np.ndarray
     cpu_ns: np.ndarray
     stack: np.ndarray
+    # control bits on the AD stack at the event: 32 per control word on the stack
+    # plus those still in the word (the stack's bytes hold 4 per word only)
+    ctl_bits: np.ndarray
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -241,9 +244,10 @@ def events() -> Events:
     wall = np.zeros(n, dtype=np.int64)
     cpu = np.zeros(n, dtype=np.int64)
     stack = np.zeros(n, dtype=np.int64)
+    ctl = np.zeros(n, dtype=np.int64)
     if n:
-        api().api_prof_events(n, kind, loc, wall, cpu, stack)
-    return Events(kind, loc, wall, cpu, stack)
+        api().api_prof_events(n, kind, loc, wall, cpu, stack, ctl)
+    return Events(kind, loc, wall, cpu, stack, ctl)
 
 
 def set_cpu_clock(flag: bool) -> None:

@@ -9,6 +9,7 @@ module ph_api
                       ph_stack_peak, ph_stack_pushed, ph_stack_popped, ph_stack_status, &
                       ph_stack_release, ph_stack_external, ph_stack_limit
   use ph_profile, only: ph_prof_enable, ph_prof_clear, ph_prof_nevents, ph_prof_copy, &
+                        ph_prof_copy_ctl, &
                         ph_nlocations, ph_location, ph_set_active, ph_site_active, &
                         ph_registry_clear, ph_prof_release, ph_clock_ns, ph_cpu_ns, &
                         ph_register, ph_location_len, ph_prof_set_cpu_clock, &
@@ -98,12 +99,14 @@ contains
   !! \param[inout] wall wall-clock ns since the reset
   !! \param[inout] cpu CPU ns since the reset
   !! \param[inout] stack AD stack bytes at the event
-  subroutine api_prof_events(n, kind, loc, wall, cpu, stack)
+  !! \param[inout] ctl control bits on the AD stack at the event (32 per word + pending)
+  subroutine api_prof_events(n, kind, loc, wall, cpu, stack, ctl)
     integer(int64), intent(in) :: n
     integer(int8), intent(inout) :: kind(n)
     integer(int32), intent(inout) :: loc(n)
-    integer(int64), intent(inout) :: wall(n), cpu(n), stack(n)
+    integer(int64), intent(inout) :: wall(n), cpu(n), stack(n), ctl(n)
     call ph_prof_copy(n, kind, loc, wall, cpu, stack)
+    call ph_prof_copy_ctl(n, ctl)
   end subroutine api_prof_events
 
   !> \brief Wall-clock and CPU time of this process now, in ns.

@@ -96,6 +96,7 @@ int64_t ph_stack_pushed(void);
 int64_t ph_stack_popped(void);
 int ph_stack_failed(void);
 int64_t ph_stack_bytes(void);
+int64_t ph_stack_ctlbits(void);   /* control bits on the stack: 32 per word on it + those in the word */
 void ph_stack_counts(int64_t *current, int64_t *peak, int64_t *pushed, int64_t *popped);
 void ph_stack_external(int64_t delta);
 void ph_stack_status_c(int *ierr, char *msg, int len);

@@ -11,6 +11,9 @@
  *     into a 32-bit word that reaches the stack (4 bytes) when it is full;
  *     bits still in the word are not on the stack;
  *   - boolean arrays: 4 bytes per element (a Fortran default LOGICAL);
+ *   the control words on the stack are counted (in the paths that move a
+ *   word, never in the fast paths), so that the recorder can give the control
+ *   bits on the stack at each event: 32 per word plus those in the word;
  *   - character: 1 byte; integer4/real4/complex4-pair/pointer4: 4 (or 8 for
  *     complex8); integer8/real8/pointer8: 8; real16/complex16: 16.
  *
@@ -50,6 +53,9 @@ typedef struct level {
   uint64_t back_pop;     /* where the top returns when popped down to free_push */
   uint32_t bits;         /* bit word at the start of the section */
   int nbits;
+  uint64_t ctl;          /* control words on the stack at the start */
+  uint64_t free_push_ctl;   /* ... below free_push */
+  uint64_t back_pop_ctl;    /* ... below back_pop */
   struct level *prev;
 } level;
 
@@ -70,6 +76,7 @@ static struct {
   int bit_min;           /* pops of bits leaving fewer than this: slow path */
   /* cold */
   uint64_t cap;
+  uint64_t ctlwords;     /* control words on the stack (moved by the slow paths only) */
   uint64_t limit;        /* 0: none */
   uint64_t ext;          /* bytes held outside the stack (time-loop snapshots) */
   uint64_t peak_before;  /* peak folded when ext changed */
@@ -172,8 +179,10 @@ static void check_push_in_read_only(void) {
   level *l = top_active();
   if (l && S.top < l->free_push) {
     l->back_pop = S.top;
+    l->back_pop_ctl = S.ctlwords;
     l->has_back_pop = 1;
     S.top = l->free_push;
+    S.ctlwords = l->free_push_ctl;
   }
 }
 
@@ -185,6 +194,7 @@ static void check_pop_to_read_only(void) {
     if (l->has_back_pop && l->active) {
       if (S.top == l->free_push) {
         S.top = l->back_pop;
+        S.ctlwords = l->back_pop_ctl;
         if (can_remove) l->has_back_pop = 0;
       } else if (S.top == l->back_pop) {
         if (can_remove) l->has_back_pop = 0;
@@ -212,8 +222,15 @@ PH_API void adStack_startRepeat(void) {
   l->prev = S.rtop;
   l->bits = S.bits;
   l->nbits = S.nbits;
+  l->ctl = S.ctlwords;
   l->resume = S.top;
-  l->free_push = (S.rtop && S.top < S.rtop->free_push) ? S.rtop->free_push : S.top;
+  if (S.rtop && S.top < S.rtop->free_push) {
+    l->free_push = S.rtop->free_push;
+    l->free_push_ctl = S.rtop->free_push_ctl;
+  } else {
+    l->free_push = S.top;
+    l->free_push_ctl = S.ctlwords;
+  }
   S.rtop = l;
   update_hooks();
 }
@@ -230,6 +247,7 @@ PH_API void adStack_resetRepeat(void) {
     return;
   }
   S.top = S.rtop->resume;
+  S.ctlwords = S.rtop->ctl;
   S.bits = S.rtop->bits;
   S.nbits = S.rtop->nbits;
 }
@@ -433,7 +451,9 @@ static inline void push_bit(int x) {
   uint32_t w = (S.bits << 1) | (x != 0);
   if (S.nbits >= 31) {
     S.bits = w;
+    uint64_t t = S.top;
     put(&S.bits, 4);
+    S.ctlwords += S.top != t;     /* not when out of memory dropped it */
     S.bits = 0;
     S.nbits = 0;
   } else {
@@ -445,6 +465,7 @@ static inline void push_bit(int x) {
 static inline int pop_bit(void) {
   if (S.nbits <= 0) {
     get(&S.bits, 4);
+    if (S.ctlwords) S.ctlwords--;
     S.nbits = 31;
   } else {
     S.nbits--;
@@ -702,6 +723,7 @@ PH_API void ph_stack_reset(void) {
   S.top = S.hw = S.pushed = S.popped = S.ext = S.peak_before = 0;
   S.bits = 0;
   S.nbits = 0;
+  S.ctlwords = 0;
   S.limit_hit = 0;
   S.dead = 0;
   S.look = -1;
@@ -736,6 +758,11 @@ PH_API int ph_stack_failed(void) { return S.ierr != 0; }
 
 /* For the event recorder (ph_trace.c): bytes now, and the four counts. */
 PH_API int64_t ph_stack_bytes(void) { return (int64_t)(S.top + S.ext); }
+/* Control bits on the stack: 32 per control word on it, plus those still in
+ * the word. The bytes hold 4 per word only (adStack.c's accounting), so the
+ * bytes of everything else are ph_stack_bytes() - 4 * (bits / 32): the model
+ * adds up the two separately (docs/MODEL.md). */
+PH_API int64_t ph_stack_ctlbits(void) { return (int64_t)(32 * S.ctlwords + (uint64_t)S.nbits); }
 PH_API void ph_stack_counts(int64_t *current, int64_t *peak, int64_t *pushed, int64_t *popped) {
   *current = (int64_t)(S.top + S.ext);
   *peak = (int64_t)peak_bytes();

@@ -15,7 +15,7 @@ module ph_profile
             ph_registry_clear
   public :: ph_site_active, ph_set_active, ph_set_all_active
   public :: ph_prof_enable, ph_prof_enabled, ph_prof_clear, ph_prof_nevents, &
-            ph_prof_copy, ph_prof_record, ph_prof_record_named, ph_prof_release, &
+            ph_prof_copy, ph_prof_copy_ctl, ph_prof_record, ph_prof_record_named, ph_prof_release, &
             ph_prof_set_cpu_clock, ph_prof_cpu_clock, ph_prof_write
   public :: ph_clock_ns, ph_cpu_ns
   public :: ph_trace_on
@@ -106,6 +106,11 @@ module ph_profile
       integer(c_int32_t), intent(inout) :: loc(*)
       integer(c_int64_t), intent(inout) :: wall(*), cpu(*), stack(*)
     end subroutine c_copy
+    subroutine c_copy_ctl(n, ctl) bind(c, name='ph_trace_copy_ctl')
+      import :: c_int64_t
+      integer(c_int64_t), value :: n
+      integer(c_int64_t), intent(inout) :: ctl(*)
+    end subroutine c_copy_ctl
     function ph_clock_ns() bind(c, name='ph_trace_wall_ns') result(t)
       import :: c_int64_t
       integer(c_int64_t) :: t
@@ -246,6 +251,14 @@ contains
     integer(int64), intent(out) :: wall(n), cpu(n), stack(n)
     call c_copy(n, kind, loc, wall, cpu, stack)
   end subroutine ph_prof_copy
+
+  !> \brief Copy the control bits on the AD stack at the first n events (32 per
+  !! control word on the stack plus those still in the word; docs/MODEL.md).
+  subroutine ph_prof_copy_ctl(n, ctl)
+    integer(int64), intent(in) :: n
+    integer(int64), intent(out) :: ctl(n)
+    call c_copy_ctl(n, ctl)
+  end subroutine ph_prof_copy_ctl
 
   !> \brief Write this rank's trace file dir/pyharness.NNNNN.phtrace (docs/FORMAT.md).
   subroutine ph_prof_write(dir, ierr, errmsg)

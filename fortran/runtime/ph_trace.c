@@ -222,7 +222,7 @@ static inline int64_t thread_cpu_ns(void) {
 static int64_t nev = 0, evcap = 0;
 static int8_t *ev_kind = NULL;
 static int32_t *ev_loc = NULL;
-static int64_t *ev_wall = NULL, *ev_cpu = NULL, *ev_stack = NULL;
+static int64_t *ev_wall = NULL, *ev_cpu = NULL, *ev_stack = NULL, *ev_ctl = NULL;
 static int64_t wall0 = 0, cpu0 = 0, pcpu0 = 0, unix0 = 0;
 static int32_t use_cpu = 0;
 static int32_t lost = 0;          /* events dropped (out of memory) */
@@ -246,7 +246,9 @@ static int grow(void) {
   if (c) ev_cpu = c;
   int64_t *s = realloc(ev_stack, (size_t)cap * 8);
   if (s) ev_stack = s;
-  if (!(k && l && w && c && s)) return 0;
+  int64_t *b = realloc(ev_ctl, (size_t)cap * 8);
+  if (b) ev_ctl = b;
+  if (!(k && l && w && c && s && b)) return 0;
   evcap = cap;
   return 1;
 }
@@ -259,6 +261,7 @@ void ph_trace_record(int32_t kind, int32_t id) {
   ev_wall[nev] = ph_trace_wall_ns() - wall0;
   ev_cpu[nev] = use_cpu ? thread_cpu_ns() - cpu0 : 0;
   ev_stack[nev] = ph_stack_bytes();
+  ev_ctl[nev] = ph_stack_ctlbits();
   nev++;
 }
 
@@ -280,8 +283,8 @@ void ph_trace_clear(void) {
 }
 
 void ph_trace_release(void) {
-  free(ev_kind); free(ev_loc); free(ev_wall); free(ev_cpu); free(ev_stack);
-  ev_kind = NULL; ev_loc = NULL; ev_wall = NULL; ev_cpu = NULL; ev_stack = NULL;
+  free(ev_kind); free(ev_loc); free(ev_wall); free(ev_cpu); free(ev_stack); free(ev_ctl);
+  ev_kind = NULL; ev_loc = NULL; ev_wall = NULL; ev_cpu = NULL; ev_stack = NULL; ev_ctl = NULL;
   nev = 0; evcap = 0;
 }
 
@@ -295,6 +298,12 @@ void ph_trace_copy(int64_t n, int8_t *kind, int32_t *loc, int64_t *wall, int64_t
   memcpy(wall, ev_wall, (size_t)m * 8);
   memcpy(cpu, ev_cpu, (size_t)m * 8);
   memcpy(stack, ev_stack, (size_t)m * 8);
+}
+
+void ph_trace_copy_ctl(int64_t n, int64_t *ctl) {
+  int64_t m = n < nev ? n : nev;
+  if (m <= 0) return;
+  memcpy(ctl, ev_ctl, (size_t)m * 8);
 }
 
 /* ------------------------------------------------------- Tapenade, Fortran names */
@@ -449,7 +458,7 @@ int32_t ph_trace_write(const char *dir, char *errmsg, int64_t errlen) {
   int64_t cur, peak, pushed, popped;
   ph_stack_counts(&cur, &peak, &pushed, &popped);
   put(&b, "PHTRACE\0", 8);
-  put_i32(&b, 1);                               /* format version */
+  put_i32(&b, 2);                               /* format version (2: control bits per event) */
   put_i32(&b, (use_cpu ? 1 : 0) | (lost ? 2 : 0));
   put_i32(&b, rank);
   put_i32(&b, size);
@@ -493,6 +502,7 @@ int32_t ph_trace_write(const char *dir, char *errmsg, int64_t errlen) {
     put(&b, ev_wall, (size_t)nev * 8);
     put(&b, ev_cpu, (size_t)nev * 8);
     put(&b, ev_stack, (size_t)nev * 8);
+    put(&b, ev_ctl, (size_t)nev * 8);
   }
   put(&b, "PHTREND\0", 8);
   put_i64(&b, (int64_t)b.n + 8);                /* total length, this field included */

@@ -56,6 +56,8 @@ int64_t ph_trace_nevents(void);
 void ph_trace_record(int32_t kind, int32_t id);
 /* copy the first n events; loc becomes 0-based (-1: none) */
 void ph_trace_copy(int64_t n, int8_t *kind, int32_t *loc, int64_t *wall, int64_t *cpu, int64_t *stack);
+/* copy the control bits on the stack at the first n events (ph_stack_ctlbits) */
+void ph_trace_copy_ctl(int64_t n, int64_t *ctl);
 
 /* ---- clocks (ns) ---- */
 int64_t ph_trace_wall_ns(void);     /* CLOCK_MONOTONIC */
@@ -72,6 +74,7 @@ void ph_trace_bench(int64_t n, int32_t reps, double *ns_id, double *ns_named, do
 
 /* ---- the AD stack, as the recorder sees it (provided by the stack) ---- */
 int64_t ph_stack_bytes(void);
+int64_t ph_stack_ctlbits(void);
 void ph_stack_counts(int64_t *current, int64_t *peak, int64_t *pushed, int64_t *popped);
 
 /* ---- Tapenade's profiling interface, C names (strings NUL-terminated) ---- */

@@ -126,10 +126,14 @@ def _rank_groups(f) -> list[str]:
 
 
 def read_rank_events(f, rank: int) -> dict[str, np.ndarray]:
-    """The five event arrays of one rank of an open profile file."""
+    """The five event arrays of one rank of an open profile file, and ``ctl_bits``
+    (control bits on the stack at each event) when the file has it."""
     try:
         g = f["events"][f"rank_{rank:05d}"]
-        return {k: g[k][()] for k in EVENT_FIELDS}
+        out = {k: g[k][()] for k in EVENT_FIELDS}
+        if "ctl_bits" in g:
+            out["ctl_bits"] = g["ctl_bits"][()]
+        return out
     except KeyError as exc:
         raise UsageError(f"'{f.filename}': rank {rank} has incomplete events ({exc})") from None
 

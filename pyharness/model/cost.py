@@ -6,7 +6,9 @@
 
 Peaks: a max-plus recursion over the DAG of nodes (:mod:`.structure`), exact to
 the byte when the configuration inhibits at least the sites the profiled run
-inhibited. Times: linear; inhibiting an active site saves, per instance, its
+inhibited. Amounts are (bytes, control bits) pairs; a node's peak is kept for
+each of the 32 bit alignments at which it can start, since the stack counts
+control bits in 4-byte words only. Times: linear; inhibiting an active site saves, per instance, its
 snapshot write, untaped run and snapshot read, and the callbacks it no longer
 makes; the profiler's own cost per event (``/summary/event_cost_ns``, measured
 in the run) is taken out. docs/MODEL.md says what is exact and what is not.
@@ -22,7 +24,7 @@ import numpy as np
 
 from ..config import Configuration, SiteTable
 from ..errors import UsageError
-from .structure import Node, RankModel, StructureError, reduce_rank
+from .structure import WORD_BITS, Node, RankModel, StructureError, reduce_rank
 
 __all__ = ["CostModel", "Prediction", "EVENTS_PER_INSTANCE"]
 
@@ -58,7 +60,15 @@ class Prediction:
 def _eval_nodes(nodes: Sequence[Node], active: np.ndarray, want: Iterable[int]) -> dict[int, np.ndarray]:
     """Peak R of the nodes ``want`` (and all below) for each row of ``active``.
 
-    ``active``: bool (C, nloc), True = checkpointed. Returns {node id: int64[C]}.
+    ``active``: bool (C, nloc), True = checkpointed. Returns {node id: int64[C]},
+    the peak above the node's base when it starts at a whole control word (the
+    root does: the stack is empty when the adjoint starts).
+
+    Each node's tape is a pair (bytes, control bits), and its peak is computed for
+    every alignment ``al`` (control bits in the word when it starts, 0..31): a
+    value (b, c) above the base adds ``b + 4 * ((al + c) // 32)`` stack bytes.
+    Nodes without control bits anywhere below keep one column (alignment does not
+    matter to them).
     """
     C = active.shape[0]
     need = set()
@@ -69,27 +79,50 @@ def _eval_nodes(nodes: Sequence[Node], active: np.ndarray, want: Iterable[int]) 
             continue
         need.add(i)
         todo += [it[4] for it in nodes[i].items]
-    T: dict[int, np.ndarray] = {}
-    R: dict[int, np.ndarray] = {}
+    Tb: dict[int, np.ndarray] = {}
+    Tc: dict[int, np.ndarray] = {}
+    R: dict[int, np.ndarray] = {}       # (C, 32) or (C, 1)
+    bits: dict[int, bool] = {}
     zero = np.zeros(C, dtype=np.int64)
+    aligns = np.arange(WORD_BITS, dtype=np.int64)[None, :]
     for i in sorted(need):          # children have smaller ids than their parents
         nd = nodes[i]
-        Q: list[np.ndarray] = []
-        r = zero.copy()
-        for a, g, s, sn, c, cnt in nd.items:
-            y = np.where(active[:, s], sn, T[c])
-            base = (Q[a] if a >= 0 else zero) + g
-            q = base + cnt * y
-            np.maximum(r, q, out=r)
-            np.maximum(r, base + (cnt - 1) * y + R[c], out=r)
-            Q.append(q)
-        for a, off in nd.points:
-            np.maximum(r, (Q[a] if a >= 0 else zero) + off, out=r)
-        ta, toff = nd.tape
-        t = (Q[ta] if ta >= 0 else zero) + toff
-        T[i] = t
+        hb = bits[i] = nd.has_bits or any(bits[it[4]] for it in nd.items)
+        al = aligns if hb else aligns[:, :1]
+
+        def at(b, c):
+            """(C, A) stack bytes of the value (b, c) above the base, per alignment."""
+            return b[:, None] + 4 * ((al + c[:, None]) // WORD_BITS) if hb else b[:, None]
+
+        Qb: list[np.ndarray] = []
+        Qc: list[np.ndarray] = []
+        r = np.zeros((C, al.shape[1]), dtype=np.int64)
+        for a, (gb, gc), s, (sb, sc), c, cnt in nd.items:
+            act = active[:, s]
+            yb = np.where(act, sb, Tb[c])
+            yc = np.where(act, sc, Tc[c])
+            bb = (Qb[a] if a >= 0 else zero) + gb
+            bc = (Qc[a] if a >= 0 else zero) + gc
+            qb = bb + cnt * yb
+            qc = bc + cnt * yc
+            np.maximum(r, at(qb, qc), out=r)
+            # the child runs from its last forward iteration's base, at that base's alignment
+            cb = bb + (cnt - 1) * yb
+            cc = bc + (cnt - 1) * yc
+            Rc = R[c]
+            if Rc.shape[1] > 1:
+                Rc = np.take_along_axis(Rc, (al + cc[:, None]) % WORD_BITS, axis=1)
+            np.maximum(r, at(cb, cc) + Rc, out=r)
+            Qb.append(qb)
+            Qc.append(qc)
+        for a, (ob, oc) in nd.points:
+            np.maximum(r, at((Qb[a] if a >= 0 else zero) + ob, (Qc[a] if a >= 0 else zero) + oc), out=r)
+        ta, (tb, tc) = nd.tape
+        Tb[i] = (Qb[ta] if ta >= 0 else zero) + tb
+        Tc[i] = (Qc[ta] if ta >= 0 else zero) + tc
+        np.maximum(r, at(Tb[i], Tc[i]), out=r)
         R[i] = r
-    return {i: R[i] for i in want}
+    return {i: R[i][:, 0] for i in want}
 
 
 @dataclass
@@ -120,6 +153,8 @@ class CostModel:
     params: str = ""
     notes: list[str] = field(default_factory=list)
     peaks_verified: bool = True
+    snap_bits: np.ndarray | None = None    # int64 (R, nloc): control bits of the snapshots
+    _bound: list[Node] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -166,7 +201,13 @@ class CostModel:
                 for r in range(me, nranks, size):
                     ev = read_rank_events(f, r)
                     mine.append(reduce_rank(ev["kind"], ev["loc"], ev["wall_ns"], ev["stack"],
-                                            locs.names, rank=r))
+                                            locs.names, rank=r, ctl_bits=ev.get("ctl_bits")))
+                    if "ctl_bits" not in ev and r == 0:
+                        mine[-1].notes.append(
+                            "the profile does not record the control bits on the stack (written "
+                            "before pyharness recorded them, or ingested from version-1 traces): "
+                            "predicted peaks are exact only if the adjoint pushes no control bits "
+                            "(PUSHCONTROLnB, PUSHBOOLEAN); profile again for exact peaks")
         except (UsageError, StructureError) as exc:
             err = exc
         if comm is not None:
@@ -190,6 +231,7 @@ class CostModel:
         roots = np.zeros(nranks, dtype=np.int64)
         R = nranks
         snap = np.full((R, nloc), -1, dtype=np.int64)
+        snapb = np.zeros((R, nloc), dtype=np.int64)
         mult = np.zeros((R, nloc), dtype=np.int64)
         t12 = np.zeros((R, nloc))
         tsq = np.zeros((R, nloc))
@@ -205,6 +247,8 @@ class CostModel:
                 local[j] = got
             roots[m.rank] = local[m.root]
             snap[m.rank] = m.snap
+            if m.snap_bits is not None:
+                snapb[m.rank] = m.snap_bits
             mult[m.rank] = m.mult
             t12[m.rank] = m.t1t2_ns
             tsq[m.rank] = m.t_sq
@@ -227,7 +271,7 @@ class CostModel:
                     arr("wall_s", np.nan), arr("nevents", 0).astype(np.int64), ecost, cb,
                     arr("peak_bytes", -1).astype(np.int64),
                     frozenset(int(i) for i in np.flatnonzero(np.asarray(inh, dtype=bool))),
-                    snaps, kernel, params, notes)
+                    snaps, kernel, params, notes, snap_bits=snapb)
         # the model must give back the measured peak of the profiled run
         got = model._peaks(model.profiled_active()[None, :])[0]
         bad = [r for r in range(R) if model.measured_peak[r] >= 0 and got[r] != model.measured_peak[r]]
@@ -241,6 +285,20 @@ class CostModel:
         return model
 
     # ------------------------------------------------------------ basics
+    @property
+    def bound_nodes(self) -> list[Node]:
+        """The nodes with every (bytes, bits) amount replaced by the linear bound
+        ``bytes + bits / 8`` (floats): above the stack bytes it stands for by less
+        than 4 at any point, never below (what the MILP works with)."""
+        if self._bound is None:
+            self._bound = [nd.bound() for nd in self.nodes]
+        return self._bound
+
+    @property
+    def has_control_bits(self) -> bool:
+        """Whether any node holds control bits (then the MILP's bound is not exact)."""
+        return any(nd.has_bits for nd in self.nodes)
+
     @property
     def nranks(self) -> int:
         return len(self.roots)
@@ -340,7 +398,7 @@ class CostModel:
         reasons = self.reasons(config)
         exact = not any(True for i in self.profiled_inhibited if act[0, i]) and \
             config.snapshots == self.snapshots and self.peaks_verified and \
-            not any("repeat" in n for n in self.notes)
+            not any("repeat" in n or "control bits on the stack" in n for n in self.notes)
         return Prediction(config, t, p, e, tp, exact, reasons)
 
     def spread_s(self) -> np.ndarray:

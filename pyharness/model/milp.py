@@ -8,6 +8,9 @@ binary ``x_u`` per decision unit (a site, or a callee with all its sites),
 so the true values are always feasible and any solution's ``R_root`` bounds
 the true peak from above: the chosen configuration fits the budget by
 construction, and it is checked again with the exact recursion afterwards.
+Control bits count in 4-byte words only, which is not linear: the program
+takes ``bytes + bits / 8`` for every amount (above the truth by less than 4
+bytes, never below) and the exact recursion decides (docs/MODEL.md).
 The objective is the slowest rank's predicted time. docs/MODEL.md has the
 formulation.
 
@@ -35,6 +38,11 @@ __all__ = ["Plan", "BudgetError", "Units", "optimize", "lowest_peak", "pareto_fr
            "ParetoPoint", "EXHAUSTIVE_MAX_UNITS"]
 
 EXHAUSTIVE_MAX_UNITS = 22
+# control bits: the program's bound exceeds the exact stack by at most 31/8 bytes
+# (31 bits still in the word); solutions it lets through that do not fit exactly
+# are excluded this many times before the budget itself is used
+BITS_SLACK = 31 / 8
+MAX_EXCLUDED = 8
 
 
 class BudgetError(UsageError):
@@ -54,7 +62,7 @@ class Plan:
     budget: int | None             # bytes per rank (None: unconstrained)
     granularity: str               # site | callee
     method: str                    # milp | exhaustive
-    status: str                    # optimal | time-limit | exhaustive
+    status: str                    # optimal | time-limit | exhaustive | feasible | bound
     gap: float                     # relative gap of the time (0: proven optimal)
     solve_s: float
     prediction: Prediction
@@ -85,6 +93,9 @@ class Plan:
             return "optimal (exhaustive search over the model)"
         if self.status == "feasible":
             return "fits the budget (the optimum lies within the solver's tolerance of the lowest peak)"
+        if self.status == "bound":
+            return ("fits the budget; optimal among the configurations whose linear bound of "
+                    "control bits fits (one within 4 bytes of the budget might be faster)")
         if self.status == "optimal":
             return f"proven optimal (relative gap {self.gap:.1e})"
         return f"stopped by the time limit: certified gap {100 * self.gap:.3g}% (the optimum is at most that much faster)"
@@ -136,10 +147,11 @@ class Units:
 # ---------------------------------------------------------------- the MILP
 
 def _bounds_of_tapes(model: CostModel):
-    """Lower and upper bounds of every node's tape over all configurations."""
-    tmin: list[int] = []
-    tmax: list[int] = []
-    for nd in model.nodes:
+    """Lower and upper bounds of every node's tape over all configurations
+    (in the linear bound of control bits, as the program sees them)."""
+    tmin: list[float] = []
+    tmax: list[float] = []
+    for nd in model.bound_nodes:
         qlo: list[int] = []
         qhi: list[int] = []
         for a, g, s, sn, c, cnt in nd.items:
@@ -183,13 +195,15 @@ class _Builder:
         self.nrows += 1
 
 
-def _solve(model: CostModel, units: Units, budget: int | None, time_limit: float,
-           objective: str = "time"):
-    """Build and solve; returns (x or None, status, gap, solve seconds, message)."""
+def _solve(model: CostModel, units: Units, budget: float | None, time_limit: float,
+           objective: str = "time", exclude=()):
+    """Build and solve; returns (x or None, status, gap, solve seconds, message).
+
+    ``exclude``: unit decisions (bool arrays) the solution must differ from."""
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import csr_matrix
 
-    nodes = model.nodes
+    nodes = model.bound_nodes
     tmin, tmax = _bounds_of_tapes(model)
     ref = float(max(1, int(model.measured_peak.max()), int(budget or 0)))
     sc = 1.0 / ref                               # bytes -> O(1)
@@ -282,6 +296,9 @@ def _solve(model: CostModel, units: Units, budget: int | None, time_limit: float
         if ta >= 0:
             t[Qv[ta]] = -1.0
         B.ge(t, toff * sc)
+    for xs in exclude:        # differ from xs in at least one unit
+        xs = np.asarray(xs, dtype=bool)
+        B.ge({x[u]: (-1.0 if v else 1.0) for u, v in enumerate(xs)}, 1.0 - float(xs.sum()))
     roots = sorted(set(int(v) for v in model.roots))
     c = np.zeros(0)
     if objective == "time":
@@ -433,18 +450,26 @@ def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
         if x is None:
             raise _budget_error(model, granularity, budget, "exhaustive")
         return _plan(model, units, x, budget, "exhaustive", "exhaustive", 0.0, dt)
-    target = budget
+    # With control bits the program's peak is above the exact one by less than 4 bytes
+    # (BITS_SLACK at most): solved with the budget raised by that much it is a
+    # relaxation (every configuration that fits is feasible in it), so a solution
+    # that fits exactly is the proven optimum; one that does not is excluded and the
+    # program solved again (a few times, then the budget itself: safe, not proven).
+    relax = BITS_SLACK if (budget is not None and model.has_control_bits) else 0.0
+    target = budget if budget is None else budget + relax
+    excluded: list[np.ndarray] = []
     total = 0.0
     step = 1
-    for _ in range(6):
+    for _ in range(6 + (MAX_EXCLUDED if relax else 0)):
         left = 0 if not time_limit else max(1.0, time_limit - total)
-        x, status, gap, dt, msg = _solve(model, units, target, left)
+        x, status, gap, dt, msg = _solve(model, units, target, left, exclude=excluded)
         total += dt
         if x is None:
             if status != "infeasible":
                 raise UsageError(f"the solver found no configuration within {time_limit} s ({msg}): "
                                  "raise --time-limit")
-            if target == budget:
+            if (target == budget and not relax) or (relax and target > budget):
+                # relaxed: nothing that fits was excluded, so nothing fits
                 raise _budget_error(model, granularity, budget, "milp")
             # within the solver's tolerance of the lowest peak: is anything at all below?
             low = lowest_peak(model, granularity, time_limit=time_limit)
@@ -452,9 +477,18 @@ def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
                 return Plan(low.config, budget, units.granularity, "milp", "feasible", np.nan,
                             total + low.solve_s, low.prediction, low.inhibited_units)
             raise _budget_error(model, granularity, budget, "milp")
+        if relax and target <= budget and status == "optimal":
+            status = "bound"      # optimal over the linear bound only
         plan = _plan(model, units, x, budget, "milp", status, gap, total)
         if budget is None or plan.peak <= budget:
             return plan
+        if relax and target > budget and len(excluded) < MAX_EXCLUDED:
+            excluded.append(np.asarray(x, dtype=bool))
+            continue
+        if relax and target > budget:
+            excluded = []
+            target = budget
+            continue
         # the solver's feasibility tolerance let a few bytes through: tighten and solve again
         step = max(step * 4, plan.peak - budget + 1)
         target = budget - step

@@ -9,6 +9,14 @@ inside in order (loops compressed), the bytes the callee pushes itself between
 them, and its turn; identical nodes are stored once, so the model is a DAG.
 The root (everything outside any reversed callee) is a node too.
 
+Stack amounts are pairs ``(bytes, bits)``: the bytes of everything but control
+bits, and the control bits (``PUSHCONTROLnB``, ``PUSHBOOLEAN``). Both add up
+along the stack; the stack's size is ``bytes + 4 * (bits // 32)`` (adStack.c
+packs 32 bits to a 4-byte word and counts only full words), which is not
+additive: a callee's bytes depend on the bit alignment at which it starts. The
+runtime records the control bits on the stack at every event (docs/FORMAT.md),
+so the pairs are exact; a profile without them is read with ``bits = 0``.
+
 How a node is written down (docs/MODEL.md has the whole model):
 
 - ``items``: the forward calls, each ``(anchor, gap, site, snap, child, count)``.
@@ -38,12 +46,41 @@ import numpy as np
 from ..errors import PyharnessError
 
 __all__ = ["StructureError", "Node", "RankModel", "reduce_rank", "SNPWRITE", "BEGINADVANCE",
-           "ENDADVANCE", "SNPREAD", "BEGINREVERSE", "ENDREVERSE", "TURN"]
+           "ENDADVANCE", "SNPREAD", "BEGINREVERSE", "ENDREVERSE", "TURN", "WORD_BITS",
+           "stack_bytes", "Amount"]
 
 SNPWRITE, BEGINADVANCE, ENDADVANCE, SNPREAD, BEGINREVERSE, ENDREVERSE, TURN = range(1, 8)
 STARTREPEAT, RESETREPEAT, ENDREPEAT = 8, 9, 10
 _KIND = {1: "SNPWRITE", 2: "BEGINADVANCE", 3: "ENDADVANCE", 4: "SNPREAD", 5: "BEGINREVERSE",
          6: "ENDREVERSE", 7: "TURN", 8: "STARTREPEAT", 9: "RESETREPEAT", 10: "ENDREPEAT"}
+
+
+WORD_BITS = 32          # control bits per 4-byte word on the stack (adStack.c)
+
+Amount = tuple[int, int]    # (bytes other than control bits, control bits)
+_ZERO: Amount = (0, 0)
+
+
+def stack_bytes(a: Amount, align: int = 0) -> int:
+    """Stack bytes an amount adds on top of a stack holding ``align`` (mod 32)
+    control bits: its bytes plus 4 per control word it completes.
+
+    >>> stack_bytes((8, 40)), stack_bytes((8, 40), 24), stack_bytes((0, 31))
+    (12, 16, 0)
+    """
+    return a[0] + 4 * ((align + a[1]) // WORD_BITS)
+
+
+def _add(a: Amount, b: Amount) -> Amount:
+    return (a[0] + b[0], a[1] + b[1])
+
+
+def _sub(a: Amount, b: Amount) -> Amount:
+    return (a[0] - b[0], a[1] - b[1])
+
+
+def _fmt(a: Amount) -> str:
+    return f"{a[0]} bytes" if not a[1] else f"{a[0]} bytes and {a[1]} control bits"
 
 
 class StructureError(PyharnessError, ValueError):
@@ -54,9 +91,26 @@ class StructureError(PyharnessError, ValueError):
 class Node:
     """A callee's taped run (or the root), identified by its structure."""
 
-    items: tuple[tuple[int, int, int, int, int, int], ...]   # (anchor, gap, site, snap, child, count)
-    points: tuple[tuple[int, int], ...]                        # (anchor, offset)
-    tape: tuple[int, int]                                       # (anchor, offset)
+    items: tuple[tuple[int, Amount, int, Amount, int, int], ...]   # (anchor, gap, site, snap, child, count)
+    points: tuple[tuple[int, Amount], ...]                         # (anchor, offset)
+    tape: tuple[int, Amount]                                        # (anchor, offset)
+
+    @property
+    def has_bits(self) -> bool:
+        """Whether any of the node's own amounts holds control bits."""
+        return (any(g[1] or sn[1] for _, g, _, sn, _, _ in self.items)
+                or any(o[1] for _, o in self.points) or bool(self.tape[1][1]))
+
+    def bound(self) -> "Node":
+        """The node with every amount replaced by ``bytes + bits / 8``: an upper bound
+        of the stack bytes it adds at any alignment, short of them by less than 4
+        (linear, for the MILP; the exact values come from :func:`stack_bytes`)."""
+        lin = lambda a: a[0] + a[1] / 8 if a[1] else a[0]
+        pts: dict[int, float] = {}
+        for a, off in self.points:
+            pts[a] = max(pts.get(a, -np.inf), lin(off))
+        return Node(tuple((a, lin(g), s, lin(sn), c, n) for a, g, s, sn, c, n in self.items),
+                    tuple(sorted(pts.items())), (self.tape[0], lin(self.tape[1])))
 
     def remap(self, ids) -> "Node":
         """The same node with child ids translated by ``ids``."""
@@ -76,7 +130,7 @@ class RankModel:
     rank: int
     nodes: list[Node]
     root: int
-    snap: np.ndarray          # int64: snapshot bytes, -1 where never seen
+    snap: np.ndarray          # int64: snapshot bytes (control bits aside), -1 where never seen
     mult: np.ndarray          # int64: instances
     sw_ns: np.ndarray         # float64: snapshot writes (SNPWRITE..BEGINADVANCE)
     u_ns: np.ndarray          # float64: untaped runs (BEGINADVANCE..ENDADVANCE)
@@ -84,6 +138,7 @@ class RankModel:
     t_sq: np.ndarray          # float64: sum of squared per-instance t1t2 (ns^2), for the spread
     nevents: int
     notes: list[str] = field(default_factory=list)
+    snap_bits: np.ndarray | None = None    # int64: control bits of the snapshot (None: 0)
 
     @property
     def t1t2_ns(self) -> np.ndarray:
@@ -93,26 +148,36 @@ class RankModel:
 class _Level:
     __slots__ = ("site", "item", "base", "items", "P", "held", "points", "tape", "event")
 
-    def __init__(self, site: int, item: int, base: int, event: int):
+    def __init__(self, site: int, item: int, base: Amount, event: int):
         self.site = site          # site whose reversal this is (-1: root)
         self.item = item          # the parent's item being reversed
         self.base = base
-        self.items: list[list[int]] = []    # [anchor, gap, site, snap, child, count]
-        self.P: list[int] = []              # profile value of each item (relative to base)
+        self.items: list[list] = []         # [anchor, gap, site, snap, child, count]
+        self.P: list[Amount] = []           # profile value of each item (relative to base)
         self.held: list[int] = []           # items whose reverse is pending (LIFO)
-        self.points: list[tuple[int, int]] = []
-        self.tape: tuple[int, int] | None = None
+        self.points: list[tuple[int, Amount]] = []
+        self.tape: tuple[int, Amount] | None = None
         self.event = event
 
-    def anchor(self) -> tuple[int, int]:
+    def anchor(self) -> tuple[int, Amount]:
         """(top item, its profile value) of the held chain."""
         if self.held:
             k = self.held[-1]
             return k, self.P[k]
-        return -1, 0
+        return -1, _ZERO
 
 
-def _compress(items: list[list[int]], points: list[tuple[int, int]], tape: tuple[int, int]):
+def _pareto(offs: list[Amount]) -> list[Amount]:
+    """The amounts no other one covers in both bytes and bits (the only ones that
+    can be the highest, whatever the alignment)."""
+    out: list[Amount] = []
+    for o in sorted(set(offs), key=lambda v: (-v[0], -v[1])):
+        if not out or o[1] > max(v[1] for v in out):
+            out.append(o)
+    return out
+
+
+def _compress(items: list[list], points: list[tuple[int, Amount]], tape: tuple[int, Amount]):
     """Merge consecutive identical calls (same site, snapshot and child, no bytes
     between, nothing else anchored on the first) into one call with a count."""
     n = len(items)
@@ -129,7 +194,7 @@ def _compress(items: list[list[int]], points: list[tuple[int, int]], tape: tuple
     out: list[list[int]] = []
     for j, it in enumerate(items):
         a, g, s, sn, c, cnt = it
-        if out and a == j - 1 and g == 0 and refs[j - 1] == 1:
+        if out and a == j - 1 and g == _ZERO and refs[j - 1] == 1:
             last = out[-1]
             if last[2] == s and last[3] == sn and last[4] == c:
                 last[5] += cnt
@@ -139,23 +204,23 @@ def _compress(items: list[list[int]], points: list[tuple[int, int]], tape: tuple
         out.append([new_of[a] if a >= 0 else -1, g, s, sn, c, cnt])
         new_of[j] = len(out) - 1
     items_t = tuple(tuple(x) for x in out)
-    best: dict[int, int] = {}
+    by: dict[int, list[Amount]] = {}
     for a, off in points:
-        key = new_of[a] if a >= 0 else -1
-        if key not in best or off > best[key]:
-            best[key] = off
-    pts = tuple(sorted(best.items()))
+        by.setdefault(new_of[a] if a >= 0 else -1, []).append(off)
+    pts = tuple((a, o) for a in sorted(by) for o in _pareto(by[a]))
     tp = (new_of[tape[0]] if tape[0] >= 0 else -1, tape[1])
     return items_t, pts, tp
 
 
-def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | None = None) -> RankModel:
+def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | None = None,
+                ctl_bits=None) -> RankModel:
     """Reduce one rank's events to its :class:`RankModel`.
 
     Parameters
     ----------
     kind, loc, wall_ns, stack : arrays of one rank's events (docs/FORMAT.md)
     names : location names, for messages
+    ctl_bits : control bits on the stack at each event (None: no control bits)
     rank : the rank (messages)
     nloc : number of locations (default ``len(names)``)
 
@@ -168,9 +233,20 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
     kind = np.asarray(kind).astype(np.int64).tolist()
     loc = np.asarray(loc).astype(np.int64).tolist()
     wall = np.asarray(wall_ns).astype(np.int64).tolist()
-    stk = np.asarray(stack).astype(np.int64).tolist()
+    stk_a = np.asarray(stack).astype(np.int64)
+    stk = stk_a.tolist()
+    if ctl_bits is None:
+        ctl_a = np.zeros(len(stk), dtype=np.int64)
+    else:
+        ctl_a = np.asarray(ctl_bits).astype(np.int64)
+        if len(ctl_a) != len(stk):
+            raise StructureError(f"rank {rank}: {len(ctl_a)} control-bit counts for {len(stk)} events")
+    # (bytes other than control words, control bits) at each event
+    amt = list(zip((stk_a - 4 * (ctl_a // WORD_BITS)).tolist(), ctl_a.tolist()))
     nloc = len(names) if nloc is None else nloc
     snap = np.full(nloc, -1, dtype=np.int64)
+    snapb = np.zeros(nloc, dtype=np.int64)
+    snaps: dict[int, Amount] = {}
     snap_event = [-1] * nloc
     mult = np.zeros(nloc, dtype=np.int64)
     sw = np.zeros(nloc)
@@ -204,16 +280,16 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
                 f"(the level closes at event #{i}): the trace does not nest")
         tape = L.tape
         if tape is None:
-            tape = (-1, 0)
+            tape = (-1, _ZERO)
             if L.site >= 0 and L.items:
                 notes.append(f"rank {rank}: the reversal of {name(L.site)} has no TURN event: "
                              "its tape is taken as its active calls' bytes only")
         items, pts, tp = _compress(L.items, L.points, tape)
         return intern(Node(items, pts, tp))
 
-    levels = [_Level(-1, -1, 0, 0)]
+    levels = [_Level(-1, -1, _ZERO, 0)]
     L = levels[0]
-    fwd = None          # open forward call: [site, event, stack at SNPWRITE, wall now, stage, wall at SNPWRITE]
+    fwd = None          # open forward call: [site, event, amount at SNPWRITE, wall now, stage, wall at SNPWRITE]
     rev = None          # open reverse: (site, item, event, wall at SNPREAD)
     tfwd: dict[tuple[int, int], int] = {}   # (level depth, item) -> write + untaped time of that instance
     repeats = False
@@ -226,24 +302,26 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
                 fail(i, f"expected {_KIND[fwd[4] + 1]} of {name(fwd[0])} (its "
                         f"{_KIND[fwd[4]]} is event #{fwd[1]}): the trace does not nest")
             if k == BEGINADVANCE:
-                nb = stk[i] - fwd[2]
-                if snap[s] < 0:
-                    snap[s] = nb
+                nb = _sub(amt[i], fwd[2])
+                if s not in snaps:
+                    snaps[s] = nb
+                    snap[s], snapb[s] = nb
                     snap_event[s] = i
-                elif snap[s] != nb:
-                    fail(i, f"this instance's snapshot is {nb} bytes, the one at event "
-                            f"#{snap_event[s]} was {snap[s]} bytes: instances of one site must agree")
+                elif snaps[s] != nb:
+                    fail(i, f"this instance's snapshot is {_fmt(nb)}, the one at event "
+                            f"#{snap_event[s]} was {_fmt(snaps[s])}: instances of one site must agree")
                 sw[s] += wall[i] - fwd[3]
                 fwd[3] = wall[i]
                 fwd[4] = BEGINADVANCE
                 continue
             # ENDADVANCE
-            if stk[i] != fwd[2] + snap[s]:
-                fail(i, f"the stack moved by {stk[i] - fwd[2] - snap[s]} bytes during the untaped run")
+            if amt[i] != _add(fwd[2], snaps[s]):
+                fail(i, f"the stack moved by {_fmt(_sub(amt[i], _add(fwd[2], snaps[s])))} during "
+                        "the untaped run")
             u[s] += wall[i] - fwd[3]
             a, pa = L.anchor()
-            L.items.append([a, fwd[2] - L.base - pa, s, int(snap[s]), -1, 1])
-            L.P.append(stk[i] - L.base)
+            L.items.append([a, _sub(_sub(fwd[2], L.base), pa), s, snaps[s], -1, 1])
+            L.P.append(_sub(amt[i], L.base))
             L.held.append(len(L.items) - 1)
             mult[s] += 1
             tfwd[(len(levels), len(L.items) - 1)] = wall[i] - fwd[5]
@@ -253,21 +331,21 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
             if k != BEGINREVERSE or s != rev[0]:
                 fail(i, f"expected BEGINREVERSE of {name(rev[0])} (its SNPREAD is event #{rev[2]}): "
                         "the trace does not nest")
-            expect = L.base + L.P[rev[1]] - int(snap[s])
-            if stk[i] != expect:
-                fail(i, f"the stack is {stk[i]} bytes after the snapshot was read, {expect} bytes "
+            expect = _sub(_add(L.base, L.P[rev[1]]), snaps[s])
+            if amt[i] != expect:
+                fail(i, f"the stack is {_fmt(amt[i])} after the snapshot was read, {_fmt(expect)} "
                         "expected from its forward call: the trace does not nest")
             sr[s] += wall[i] - rev[3]
             t = tfwd.pop((len(levels), rev[1]), 0) + wall[i] - rev[3]
             tsq[s] += float(t) * float(t)
-            levels.append(_Level(s, rev[1], stk[i], i))
+            levels.append(_Level(s, rev[1], amt[i], i))
             L = levels[-1]
             rev = None
             continue
         if k == SNPWRITE:
             if s < 0 or s >= nloc:
                 fail(i, "unknown location")
-            fwd = [s, i, stk[i], wall[i], SNPWRITE, wall[i]]
+            fwd = [s, i, amt[i], wall[i], SNPWRITE, wall[i]]
         elif k == SNPREAD:
             if not L.held:
                 fail(i, f"no forward call is pending in {'the root' if L.site < 0 else name(L.site)}: "
@@ -276,17 +354,17 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
             if L.items[top][2] != s:
                 fail(i, f"the last forward call not yet reversed here is {name(L.items[top][2])}: "
                         "the trace does not nest")
-            expect = L.base + L.P[top]
-            if stk[i] != expect:
-                fail(i, f"the stack is {stk[i]} bytes, {expect} bytes expected from its forward "
+            expect = _add(L.base, L.P[top])
+            if amt[i] != expect:
+                fail(i, f"the stack is {_fmt(amt[i])}, {_fmt(expect)} expected from its forward "
                         "call: the trace does not nest")
             rev = (s, top, i, wall[i])
         elif k == ENDREVERSE:
             if L.site < 0 or s != L.site:
                 fail(i, "no reversal of this site is open: the trace does not nest")
-            if stk[i] != L.base:
+            if amt[i] != L.base:
                 fail(i, f"the reversal of {name(s)} (BEGINREVERSE at event #{L.event}) leaves "
-                        f"{stk[i] - L.base} bytes on the stack")
+                        f"{_fmt(_sub(amt[i], L.base))} on the stack")
             child = close(L, i)
             levels.pop()
             parent = levels[-1]
@@ -295,14 +373,14 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
             L = parent
         elif k == TURN:
             a, pa = L.anchor()
-            off = stk[i] - L.base - pa
+            off = _sub(_sub(amt[i], L.base), pa)
             if L.site >= 0 and L.tape is None:
                 L.tape = (a, off)
             L.points.append((a, off))
         elif k in (STARTREPEAT, RESETREPEAT, ENDREPEAT):
             repeats = True
             a, pa = L.anchor()
-            L.points.append((a, stk[i] - L.base - pa))
+            L.points.append((a, _sub(_sub(amt[i], L.base), pa)))
         else:
             fail(i, f"unexpected event kind {k}")
     if fwd is not None:
@@ -315,4 +393,4 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
         notes.append(f"rank {rank}: repeat (fixed-point) sections: their stack resets are not "
                      "modelled, peaks inside them are approximate")
     root = close(levels[0], n)
-    return RankModel(rank, nodes, root, snap, mult, sw, u, sr, tsq, n, notes)
+    return RankModel(rank, nodes, root, snap, mult, sw, u, sr, tsq, n, notes, snapb)

@@ -1,0 +1,185 @@
+"""Control bits (PUSHCONTROLnB, PUSHBOOLEAN) and exact peaks.
+
+adStack.c packs control bits 32 to a 4-byte word and counts only full words, so
+a callee's bytes depend on the bit alignment at which it starts: inhibiting one
+site moves the alignment of everything after it. The runtime records the control
+bits on the stack at every event, and the model carries (bytes, bits) pairs.
+
+"Measured" is a real run: an exhaustive pyharness.explore of calltree trees whose
+nodes push one control bit per work sweep ("branch": true), at 2 ranks.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from phtest import mpirun
+from pyharness import runtime
+from pyharness.config import Configuration
+from pyharness.kernels.calltree import generate
+from pyharness.model import CostModel, reduce_rank
+from pyharness.model.milp import BudgetError, optimize
+from pyharness.model.structure import stack_bytes
+
+# the lead's reproduction: inhibiting heavy shifts light's bits by 46 per call
+LEAD_TREE = {"m": 4, "nodes": [
+    {"name": "root", "work": 1, "children": [{"node": "heavy", "loop": 3}, {"node": "light", "loop": 2}]},
+    {"name": "heavy", "work": 7, "branch": True, "children": [{"node": "inner", "loop": 3}]},
+    {"name": "inner", "work": 13, "branch": True},
+    {"name": "light", "work": 5, "branch": True}]}
+
+
+def _branchy_tree(seed: int, nsites: int = 4) -> dict:
+    """A random tree whose nodes mostly branch, with work counts that leave the bit
+    word at many alignments (one bit per work sweep)."""
+    desc = generate("random", nsites, seed, m=8)
+    rng = np.random.default_rng(1000 + seed)
+    for nd in desc["nodes"]:
+        nd["branch"] = bool(rng.random() < 0.8)
+        nd["work"] = int(rng.integers(1, 24))
+        nd["comm"] = False
+    return desc
+
+
+TREES = [("lead", LEAD_TREE)] + [(f"seed{s}", _branchy_tree(s)) for s in (1, 2, 3, 5)]
+
+
+@pytest.fixture(scope="module", params=TREES, ids=lambda t: t[0])
+def explored(request, tmp_path_factory):
+    """(model from the all-checkpointed profile, {inhibited sites: measured peaks})."""
+    tmp = tmp_path_factory.mktemp("ctlbits")
+    tree = tmp / "tree.json"
+    tree.write_text(json.dumps(request.param[1]))
+    out = tmp / "all.h5"
+    mpirun(2, ["-m", "pyharness.explore", "--kernel", "calltree", "--param", f"tree={tree}",
+               "--exhaustive", "--out", str(out)], cwd=tmp, check=True, timeout=600)
+    measured = {}
+    prof = None
+    with h5py.File(out) as f:
+        sites = [s.decode() if isinstance(s, bytes) else str(s) for s in f["sites"][()]]
+        assert len(sites) <= 4
+        for k in f["samples"]:
+            g = f["samples"][k]
+            inh = frozenset(json.loads(g.attrs["inhibited"]))
+            measured[inh] = g["peak_bytes"][()]
+            if not inh:
+                prof = tmp / "all.h5.profiles" / f"sample_{int(k):06d}.h5"
+    assert len(measured) == 2 ** len(sites)
+    return CostModel.from_profile(prof), measured
+
+
+def test_every_predicted_peak_equals_the_measured_one_to_the_byte(explored):
+    m, measured = explored
+    assert m.has_control_bits
+    for inh, got in measured.items():
+        p = m.predict(Configuration(inh))
+        assert p.exact, p.reasons
+        assert list(p.peak_by_rank) == list(got), sorted(inh)
+
+
+def test_control_bits_change_the_peak_with_the_alignment(explored):
+    """Without the bits (every control word counted as bytes of its callee) some
+    predictions would be wrong: the test trees do exercise the alignment."""
+    m, measured = explored
+    if len(measured) < 8:
+        pytest.skip("too few configurations")
+    with h5py.File(m.path) as f:
+        ev = [dict((k, f["events"][g][k][()]) for k in f["events"][g]) for g in sorted(f["events"])]
+    assert any(np.any(e["ctl_bits"] % 32) for e in ev)
+
+
+@pytest.mark.parametrize("granularity", ["site", "callee"])
+def test_the_optimum_never_exceeds_the_budget_when_measured(explored, granularity):
+    m, measured = explored
+    peaks = sorted({int(max(v)) for v in measured.values()})
+    budgets = sorted({b + d for b in peaks for d in (-4, -1, 0, 1, 3)} | {peaks[0] - 100})
+    for budget in budgets:
+        fits = [inh for inh, v in measured.items() if max(v) <= budget]
+        try:
+            plan = optimize(m, budget, granularity)
+        except BudgetError:
+            if granularity == "site":
+                assert not fits, f"budget {budget}: {sorted(map(sorted, fits))} fit"
+            continue
+        got = measured[frozenset(plan.config.inhibited)]
+        assert max(got) <= budget
+        assert list(plan.peak_by_rank) == list(got)
+        ex = optimize(m, budget, granularity, method="exhaustive")
+        # the exact optimum over the model (its peaks are the measured ones)
+        assert plan.predicted_time <= ex.predicted_time * (1 + 2e-6) + 1e-12
+        assert plan.status == "optimal", plan.status_text()
+
+
+def test_stack_bytes_count_whole_words_only():
+    assert stack_bytes((0, 31)) == 0 and stack_bytes((0, 32)) == 4
+    assert stack_bytes((8, 1), 31) == 12 and stack_bytes((8, 1), 30) == 8
+
+
+def test_reduce_rank_splits_bytes_and_bits():
+    """A callee pushing 40 bits (one word + 8 in the word) at base alignment 0:
+    its tape is (0 bytes, 40 bits), 4 stack bytes here, 8 from an alignment >= 24."""
+    names = ["r@x.f:0", "a@r.f:1"]
+    # SNPWRITE, BEGINADVANCE, ENDADVANCE, SNPREAD, BEGINREVERSE, TURN, ENDREVERSE
+    kind = [1, 2, 3, 4, 5, 7, 6]
+    loc = [1, 1, 1, 1, 1, 0, 1]
+    stack = [0, 8, 8, 8, 0, 4, 0]
+    ctl = [0, 0, 0, 0, 0, 40, 0]
+    rm = reduce_rank(kind, loc, np.arange(7), stack, names, ctl_bits=ctl)
+    leaf = rm.nodes[0]                         # children are interned first
+    assert leaf.tape == (-1, (0, 40)) and rm.root == 1
+    assert rm.snap[1] == 8 and rm.snap_bits[1] == 0
+
+
+def _lib():
+    from pyharness import _phapi
+    lib = ctypes.CDLL(_phapi.__file__)
+    lib.ph_stack_ctlbits.restype = ctypes.c_int64
+    lib.ph_stack_current.restype = ctypes.c_int64
+    return lib
+
+
+def test_runtime_counts_the_control_bits_on_the_stack():
+    """32 per word on the stack plus those in the word, through pushes, pops and a
+    repeat section; the bytes keep adStack.c's accounting."""
+    runtime.api()
+    lib = _lib()
+    lib.ph_stack_reset()
+    c = ctypes.c_int(1)
+    r = ctypes.c_double(0.5)
+    bits = 0
+    for k in range(70):                        # 70 one-bit controls, reals between
+        lib.pushcontrol1b_(ctypes.byref(c))
+        bits += 1
+        if k % 9 == 0:
+            lib.pushreal8_(ctypes.byref(r))
+        assert lib.ph_stack_ctlbits() == bits
+    reals = 8 * len(range(0, 70, 9))
+    assert lib.ph_stack_current() == reals + 4 * (70 // 32)
+    for _ in range(3):
+        lib.pushcontrol3b_(ctypes.byref(c))
+    assert lib.ph_stack_ctlbits() == 79
+    lib.adStack_startRepeat()
+    for _ in range(20):
+        lib.pushcontrol2b_(ctypes.byref(c))
+    assert lib.ph_stack_ctlbits() == 119
+    lib.adStack_resetRepeat()
+    assert lib.ph_stack_ctlbits() == 79
+    lib.adStack_endRepeat()
+    out = ctypes.c_int(0)
+    for _ in range(3):
+        lib.popcontrol3b_(ctypes.byref(out))
+    bits = 70
+    for k in reversed(range(70)):
+        if k % 9 == 0:
+            lib.popreal8_(ctypes.byref(r))
+        lib.popcontrol1b_(ctypes.byref(out))
+        bits -= 1
+        assert lib.ph_stack_ctlbits() == bits
+    assert lib.ph_stack_current() == 0
+    lib.ph_stack_reset()
+    assert lib.ph_stack_ctlbits() == 0
