@@ -183,3 +183,49 @@ def test_runtime_counts_the_control_bits_on_the_stack():
     assert lib.ph_stack_current() == 0
     lib.ph_stack_reset()
     assert lib.ph_stack_ctlbits() == 0
+
+
+def _as_version_1(src, dst):
+    """The same trace as format version 1 wrote it: no control bits."""
+    import struct
+    from pyharness.ingest import read_trace
+    t = read_trace(src)
+    data = bytearray(src.read_bytes())
+    n = len(t.kind)
+    tail = 16 + 8 * n                       # the control bits, the end marker, the length
+    body = data[:len(data) - tail] + data[len(data) - 16:len(data) - 8]
+    struct.pack_into("<i", body, 8, 1)
+    dst.write_bytes(bytes(body) + struct.pack("<q", len(body) + 8))
+
+
+def test_traces_carry_the_control_bits_and_version_1_is_still_read(tmp_path):
+    """A branchy adjoint profiled through PYHARNESS_PROFILE (the path of a Tapenade
+    program): ingest gives the same events, control bits included, and the same
+    exact peaks; a version-1 trace is read without them and says so."""
+    from pyharness.ingest import ingest, read_trace
+    tree = tmp_path / "tree.json"
+    tree.write_text(json.dumps(LEAD_TREE))
+    mpirun(2, ["-m", "pyharness.profile", "--kernel", "calltree", "--param", f"tree={tree}",
+               "--out", str(tmp_path / "prof.h5")], cwd=tmp_path, check=True,
+           env={"PYHARNESS_PROFILE": str(tmp_path / "tr")})
+    ingest(tmp_path / "tr", tmp_path / "ing.h5")
+    with h5py.File(tmp_path / "prof.h5") as a, h5py.File(tmp_path / "ing.h5") as b:
+        for r in ("rank_00000", "rank_00001"):
+            for k in ("kind", "stack", "ctl_bits"):
+                assert np.array_equal(a["events"][r][k][()], b["events"][r][k][()]), (r, k)
+            assert a["events"][r]["ctl_bits"][()].max() > 0
+    direct, ingested = CostModel.from_profile(tmp_path / "prof.h5"), CostModel.from_profile(tmp_path / "ing.h5")
+    for inh in ([], ["heavy@root.f:1"], ["heavy@root.f:1", "inner@heavy.f:1"]):
+        p = ingested.predict(inh)
+        assert p.exact and list(p.peak_by_rank) == list(direct.predict(inh).peak_by_rank)
+    (tmp_path / "v1").mkdir()
+    for r in (0, 1):
+        name = f"pyharness.{r:05d}.phtrace"
+        _as_version_1(tmp_path / "tr" / name, tmp_path / "v1" / name)
+        old, new = read_trace(tmp_path / "v1" / name), read_trace(tmp_path / "tr" / name)
+        assert old.ctl_bits is None and np.array_equal(old.stack, new.stack)
+    ingest(tmp_path / "v1", tmp_path / "v1.h5")
+    with h5py.File(tmp_path / "v1.h5") as f:
+        assert "ctl_bits" not in f["events"]["rank_00000"]
+    p = CostModel.from_profile(tmp_path / "v1.h5").predict([])
+    assert not p.exact and any("control bits" in r for r in p.reasons)
