@@ -31,7 +31,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .backends import RunRequest, backend_names, get_backend
+from .backends import RunRequest, add_backend_arguments, backend_names, get_backend
 from .cli_common import CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, parse_snapshots, setup_kernel
 from .config import (Configuration, read_config_file, write_config_json, write_name_list,
                      write_text_atomic)
@@ -39,7 +39,9 @@ from .errors import PyharnessError, UsageError
 from .h5io import check_writable
 from .kernels import parse_params
 from .mpiutil import collective, run_cli
+from .backends.base import RunFailed
 from .tuner.estimates import profile_estimator
+from .tuner.guard import GradientGuard
 from .tuner.loop import BudgetUnreachable, DecisionUnits, TuneLoop
 from .tuner.optimal import OptimalStep
 from .tuner.progress import Progress
@@ -52,8 +54,11 @@ from .vocabulary import Granularity
 __all__ = ["main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m pyharness.tune", description=__doc__.split("\n")[0])
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The options; those of the backend that ``argv`` names (``--backend NAME``) in a
+    group of their own (``python -m pyharness.tune --backend command --help`` lists them)."""
+    ap = argparse.ArgumentParser(prog="python -m pyharness.tune", description=__doc__.split("\n")[0],
+                                 epilog="A backend's own options: --backend NAME --help.")
     add_kernel_args(ap)
     ap.add_argument("--budget", required=True,
                     help="per-rank peak stack budget: bytes with a unit (512MiB) or a factor of "
@@ -64,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--solve-time-limit", type=float, default=60.0, metavar="S",
                     help="--method optimal: seconds for the solver (default 60)")
     ap.add_argument("--strategy", default="runtime-first", choices=[s.value for s in Strategy])
-    ap.add_argument("--granularity", default="site", choices=[g.value for g in Granularity],
-                    help="decide per call site ($AD NOCHECKPOINT) or per callee (-nocheckpoint list)")
+    ap.add_argument("--granularity", default=None, choices=[g.value for g in Granularity],
+                    help="decide per call site ($AD NOCHECKPOINT; the default) or per callee "
+                         "(-nocheckpoint list; the command backend's only choice)")
     ap.add_argument("--backend", default="inline", choices=backend_names())
     ap.add_argument("--out", default="tune.h5", help="tuning history (default: tune.h5)")
     ap.add_argument("--config", "--start", dest="config", metavar="FILE",
@@ -100,7 +106,37 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how the job starts its ranks (default srun --mpi=pmix)")
     sl.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
                     help="extra sbatch argument, e.g. --sbatch-arg=--qos=debug (repeatable)")
+    ap.backend_class = add_backend_arguments(ap, argv)
     return ap
+
+
+def _backend_granularity(args, cls) -> None:
+    """A backend that can only carry out one granularity (command: Tapenade's -nocheckpoint
+    list is per callee) decides at that one, and says so when another was asked for."""
+    forced = getattr(cls, "granularity", None)
+    if forced is None:
+        args.granularity = args.granularity or Granularity.SITE.value
+        return
+    forced = Granularity(forced).value
+    if args.granularity not in (None, forced):
+        print(f"pyharness.tune: the {args.backend} backend decides per {forced} "
+              f"(Tapenade's -nocheckpoint list names callees): --granularity {forced}, "
+              f"not {args.granularity}", file=sys.stderr, flush=True)
+    elif args.granularity is None:
+        print(f"pyharness.tune: the {args.backend} backend decides per {forced} "
+              f"(--granularity {forced})", file=sys.stderr, flush=True)
+    args.granularity = forced
+    if args.config:
+        raise UsageError(f"--config: the {args.backend} backend starts from every call checkpointed "
+                         "(Tapenade's default): an inhibited callee leaves no trace, so only that run "
+                         "shows every site. Drop --config")
+    if args.repeat != 1:
+        raise UsageError(f"--repeat: the {args.backend} backend runs each configuration once")
+    if args.limit:
+        raise UsageError(f"--limit does not apply to the {args.backend} backend")
+    if args.snapshot_counts != [0]:
+        raise UsageError(f"--snapshots: the {args.backend} backend runs your program as it is built; "
+                         "binomial checkpointing of its time loop is its own (adBinomial)")
 
 
 def _validate(args, comm):
@@ -134,10 +170,16 @@ def _validate(args, comm):
 def main(argv=None) -> int:
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
-    args = build_parser().parse_args(argv)
+    ap = build_parser(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_args(argv)
+    cls = ap.backend_class
     with collective(comm, "checking the arguments"):
         budget, limit = _validate(args, comm)
+        _backend_granularity(args, cls)
     nranks = args.ranks or comm.size
+    external = bool(getattr(cls, "discovers_sites", False))
+    if external:          # a user's program: no kernel, its sites come from its first run
+        args.kernel, args.size, args.param = "external", "", None
     request = RunRequest(args.kernel, args.size, tuple(sorted(parse_params(args.param).items())),
                          nranks, args.repeat)
     inline = args.backend == "inline"
@@ -150,7 +192,7 @@ def main(argv=None) -> int:
         if inline:
             backend = get_backend("inline", request, comm, stack_limit=limit)
             table = backend.table
-        elif comm.rank == 0:
+        elif comm.rank == 0 and not external:
             _, table = setup_kernel(MPI.COMM_SELF, args)
         else:
             table = None
@@ -255,6 +297,25 @@ def _report_pairs(args, gran: DecisionUnits, results) -> None:
 
 
 def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=False) -> TuneState:
+    profile_dir = Path(str(args.out) + ".profiles")
+    if table is None:
+        # a user's program (command backend): its sites come from the run of the start
+        # (step 0, every call checkpointed), which the loop then takes as its first step
+        cls = type(backend) if backend is not None else None
+        if backend is None:
+            from .backends import backend_class
+            cls = backend_class(args.backend)
+            backend = cls.create(request, **cls.options_from_args(args))
+        profile_dir.mkdir(exist_ok=True)
+        print(f"pyharness.tune: {backend.describe()}: building and running the start (every call "
+              f"checkpointed) to learn the sites", file=sys.stderr, flush=True)
+        try:
+            table = backend.site_table(str(profile_dir / "step_00000.h5"))
+        except RunFailed as exc:
+            raise PyharnessError(f"the starting configuration could not be run: {exc}") from None
+        print(f"pyharness.tune: {len(table.site_names)} checkpoint sites over "
+              f"{len(table.callee_names)} callees: {', '.join(table.callee_names)}",
+              file=sys.stderr, flush=True)
     gran = DecisionUnits(Granularity(args.granularity), table)
     start = Configuration()
     if args.config:
@@ -272,16 +333,20 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
     else:
         store.create(attrs, gran.keys)
     if backend is None:
-        opts = {}
         if args.backend == "local":
             opts = dict(stack_limit=limit)
-        if args.backend == "replay":
+        elif args.backend == "replay":
             opts = dict(source=args.replay_from, delay=args.replay_delay)
-        if args.backend == "slurm":
+        elif args.backend == "slurm":
             opts = dict(partition=args.partition, account=args.account, time_limit=args.time_limit,
                         launcher=args.launcher, extra_args=tuple(args.sbatch_arg), store=store)
+        else:        # any other backend (a plug-in's): the options it declared
+            from .backends import backend_class
+            cls = backend_class(args.backend)
+            opts = cls.options_from_args(args, store=store)
         backend = get_backend(args.backend, request, **opts)
-    profile_dir = Path(str(args.out) + ".profiles")
+    elif getattr(backend, "discovers_sites", False) and hasattr(backend, "store"):
+        backend.store = store        # a batch job in flight is recorded in tune.h5 from here on
     profile_dir.mkdir(exist_ok=True)
     state = TuneState(strategy=Strategy(args.strategy), budget_spec=budget, tolerance=args.tolerance,
                       flips_per_step=args.flips, keys=tuple(gran.keys))
@@ -291,7 +356,7 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
     progress = None if args.no_progress else Progress(args.max_steps + 1, initial=state)
     loop = TuneLoop(state, backend, store, gran, profile_estimator(gran), profile_dir,
                     max_steps=args.max_steps, retries=args.retries, progress=progress,
-                    snapshots=args.snapshots)
+                    snapshots=args.snapshots, guard=backend.gradient_guard())
     if records:
         loop._note(f"resuming {args.out}: {len(records)} step(s) recorded, continuing at step {state.nsteps}")
     optimal = None
@@ -318,7 +383,7 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
     finally:
         if progress is not None:
             progress.close()
-    _report(args, gran, final, optimal=optimal is not None)
+    _report(args, gran, final, optimal=optimal is not None, guard=loop.guard)
     return final
 
 
@@ -358,7 +423,7 @@ def _report_guard(st: TuneState, stem: str, out) -> None:
               f"   (list in {stem}.keep-checkpointed.txt)")
 
 
-def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False) -> None:
+def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, guard=None) -> None:
     best_keys, best = st.chosen
     choice = _optimal_choice(args.out) if optimal else None
     if choice is not None:       # confirmed by its run: the model's optimum, not the luckier sample
@@ -380,7 +445,13 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False) -> 
               f"/rank: measured peak equals the prediction on every rank "
               f"({pred.get('status', '')})")
     print(f"  {len(cfg.inhibited)} of {len(table.site_names)} sites inhibited")
-    if best.grad_digest == st.start.grad_digest:
+    cmp = (guard or GradientGuard()).compare(st.start, best)
+    if guard is not None and not guard.enabled:
+        print("  WARNING: gradients NOT compared: the runs write no gradient file (--gradient-file); "
+              "check the tuned configuration's gradient yourself")
+    elif guard is not None and guard.rtol is not None:
+        print(f"  {cmp.detail} (every measured configuration was compared)")
+    elif cmp.same:
         print("  gradient bitwise identical to the start's (every measured configuration was compared)")
     else:     # cannot happen for a chosen configuration: the guard rejects it first
         print("  WARNING: the chosen configuration's gradient DIFFERS from the start's")

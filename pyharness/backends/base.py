@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import abc
+import argparse
 from dataclasses import dataclass
-
 
 from ..config import Configuration
 from ..errors import PyharnessError
 from ..h5io import open_h5
 
-__all__ = ["Backend", "Measurement", "RunFailed", "RunRequest", "get_backend",
+__all__ = ["Backend", "Measurement", "RunFailed", "RunRequest", "get_backend", "backend_class",
            "backend_names", "measurement_from_profile"]
 
 
@@ -18,10 +18,11 @@ class RunFailed(PyharnessError):
     """A run did not produce a profile (crashed, cancelled, timed out, bad input)."""
 
     def __init__(self, message: str, state: str = "FAILED", exit_code: int | None = None,
-                 job_id: str | None = None):
+                 job_id: str | None = None, retryable: bool = True):
         self.state = state
         self.exit_code = exit_code
         self.job_id = job_id
+        self.retryable = retryable      # False: running it again cannot help (a build error)
         super().__init__(message)
 
 
@@ -35,6 +36,7 @@ class Measurement:
     cost: float
     grad_digest: str
     profile: str
+    gradient_file: str = ""      # the gradient the run wrote (--gradient-file), kept per step
 
     @property
     def wall(self) -> float:
@@ -76,9 +78,43 @@ class RunRequest:
 
 
 class Backend(abc.ABC):
-    """Runs one configuration and returns its measurement (rank 0 of the tuner)."""
+    """Runs one configuration and returns its measurement (rank 0 of the tuner).
+
+    A backend may declare its own command-line options: tune and explore add
+    :meth:`add_arguments`'s options (in a group of their own) when ``--backend``
+    names it, and build the backend with the keyword arguments
+    :meth:`options_from_args` makes of the parsed options. A backend that runs a
+    program pyharness does not know (``command``) sets ``discovers_sites``: its
+    site table comes from its first run (:meth:`site_table`), not from a kernel.
+    """
 
     name = "abstract"
+    #: the site table is learnt from a run (site_table), there is no kernel to ask
+    discovers_sites = False
+    #: decisions this backend can carry out, if it cannot switch single sites
+    #: (Tapenade's -nocheckpoint list is per callee); None: any granularity
+    granularity = None
+
+    @classmethod
+    def add_arguments(cls, group: "argparse._ArgumentGroup") -> None:
+        """Declare this backend's command-line options on ``group`` (default: none)."""
+
+    @classmethod
+    def options_from_args(cls, args: argparse.Namespace, **context) -> dict:
+        """Keyword arguments of :meth:`create` from the parsed options (default: none).
+        ``context`` carries what the tool has made already (``store``: the tune.h5)."""
+        return {}
+
+    def site_table(self, profile_path: str):
+        """``discovers_sites`` backends: the site table, from ``profile_path`` if it exists
+        (resume), else from a run of every site checkpointed written there."""
+        raise NotImplementedError(f"the {self.name} backend runs a known kernel: ask the kernel")
+
+    def gradient_guard(self):
+        """How gradients of this backend's measurements are compared with the start's
+        (default: bitwise, tuner/guard.py)."""
+        from ..tuner.guard import GradientGuard
+        return GradientGuard()
 
     def __init__(self, request: RunRequest):
         self.request = request
@@ -106,14 +142,36 @@ def backend_names() -> list[str]:
     return sorted(available("backends"))
 
 
-def get_backend(name: str, request: RunRequest, comm=None, **options) -> Backend:
-    """A backend by name: an unknown name lists the known ones; a backend whose
-    package fails to import raises :class:`~pyharness.plugins.PluginError` with
-    that import error."""
+def backend_class(name: str) -> type[Backend]:
+    """The class registered as backend ``name``: an unknown name lists the known ones; a
+    backend whose package fails to import raises :class:`~pyharness.plugins.PluginError`
+    with that import error."""
     from ..plugins import PluginError, describe
     plugin = describe("backends", name)
     cls = plugin.load()
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise PluginError(f"backend '{name}' registered by {plugin.dist} as {plugin.value} is not "
                           f"a subclass of pyharness.backends.Backend")
-    return cls.create(request, comm=comm, **options)
+    return cls
+
+
+def get_backend(name: str, request: RunRequest, comm=None, **options) -> Backend:
+    """A backend by name (see :func:`backend_class`), made for ``request``."""
+    return backend_class(name).create(request, comm=comm, **options)
+
+
+def add_backend_arguments(ap: argparse.ArgumentParser, argv, default: str = "inline",
+                          choices=None) -> type[Backend] | None:
+    """Add the options of the backend ``argv`` selects (``--backend NAME``) to ``ap``,
+    in a group of their own; returns its class (None for a name that is not registered:
+    the parser's own ``choices`` then says so)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--backend", default=default)
+    known, _ = pre.parse_known_args(argv)
+    names = backend_names() if choices is None else choices
+    if known.backend not in names:
+        return None
+    cls = backend_class(known.backend)
+    group = ap.add_argument_group(f"{known.backend} backend")
+    cls.add_arguments(group)
+    return cls

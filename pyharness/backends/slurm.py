@@ -93,6 +93,25 @@ class SlurmBackend(Backend):
         return f"slurm (sbatch {self.script.name}, {self.request.nranks} task(s))"
 
     # ------------------------------------------------------------------
+    def sbatch(self, script, env: dict, log, chdir, label: str = "") -> str:
+        """Submit ``script`` as one job of ``request.nranks`` tasks with this backend's
+        partition, account, time limit and extra arguments; return the job id.
+        Used for jobs/profile.sbatch and by other backends (command) for their own scripts."""
+        cmd = ["sbatch", "--parsable", f"--ntasks={self.request.nranks}", f"--time={self.time_limit}",
+               f"--job-name=pyharness-{label.replace(' ', '') or 'run'}",
+               f"--output={Path(log).resolve()}", "--export=ALL",
+               f"--chdir={Path(chdir).resolve()}"]
+        if self.partition:
+            cmd.append(f"--partition={self.partition}")
+        if self.account:
+            cmd.append(f"--account={self.account}")
+        cmd += list(self.extra_args) + [str(script)]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+        if p.returncode != 0:
+            raise RunFailed(f"sbatch refused the job: {p.stderr.strip()}", state="SUBMIT_FAILED",
+                            exit_code=p.returncode)
+        return p.stdout.strip().split(";")[0]
+
     def submit(self, config: Configuration, profile_path: str, label: str = "") -> str:
         out = Path(profile_path)
         cfg = out.with_suffix(".config.json")
@@ -108,20 +127,7 @@ class SlurmBackend(Backend):
             "PYHARNESS_LAUNCHER": self.launcher,
             "PYHARNESS_VENV": str(Path(sys.executable).parent.parent),
         })
-        cmd = ["sbatch", "--parsable", f"--ntasks={self.request.nranks}", f"--time={self.time_limit}",
-               f"--job-name=pyharness-{label.replace(' ', '') or 'run'}",
-               f"--output={out.with_suffix('.out').resolve()}", "--export=ALL",
-               f"--chdir={out.resolve().parent}"]
-        if self.partition:
-            cmd.append(f"--partition={self.partition}")
-        if self.account:
-            cmd.append(f"--account={self.account}")
-        cmd += list(self.extra_args) + [str(self.script)]
-        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
-        if p.returncode != 0:
-            raise RunFailed(f"sbatch refused the job: {p.stderr.strip()}", state="SUBMIT_FAILED",
-                            exit_code=p.returncode)
-        return p.stdout.strip().split(";")[0]
+        return self.sbatch(self.script, env, out.with_suffix(".out"), out.resolve().parent, label)
 
     def wait(self, job_id: str) -> tuple[str, int | None, str]:
         """Sleep until the job reaches a final state; return (state, exit code, reason)."""
@@ -140,21 +146,29 @@ class SlurmBackend(Backend):
             time.sleep(delay)
             delay = min(self.poll_max, delay * 1.5)
 
-    def run(self, config: Configuration, profile_path: str, label: str = "") -> Measurement:
-        job_id = None
+    def submit_and_wait(self, submit, profile_path: str, label: str = "") -> tuple[str, str, int | None, str]:
+        """Submit a job (``submit()`` returns its id), record it as pending in tune.h5
+        before waiting, wait for it, clear the record; return (job id, state, exit code,
+        reason). Resumed with a pending job for the same ``profile_path``, re-attach to
+        it instead of submitting again."""
         pending = self.store.pending() if self.store is not None else None
         if pending and pending.get("profile") == str(profile_path):
             job_id = str(pending["job_id"])          # resume: re-attach, do not resubmit
         else:
             if os.path.exists(profile_path):
                 os.unlink(profile_path)
-            job_id = self.submit(config, profile_path, label)
+            job_id = submit()
             if self.store is not None:
                 self.store.set_pending({"job_id": job_id, "profile": str(profile_path), "label": label})
         self.last_job_id = job_id
         state, code, reason = self.wait(job_id)
         if self.store is not None:
             self.store.set_pending({})  # finished: a retry must submit a new job
+        return job_id, state, code, reason
+
+    def run(self, config: Configuration, profile_path: str, label: str = "") -> Measurement:
+        job_id, state, code, reason = self.submit_and_wait(
+            lambda: self.submit(config, profile_path, label), profile_path, label)
         if state == "COMPLETED" and os.path.exists(profile_path):
             return measurement_from_profile(profile_path)
         log = Path(profile_path).with_suffix(".out")

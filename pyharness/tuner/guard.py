@@ -60,18 +60,26 @@ class GradientGuard:
 
     ``rtol=None``: bitwise (the built-in kernels). Otherwise both measurements must
     carry a ``gradient_file`` and agree to ``max |g - g0| <= rtol * max |g0|``.
+    ``compare=False``: nothing to compare (a program that writes no gradient); every
+    comparison says so.
     """
 
-    def __init__(self, rtol: float | None = None):
+    def __init__(self, rtol: float | None = None, compare: bool = True):
         if rtol is not None and not rtol >= 0:
             raise UsageError("the gradient tolerance must be >= 0")
         self.rtol = rtol
+        self.enabled = compare
 
     @property
     def mode(self) -> str:
+        if not self.enabled:
+            return "not compared"
         return "bitwise" if self.rtol is None else f"relative tolerance {self.rtol:g}"
 
     def compare(self, ref, m) -> GradientComparison:
+        if not self.enabled:       # a user's program that writes no gradient (no --gradient-file)
+            return GradientComparison(True, "gradient NOT compared (the runs write no gradient file: "
+                                            "give --gradient-file)")
         if self.rtol is not None:
             return self._compare_files(getattr(ref, "gradient_file", ""), getattr(m, "gradient_file", ""))
         if m.grad_digest == ref.grad_digest and m.cost == ref.cost:
@@ -100,8 +108,8 @@ class GradientGuard:
         if rel <= self.rtol:
             return GradientComparison(True, f"gradient within {self.rtol:g} of the start's "
                                             f"(relative difference {rel:.1e})", rel)
-        return GradientComparison(False, f"gradient differs from the start's: relative difference "
-                                         f"{rel:.2e} > tolerance {self.rtol:g}", rel)
+        return GradientComparison(False, f"relative difference {rel:.2e} > tolerance {self.rtol:g} "
+                                         f"({path} against {ref_path})", rel)
 
 
 def callee_of(key: str) -> str:

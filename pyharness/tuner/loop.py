@@ -85,8 +85,11 @@ class TuneLoop:
                 m = self.backend.run(config, path, label=f"step {step}")
             except RunFailed as exc:
                 failure = exc
+                again = attempt <= self.retries and exc.retryable
                 self._note(f"step {step}: run failed ({exc.state}): {exc} "
-                           + ("- retrying" if attempt <= self.retries else "- skipping this flip"))
+                           + ("- retrying" if again else "- skipping this flip"))
+                if not again:
+                    return None, {}, attempt, failure
                 continue
             return m, self.estimator(path), attempt, None
         return None, {}, self.retries + 1, failure

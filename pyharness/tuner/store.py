@@ -109,6 +109,7 @@ class TuneStore:
                 a["profile"] = m.profile
                 a["cost"] = m.cost
                 a["grad_sha1"] = m.grad_digest
+                a["gradient_file"] = m.gradient_file
                 g["wall_s"] = np.array(m.wall_s)
                 g["cpu_s"] = np.array(m.cpu_s)
                 g["peak_bytes"] = np.array(m.peak_bytes, dtype=np.int64)
@@ -136,7 +137,8 @@ class TuneStore:
                     m = Measurement(tuple(float(x) for x in g["wall_s"][()]),
                                     tuple(float(x) for x in g["cpu_s"][()]),
                                     tuple(int(x) for x in g["peak_bytes"][()]),
-                                    float(a["cost"]), str(a["grad_sha1"]), str(a["profile"]))
+                                    float(a["cost"]), str(a["grad_sha1"]), str(a["profile"]),
+                                    str(a.get("gradient_file", "")))
                 ests = {}
                 if "estimates" in g:
                     e = g["estimates"]

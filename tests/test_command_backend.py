@@ -1,0 +1,207 @@
+"""tune --backend command on a user's own Tapenade-shaped adjoint
+(examples/tapenade-project): every configuration a real rebuild with its
+-nocheckpoint list turned into -D flags, run at 2 ranks under mpiexec, its traces
+ingested. Independent oracles: finite differences of the example's cost, a rebuild
+by hand with the recommended list (its gradient, its measured peak against the
+budget resolved from the start's peak), and a fault built in with -DFAULT_SPLIT_react
+that changes the gradient only when react is not checkpointed."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from phtest import MPI_ENV, ROOT
+
+from pyharness.ingest import ingest
+from pyharness.tuner.guard import load_gradient_file
+
+N = 3000                                   # reals per rank (TP_N), small for the test
+ENV = {**MPI_ENV, "TP_N": str(N), "TP_NT": "6"}
+CALLEES = ["heavy", "react", "relax", "smooth_iter"]
+BUILD = 'make -s NOCHECKPOINT="{nocheckpoint}"'
+
+
+@pytest.fixture
+def project(tmp_path):
+    for tool in ("mpif90", "mpiexec", "make"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} not found: run scripts/setup.sh")
+    d = tmp_path / "project"
+    shutil.copytree(ROOT / "examples" / "tapenade-project", d,
+                    ignore=shutil.ignore_patterns("*.o", "*.mod", "adjoint", "flags.stamp", "gradient.txt"))
+    return d
+
+
+def _env():
+    env = dict(os.environ)
+    env.update(ENV)
+    env.pop("PYHARNESS_PROFILE", None)
+    # pyharness-config of the installed package, as a user's shell would have it
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    return env
+
+
+def sh(cmd, cwd, check=True, timeout=300):
+    p = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout,
+                       shell=isinstance(cmd, str))
+    if check:
+        assert p.returncode == 0, f"{cmd}:\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def tune(project, *args, build=BUILD, run="./adjoint", timeout=900):
+    cmd = [sys.executable, "-m", "pyharness.tune", "--backend", "command", "--ranks", "2",
+           "--build", build, "--run", run, "--gradient-file", "gradient.txt", "--no-progress",
+           "--out", str(project / "tune.h5"), *args]
+    return subprocess.run(cmd, cwd=project, env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def steps(path):
+    with h5py.File(path) as f:
+        out = []
+        for name in sorted(f["steps"]):
+            a = f["steps"][name].attrs
+            g = f["steps"][name]
+            out.append({k: (v.decode() if isinstance(v, bytes) else v) for k, v in a.items()}
+                       | {"peak_bytes": g["peak_bytes"][()] if "peak_bytes" in g else None})
+        return out, {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+
+
+def names(path):
+    return [l.strip() for l in path.read_text().splitlines() if l.strip() and not l.startswith("#")]
+
+
+def check_recommendation(project, factor):
+    """The recommended list, rebuilt and run by hand: fits the budget, gradient the start's."""
+    recs, attrs = steps(project / "tune.h5")
+    assert attrs["granularity"] == "callee" and attrs["kernel"] == "external"
+    with h5py.File(project / "tune.h5") as f:
+        assert sorted(v.decode() for v in f["keys"][()]) == CALLEES       # decisions per callee
+    start = recs[0]
+    budget = int(factor * max(start["peak_bytes"]))
+    listed = names(project / "tune.nocheckpoint.txt")
+    assert set(listed) <= set(CALLEES)
+    g0 = load_gradient_file(start["gradient_file"])
+    # independently: rebuild with that list, run, ingest
+    sh(f'make -s NOCHECKPOINT="{" ".join(listed)}"', project)
+    sh(f"rm -rf tr && PYHARNESS_PROFILE=tr mpiexec -n 2 ./adjoint", project)
+    traces = ingest(project / "tr", project / "check.h5")
+    assert max(t.peak for t in traces) <= budget
+    g = load_gradient_file(project / "gradient.txt")
+    assert np.array_equal(g, g0)            # bitwise: checkpointing never changes the result
+    return listed, recs
+
+
+# ---------------------------------------------------------------- the example itself
+
+def test_example_gradient_matches_finite_differences(project):
+    sh("make -s", project)
+    sh("mpiexec -n 2 ./adjoint", project)
+    g = load_gradient_file(project / "gradient.txt")
+    assert g.shape == (2 * N,)
+
+    def cost(i, eps):
+        out = sh(f"mpiexec -n 2 ./adjoint cost {i} {eps!r}", project).stdout
+        return float(next(l for l in out.splitlines() if l.startswith("COST")).split()[1])
+
+    eps = 1e-4
+    for i in (1, N // 2, N, N + 1, 2 * N):       # both ends of both ranks' blocks
+        fd = (cost(i, eps) - cost(i, -eps)) / (2 * eps)
+        assert abs(fd - g[i - 1]) <= 1e-6 * max(abs(g[i - 1]), np.abs(g).max() * 1e-3), (i, fd, g[i - 1])
+
+
+def test_every_configuration_is_a_rebuild_with_the_same_gradient(project):
+    sh("make -s", project)
+    sh("mpiexec -n 2 ./adjoint", project)
+    g0 = load_gradient_file(project / "gradient.txt")
+    sh('make NOCHECKPOINT="heavy relax" > build.log', project)
+    assert "-DNOCHECKPOINT_heavy -DNOCHECKPOINT_relax" in (project / "build.log").read_text()
+    sh("rm -rf tr && PYHARNESS_PROFILE=tr mpiexec -n 2 ./adjoint", project)
+    assert np.array_equal(load_gradient_file(project / "gradient.txt"), g0)
+    # inhibited callees leave no trace: only react and smooth_iter are sites now
+    sites = {c for t in ingest(project / "tr", project / "p.h5") for c, s in zip(t.callee, t.is_site) if s}
+    assert sites == {"react", "smooth_iter"}
+
+
+# ---------------------------------------------------------------- tune --backend command
+
+@pytest.mark.parametrize("method", ["optimal", "greedy"])
+def test_tune_finds_a_nocheckpoint_list_within_budget(project, method):
+    p = tune(project, "--budget", "3x", "--method", method)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "decides per callee" in p.stderr
+    assert "Tapenade: -nocheckpoint" in p.stdout
+    assert "within 1e-10 of the start's" in p.stdout
+    listed, recs = check_recommendation(project, 3.0)
+    assert listed, "inhibiting something fits 3x the all-checkpointed peak"
+    assert all(r["decision"] != "failed" for r in recs)
+    if method == "optimal":
+        assert recs[1]["phase"] == "optimal"
+    # every step kept its own list, build log, traces and gradient
+    d = project / "tune.h5.profiles" / "step_00001.d"
+    assert (d / "nocheckpoint.txt").exists() and (d / "build.log").exists()
+    assert (d / "gradient.txt").exists() and list((d / "traces").glob("pyharness.*.phtrace"))
+    cfg = json.loads((project / "tune.config.json").read_text())
+    assert {n.split("@")[0] for n in cfg["inhibited"]} == set(listed)
+
+
+def test_gradient_changing_configuration_is_rejected(project):
+    # react's split-mode adjoint is wrong in this build: only configurations that
+    # inhibit react change the gradient; the optimum under 20x inhibits everything
+    p = tune(project, "--budget", "20x", build=BUILD + " FAULT=react")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "MUST STAY CHECKPOINTED" in p.stdout and "react" in p.stdout
+    assert names(project / "tune.keep-checkpointed.txt") == ["react"]
+    assert "react" not in names(project / "tune.nocheckpoint.txt")
+    recs, _ = steps(project / "tune.h5")
+    bad = [r for r in recs if r["grad_differs"]]
+    assert bad and all("react" in json.loads(r["inhibited"]) for r in bad)
+    assert all(r["decision"] == "rejected" for r in bad)
+    assert all(json.loads(r["inhibited"]) == [] or "react" not in json.loads(r["inhibited"])
+               for r in recs if not r["grad_differs"] and r["decision"] != "failed")
+    assert any(json.loads(r["flips"]) == ["react"] for r in bad)      # the greedy loop named it
+
+
+# ---------------------------------------------------------------- failures
+
+def test_build_failure_is_a_clear_error(project):
+    p = tune(project, "--budget", "2x",
+             build='echo compiling model_b.F90; echo "model_b.F90:42: Error: Symbol u_b has no type" >&2; exit 3')
+    assert p.returncode == 2
+    assert "the build of step_00000 failed (exit code 3)" in p.stderr
+    assert "model_b.F90:42: Error: Symbol u_b has no type" in p.stderr      # the tail of its output
+    assert "build.log" in p.stderr
+    # a run that fails: its exit code and the tail of its output
+    p = tune(project, "--budget", "2x", run="./no_such_adjoint")
+    assert p.returncode == 2
+    assert "the run of step_00000 failed" in p.stderr and "no_such_adjoint" in p.stderr
+
+
+def test_a_configuration_that_does_not_build_is_a_failed_step(project):
+    build = ('case " {nocheckpoint} " in *" heavy "*) echo "heavy_fwd: internal compiler error"; exit 1;; esac; '
+             + BUILD)
+    p = tune(project, "--budget", "20x", "--method", "greedy", build=build)
+    assert p.returncode == 0, p.stdout + p.stderr
+    recs, _ = steps(project / "tune.h5")
+    failed = [r for r in recs if r["decision"] == "failed"]
+    assert failed and all("heavy" in json.loads(r["inhibited"]) for r in failed)
+    assert all(r["failure_state"] == "BUILD_FAILED" and r["attempts"] == 1 for r in failed)  # not retried
+    assert all("internal compiler error" in r["reason"] for r in failed)
+    assert "heavy" not in names(project / "tune.nocheckpoint.txt")
+
+
+def test_bad_templates_and_options(project):
+    p = tune(project, "--budget", "2x", "--granularity", "site", build="make {nocheck}")
+    assert p.returncode == 2 and "unknown placeholder(s) {nocheck}" in p.stderr
+    assert "decides per callee" in p.stderr and "not site" in p.stderr
+    p = tune(project, "--budget", "2x", "--config", "list.txt")
+    assert p.returncode == 2 and "starts from every call checkpointed" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "pyharness.tune", "--backend", "command", "--help"],
+                       capture_output=True, text=True, cwd=project)
+    assert p.returncode == 0 and "command backend" in p.stdout and "{nocheckpoint_file}" in p.stdout
