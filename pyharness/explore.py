@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import RunFailed, RunRequest, get_backend
+from .backends import RunFailed, RunRequest, add_backend_arguments, backend_names, get_backend
 from .backends.base import measurement_from_profile
 from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, config_from_args,
                          parse_snapshots, setup_kernel)
@@ -75,6 +75,7 @@ def _append(path: Path, samples, snapshots: int = 0) -> None:
             g.attrs["cost"] = m.cost
             g.attrs["grad_sha1"] = m.grad_digest
             g.attrs["snapshots"] = snapshots
+            g.attrs["gradient_file"] = m.gradient_file
             for k, v in (extra or {}).items():
                 g.attrs[k] = v
             g["wall_s"] = np.array(m.wall_s)
@@ -112,12 +113,14 @@ def _done(path: Path) -> set[int]:
 def main(argv=None) -> int:
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
-    ap = argparse.ArgumentParser(prog="python -m pyharness.explore", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m pyharness.explore", description=__doc__.split("\n")[0],
+                                 epilog="A backend's own options: --backend NAME --help.")
     add_kernel_args(ap)
     ap.add_argument("--samples", type=int, default=250)
     ap.add_argument("--exhaustive", action="store_true", help="every configuration (small trees only)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backend", default="inline", choices=["inline", "local", "slurm"])
+    choices = [b for b in backend_names() if b != "replay"]
+    ap.add_argument("--backend", default="inline", choices=choices)
     ap.add_argument("--ranks", type=int, default=None, help="ranks per run (local, slurm)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--out", default="explore.h5")
@@ -131,7 +134,11 @@ def main(argv=None) -> int:
                          + CONFIG_HELP)
     ap.add_argument("--snapshots", default=None, metavar="K",
                     help=SNAPSHOTS_HELP + "; overrides the configuration file's")
+    cls = add_backend_arguments(ap, sys.argv[1:] if argv is None else argv, choices=choices)
     args = ap.parse_args(argv)
+    external = bool(getattr(cls, "discovers_sites", False))
+    if external:          # a user's program: no kernel, its sites come from its first run
+        args.kernel, args.size, args.param = "external", "", None
     out = Path(args.out)
     with collective(comm, "checking the arguments"):
         if args.samples < 1:
@@ -142,6 +149,9 @@ def main(argv=None) -> int:
             raise UsageError(f"{out} exists: use --resume to continue it, or another --out")
         if args.snapshots is not None:
             parse_snapshots(args.snapshots)
+        if external and (args.config or args.snapshots not in (None, "0")):
+            raise UsageError(f"--config/--snapshots: the {args.backend} backend runs your program as it "
+                             "is built, starting from every call checkpointed")
         check_writable(out)
     inline = args.backend == "inline"
     request = RunRequest(args.kernel, args.size, tuple(sorted(parse_params(args.param).items())),
@@ -150,15 +160,29 @@ def main(argv=None) -> int:
         if inline:
             backend = get_backend("inline", request, comm)
             table = backend.table
-        elif comm.rank == 0:
+        elif comm.rank == 0 and not external:
             _, table = setup_kernel(MPI.COMM_SELF, args)
+        else:
+            table = None
     if not inline and comm.rank != 0:
         return 0
     error = None
     if comm.rank == 0:
         try:
+            backend_ = backend if inline else None
+            if external:
+                # the sites come from the all-checkpointed run, which is the gradient's reference
+                backend_ = cls.create(request, **cls.options_from_args(args))
+                pdir = Path(str(out) + ".profiles")
+                pdir.mkdir(exist_ok=True)
+                ref = pdir / "reference.h5"
+                try:
+                    table = backend_.site_table(str(ref))
+                except RunFailed as exc:
+                    raise PyharnessError(f"the all-checkpointed configuration could not be run: {exc}") \
+                        from None
             base = config_from_args(args, table)
-            _drive(args, request, table, backend if inline else None, out, base)
+            _drive(args, request, table, backend_, out, base)
         except PyharnessError as exc:
             error = str(exc)
         finally:
@@ -174,10 +198,15 @@ def main(argv=None) -> int:
 
 
 def _drive(args, request, table, backend, out: Path, base: Configuration) -> None:
-    free = [n for n in table.site_names if n not in base.inhibited]
+    # a backend that cannot switch single sites (command: -nocheckpoint is per callee)
+    # samples callees: a callee name inhibits all its sites
+    per_callee = getattr(backend, "granularity", None) is not None
+    units = table.callee_names if per_callee else table.site_names
+    free = [n for n in units if n not in base.inhibited]
     configs = [tuple(sorted(base.inhibited | set(c)))
                for c in sample_configurations(free, args.samples, args.seed, args.exhaustive)]
     attrs = {"kernel": request.kernel, "size": request.size, "params": json.dumps(dict(request.params)),
+             "backend": args.backend, "units": "callee" if per_callee else "site",
              "nranks": request.nranks, "seed": args.seed, "exhaustive": bool(args.exhaustive),
              "samples": len(configs), "start": json.dumps(base.to_json()),
              "snapshots": base.snapshots}
@@ -191,6 +220,8 @@ def _drive(args, request, table, backend, out: Path, base: Configuration) -> Non
         with atomic_h5(out, "explore", attrs) as f:
             f.create_group("samples")
             f["sites"] = str_array(table.site_names)
+            if per_callee:
+                f["callees"] = str_array(table.callee_names)
     done = _done(out)
     todo = [i for i in range(len(configs)) if i not in done]
     pdir = Path(str(out) + ".profiles")
@@ -211,10 +242,13 @@ def _drive(args, request, table, backend, out: Path, base: Configuration) -> Non
                 g.attrs["profile"] = m.profile
                 g.attrs["cost"] = m.cost
                 g.attrs["grad_sha1"] = m.grad_digest
+                g.attrs["gradient_file"] = m.gradient_file
         batch = _Batch(out, snapshots=base.snapshots)
         try:
             for i in todo:
                 cfg = Configuration.from_names(table, configs[i], base.snapshots)
+                if per_callee:      # the sites of those callees, recorded by name
+                    configs[i] = tuple(sorted(cfg.inhibited))
                 try:
                     m = backend.run(cfg, str(pdir / f"sample_{i:06d}.h5"), label=f"sample {i}")
                 except RunFailed as exc:
@@ -226,40 +260,60 @@ def _drive(args, request, table, backend, out: Path, base: Configuration) -> Non
             batch.flush()
     bar.close()
     print(f"{len(_done(out))} of {len(configs)} configurations measured in {out}")
-    _guard_gradients(out)
+    guard = backend.gradient_guard() if backend is not None else None
+    _guard_gradients(out, guard)
 
 
 def _reference(out: Path):
-    """(grad_sha1, cost) of the all-checkpointed configuration, or None if not measured."""
+    """(grad_sha1, cost, gradient file) of the all-checkpointed configuration, or None if
+    not measured."""
     with open_h5(out, ("explore",)) as f:
         if "reference" in f:
             a = f["reference"].attrs
-            return str(a["grad_sha1"]), float(a["cost"])
+            return str(a["grad_sha1"]), float(a["cost"]), str(a.get("gradient_file", ""))
         for name in sorted(f["samples"]):
             a = f["samples"][name].attrs
             if json.loads(a["inhibited"]) == []:
-                return str(a["grad_sha1"]), float(a["cost"])
+                return str(a["grad_sha1"]), float(a["cost"]), str(a.get("gradient_file", ""))
     return None
 
 
-def _guard_gradients(out: Path) -> None:
-    """Mark every sample grad_same (bitwise against the all-checkpointed gradient) and
-    say plainly which configurations changed the gradient."""
+def _guard_gradients(out: Path, guard=None) -> None:
+    """Mark every sample grad_same against the all-checkpointed gradient (bitwise, or
+    the backend's guard: a user's program's gradient files to a tolerance) and say
+    plainly which configurations changed the gradient."""
+    from types import SimpleNamespace
+    from .tuner.guard import GradientGuard
+    guard = guard or GradientGuard()
     ref = _reference(out)
     if ref is None:
         print("gradient guard: the all-checkpointed configuration was not measured; "
               "gradients not compared")
         return
+    if not guard.enabled:
+        print("gradient guard: gradients NOT compared: the runs write no gradient file (--gradient-file)")
+        return
+    rec = lambda digest, cost, path: SimpleNamespace(grad_digest=digest, cost=cost, gradient_file=path,
+                                                     profile="")
+    ref_m = rec(*ref)
     differ, same = [], []
     with atomic_h5(out, "explore", copy_from=out) as f:
         for name in sorted(f["samples"]):
             a = f["samples"][name].attrs
-            ok = str(a["grad_sha1"]) == ref[0] and float(a["cost"]) == ref[1]
+            if guard.rtol is None:       # bitwise, without opening any profile
+                ok = str(a["grad_sha1"]) == ref[0] and float(a["cost"]) == ref[1]
+            else:
+                cmp = guard.compare(ref_m, rec(str(a["grad_sha1"]), float(a["cost"]),
+                                               str(a.get("gradient_file", ""))))
+                ok = cmp.same
+                a["grad_rel_diff"] = cmp.rel_diff
             a["grad_same"] = ok
             (same if ok else differ).append((name, json.loads(a["inhibited"])))
         f.attrs["grad_reference_sha1"] = ref[0]
+        f.attrs["grad_compare"] = guard.mode
+    how = "bitwise" if guard.rtol is None else f"within {guard.rtol:g}"
     if not differ:
-        print(f"gradient guard: every configuration's gradient is bitwise the all-checkpointed one's")
+        print(f"gradient guard: every configuration's gradient is {how} the all-checkpointed one's")
         return
     callee = lambda n: n.split("@", 1)[0].lower()
     cleared = {callee(n) for _, inh in same for n in inh}

@@ -205,3 +205,22 @@ def test_bad_templates_and_options(project):
     p = subprocess.run([sys.executable, "-m", "pyharness.tune", "--backend", "command", "--help"],
                        capture_output=True, text=True, cwd=project)
     assert p.returncode == 0 and "command backend" in p.stdout and "{nocheckpoint_file}" in p.stdout
+
+
+# ---------------------------------------------------------------- explore --backend command
+
+def test_explore_samples_callees_and_guards_gradients(project):
+    out = project / "explore.h5"
+    cmd = [sys.executable, "-m", "pyharness.explore", "--backend", "command", "--ranks", "2",
+           "--build", BUILD + " FAULT=react", "--run", "./adjoint", "--gradient-file", "gradient.txt",
+           "--samples", "4", "--seed", "3", "--out", str(out)]
+    p = subprocess.run(cmd, cwd=project, env=_env(), capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    with h5py.File(out) as f:
+        assert f.attrs["units"] == "callee"
+        samples = [{k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["samples"][n].attrs.items()}
+                   for n in sorted(f["samples"])]
+    assert len(samples) == 4
+    for s in samples:
+        callees = {n.split("@")[0] for n in json.loads(s["inhibited"])}
+        assert bool(s["grad_same"]) == ("react" not in callees), s      # the fault acts in split mode only
