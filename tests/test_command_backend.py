@@ -224,3 +224,30 @@ def test_explore_samples_callees_and_guards_gradients(project):
     for s in samples:
         callees = {n.split("@")[0] for n in json.loads(s["inhibited"])}
         assert bool(s["grad_same"]) == ("react" not in callees), s      # the fault acts in split mode only
+
+
+# ---------------------------------------------------------------- the runs as Slurm jobs
+
+@pytest.fixture(scope="module")
+def slurm():
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "slurm-up.sh")], capture_output=True, text=True,
+                          timeout=600)
+    if proc.returncode != 0:
+        why = f"Slurm could not be started here: {proc.stdout[-500:]} {proc.stderr[-1500:]}"
+        if os.environ.get("CI") == "true":     # under CI the Slurm tests must not pass by skipping
+            pytest.fail("CI=true: " + why)
+        pytest.skip(why)
+    return True
+
+
+def test_tune_with_runs_as_slurm_jobs(project, slurm):
+    # srun --mpi=pmix starts the ranks; the traces are written at exit, after MPI_Finalize,
+    # so each rank's size comes from the launcher's variables (PMIX_RANK, SLURM_NTASKS)
+    p = tune(project, "--budget", "3x", "--run-on", "slurm", "--sbatch-arg=--overcommit",
+             "--time-limit", "5")
+    assert p.returncode == 0, p.stdout + p.stderr
+    listed, recs = check_recommendation(project, 3.0)
+    assert all(r["job_id"] for r in recs)                 # every step was a job, recorded
+    d = project / "tune.h5.profiles" / "step_00001.d"
+    assert (d / "job.sh").exists() and "srun --mpi=pmix" in (d / "job.sh").read_text()
+    assert "on 2 task(s)" in (d / "run.log").read_text()

@@ -390,7 +390,13 @@ void ph_trace_rank(int32_t *rank, int32_t *size) {
   *size = 1;
   for (int i = 0; i < 4; i++) {
     if (env_int(rv[i], rank)) {
-      if (!env_int(sv[i], size)) *size = *rank + 1;
+      if (env_int(sv[i], size)) return;
+      /* srun --mpi=pmix sets PMIX_RANK but no PMIX_SIZE: take the size another
+       * launcher variable gives (SLURM_NTASKS), never rank + 1 (rank 0 of two
+       * would say it ran alone, and its trace would not join the others) */
+      for (int j = 0; j < 4; j++)
+        if (j != i && env_int(sv[j], size) && *size > *rank) return;
+      *size = *rank + 1;
       return;
     }
   }
