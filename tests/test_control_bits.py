@@ -23,7 +23,7 @@ from pyharness import runtime
 from pyharness.config import Configuration
 from pyharness.kernels.calltree import generate
 from pyharness.model import CostModel, reduce_rank
-from pyharness.model.milp import BudgetError, optimize
+from pyharness.model.milp import BudgetError, lowest_peak, optimize
 from pyharness.model.structure import stack_bytes
 
 # the lead's reproduction: inhibiting heavy shifts light's bits by 46 per call
@@ -91,6 +91,11 @@ def test_control_bits_change_the_peak_with_the_alignment(explored):
     with h5py.File(m.path) as f:
         ev = [dict((k, f["events"][g][k][()]) for k in f["events"][g]) for g in sorted(f["events"])]
     assert any(np.any(e["ctl_bits"] % 32) for e in ev)
+
+
+def test_lowest_peak_is_the_lowest_measured(explored):
+    m, measured = explored
+    assert lowest_peak(m).peak == min(int(max(v)) for v in measured.values())
 
 
 @pytest.mark.parametrize("granularity", ["site", "callee"])

@@ -324,15 +324,15 @@ def _solve(model: CostModel, units: Units, budget: float | None, time_limit: flo
             B.ge(t, rhs)
         c = np.zeros(B.ncols)
         c[tau] = 1.0
-        if budget is not None:
-            for r in roots:
-                B.ub[Rv[r]] = budget * sc
     else:   # lowest peak
         rho = B.var(-np.inf)
         for r in roots:
             B.ge({rho: 1.0, Rv[r]: -1.0}, 0.0)
         c = np.zeros(B.ncols)
         c[rho] = 1.0
+    if budget is not None:
+        for r in roots:
+            B.ub[Rv[r]] = budget * sc
     A = csr_matrix((B.vals, (B.rows, B.cols)), shape=(B.nrows, B.ncols))
     cons = LinearConstraint(A, np.array(B.rlb), np.full(B.nrows, np.inf))
     opts = {"disp": False, "mip_rel_gap": 1e-6}
@@ -419,7 +419,24 @@ def lowest_peak(model: CostModel, granularity: str = "site", *, method: str = "m
     x, status, gap, dt, msg = _solve(model, units, None, time_limit or 0, "peak")
     if x is None:
         raise UsageError(f"the solver found no configuration ({msg})")
-    return _plan(model, units, x, None, "milp", status, gap, dt)
+    best = _plan(model, units, x, None, "milp", status, gap, dt)
+    if model.has_control_bits:
+        # the bound's minimum may be up to 31/8 bytes above the exact peak of some other
+        # configuration: look for one whose bound allows an exact peak below the best
+        excluded = [np.asarray(x, dtype=bool)]
+        for _ in range(MAX_EXCLUDED):
+            x2, st2, _, dt2, _ = _solve(model, units, best.peak - 1 + BITS_SLACK, time_limit or 0,
+                                        "peak", exclude=excluded)
+            dt += dt2
+            if x2 is None:          # nothing else can be lower: the best is exact
+                break
+            excluded.append(np.asarray(x2, dtype=bool))
+            p = _plan(model, units, x2, None, "milp", st2, 0.0, dt)
+            if p.peak < best.peak:
+                best = p
+        best = Plan(best.config, None, best.granularity, "milp", best.status, best.gap, dt,
+                    best.prediction, best.inhibited_units)
+    return best
 
 
 def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
