@@ -5,13 +5,18 @@
    you give the path of Tapenade's adStack.c in ADSTACK_C, against that. The
    variants run alternately, round after round; each keeps its fastest round, the
    spread is (slowest - fastest) / fastest, and the ratios are to adStack.c (or to
-   the static runtime when no adStack.c is given).
+   the static runtime when no adStack.c is given). Times are the process's CPU
+   time (--clock cpu, the default): on a shared, loaded machine the wall clock
+   (--clock wall) mostly measures the time a run waits for a core.
 2. Array pushes against a plain memory copy of the same bytes, in one call.
 
     python bench/bench_stack.py
     ADSTACK_C=/path/to/ADFirstAidKit/adStack.c python bench/bench_stack.py
 
-adStack.c is Tapenade's; it is not shipped with pyharness.
+adStack.c is compiled as Tapenade's users compile it, into an object linked into
+the executable, with gcc -O3 and -I its own directory (adStack.h, adComplex.h);
+ADSTACK_CFLAGS adds flags (e.g. -DADSTACK_PROFILE). adStack.c is Tapenade's; it is
+not shipped with pyharness.
 """
 
 import argparse
@@ -48,28 +53,34 @@ def build_drivers(d: Path, adstack_c: str | None) -> dict[str, Path]:
         if not src.is_file():
             sys.exit(f"ADSTACK_C={adstack_c}: no such file (give the path of Tapenade's adStack.c)")
         cobj = d / "adStack.o"
-        subprocess.run(["gcc", "-O3", "-I", str(src.parent), "-c", str(src), "-o", str(cobj)], check=True)
+        extra = os.environ.get("ADSTACK_CFLAGS", "").split()
+        subprocess.run(["gcc", "-O3", "-I", str(src.parent), *extra, "-c", str(src), "-o", str(cobj)],
+                       check=True)
         exes["adStack.c"] = d / "driver_adstack"
         subprocess.run([ld, str(obj), str(cobj), "-o", str(exes["adStack.c"])], check=True)
     return exes
 
 
-def run_drivers(exes: dict[str, Path], rounds: int, total_log: int) -> dict[str, dict[str, list[float]]]:
+def run_drivers(exes: dict[str, Path], rounds: int, total_log: int,
+                clock: str = "cpu") -> dict[str, dict[str, list[float]]]:
+    col = 2 if clock == "cpu" else 1         # the driver prints: routine wall cpu
     times = {v: {r: [] for r in ROUTINES} for v in exes}
     for _ in range(rounds):
         for v, exe in exes.items():          # alternately, so drifts hit every variant alike
             out = subprocess.run([str(exe), str(total_log)], check=True, capture_output=True, text=True).stdout
             for line in out.splitlines():
-                name, t = line.split()
-                times[v][name].append(float(t))
+                f = line.split()
+                if f and f[0] in ROUTINES:
+                    times[v][f[0]].append(float(f[col]))
     return times
 
 
-def report_drivers(times, total_log: int) -> None:
+def report_drivers(times, total_log: int, clock: str = "cpu") -> None:
     ref = "adStack.c" if "adStack.c" in times else "static"
     variants = list(times)
-    print(f"2^{total_log} push+pop pairs per routine: fastest of {len(times[ref]['real8'])} rounds"
-          f" + spread (slowest over fastest), ratio to {ref}")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"2^{total_log} push+pop pairs per routine, {clock} time: fastest of {len(times[ref]['real8'])} rounds"
+          f" + spread (slowest over fastest), ratio to {ref} (load average {load})")
     print(f"{'routine':>10} " + " ".join(f"{v:>22}" for v in variants) + "  "
           + " ".join(f"{v + '/' + ref:>18}" for v in variants if v != ref))
     for r in ROUTINES:
@@ -104,12 +115,15 @@ def main():
     ap.add_argument("--log2-pairs", type=int, default=25, help="push+pop pairs per routine: 2^N")
     ap.add_argument("--total-mib", type=float, default=256, help="bytes moved per repetition (MiB)")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
+                    help="time the drivers by the process's CPU time (default) or the wall clock")
     ap.add_argument("--part", choices=["all", "drivers", "copy"], default="all")
     args = ap.parse_args()
     if args.part in ("all", "drivers"):
         with tempfile.TemporaryDirectory(prefix="bench-stack-") as d:
             exes = build_drivers(Path(d), os.environ.get("ADSTACK_C"))
-            report_drivers(run_drivers(exes, args.rounds, args.log2_pairs), args.log2_pairs)
+            report_drivers(run_drivers(exes, args.rounds, args.log2_pairs, args.clock), args.log2_pairs,
+                           args.clock)
     if args.part in ("all", "copy"):
         print()
         bench_copy(args.total_mib, args.reps)

@@ -1,13 +1,15 @@
 ! The same Fortran driver for every AD stack the benchmark compares (pyharness's
 ! runtime, static and shared; adStack.c): only Tapenade's entry points are called.
 ! For each routine pair: `reps` rounds of `m` pushes then `m` pops, timed as a
-! whole; prints "routine seconds". Usage: stack_driver [log2(total pairs)] [log2(m)]
+! whole; prints "routine wall_seconds cpu_seconds" (the process's CPU time: on a
+! shared, loaded machine the wall clock mostly measures time spent descheduled).
+! Usage: stack_driver [log2(total pairs)] [log2(m)]
 program stack_driver
   use, intrinsic :: iso_fortran_env, only: int64, real64
   implicit none
   integer :: total_log, m_log, m, reps, r, i, c, k
   integer(int64) :: t0, t1, rate
-  real(real64) :: x, acc
+  real(real64) :: x, acc, c0, c1
   character(len=16) :: arg
   total_log = 25; m_log = 20
   if (command_argument_count() >= 1) then
@@ -29,6 +31,7 @@ program stack_driver
   end do
 
   call system_clock(t0, rate)
+  call cpu_time(c0)
   do r = 1, reps
     do i = 1, m
       x = real(i, real64)
@@ -39,10 +42,12 @@ program stack_driver
       acc = acc + x
     end do
   end do
+  call cpu_time(c1)
   call system_clock(t1)
-  write (*, '(a,1x,f10.6)') 'real8', real(t1 - t0, real64) / rate
+  write (*, '(a,1x,f10.6,1x,f10.6)') 'real8', real(t1 - t0, real64) / rate, c1 - c0
 
   call system_clock(t0)
+  call cpu_time(c0)
   do r = 1, reps
     do i = 1, m
       call PUSHCONTROL1B(iand(i, 1))
@@ -52,10 +57,12 @@ program stack_driver
       k = k + c
     end do
   end do
+  call cpu_time(c1)
   call system_clock(t1)
-  write (*, '(a,1x,f10.6)') 'control1b', real(t1 - t0, real64) / rate
+  write (*, '(a,1x,f10.6,1x,f10.6)') 'control1b', real(t1 - t0, real64) / rate, c1 - c0
 
   call system_clock(t0)
+  call cpu_time(c0)
   do r = 1, reps
     do i = 1, m
       call PUSHINTEGER4(i)
@@ -65,10 +72,12 @@ program stack_driver
       k = k + c
     end do
   end do
+  call cpu_time(c1)
   call system_clock(t1)
-  write (*, '(a,1x,f10.6)') 'integer4', real(t1 - t0, real64) / rate
+  write (*, '(a,1x,f10.6,1x,f10.6)') 'integer4', real(t1 - t0, real64) / rate, c1 - c0
 
   call system_clock(t0)
+  call cpu_time(c0)
   do r = 1, reps
     do i = 1, m
       call PUSHCONTROL3B(iand(i, 7))
@@ -78,7 +87,8 @@ program stack_driver
       k = k + c
     end do
   end do
+  call cpu_time(c1)
   call system_clock(t1)
-  write (*, '(a,1x,f10.6)') 'control3b', real(t1 - t0, real64) / rate
+  write (*, '(a,1x,f10.6,1x,f10.6)') 'control3b', real(t1 - t0, real64) / rate, c1 - c0
   if (acc < 0 .or. k == 42) write (*, '(a)') 'unlikely'
 end program stack_driver

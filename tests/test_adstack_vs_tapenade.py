@@ -1,0 +1,141 @@
+"""The runtime against Tapenade's own ADFirstAidKit, when you give its sources.
+
+Tapenade's sources are not shipped with pyharness, so the comparisons run only
+when their paths are given, and are skipped otherwise (with the reason):
+
+    ADSTACK_C=/path/to/ADFirstAidKit/adStack.c \\
+    ADBINOMIAL_C=/path/to/ADFirstAidKit/adBinomial.c \\
+        python -m pytest tests/test_adstack_vs_tapenade.py
+
+- tests/fortran/adstack_accounting.f90 calls only Tapenade's entry points and
+  prints the stack size after every push, pop and repeat-section call; linked
+  against the runtime (shared and static) and against adStack.c, the outputs must
+  be the same line for line (sizes, values, peak).
+- tests/fortran/tapenade_binomial.f90 is a time loop reversed by binomial
+  checkpointing with Tapenade's adBinomial.c choosing the actions: it must link
+  alongside the runtime (shared and static) and give the gradient of the fully
+  taped loop, bit for bit.
+
+Without the sources, the runtime's own output of the accounting program is
+checked against byte counts derived by hand from adStack.c's rules.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from phtest import ROOT, build_against_runtime
+
+SRC = ROOT / "tests" / "fortran"
+
+
+def _given(var: str, what: str) -> Path:
+    v = os.environ.get(var)
+    if not v:
+        pytest.skip(f"{var} not set: give the path of Tapenade's {what} to compare "
+                    "(Tapenade's sources are not shipped with pyharness)")
+    p = Path(v)
+    if not p.is_file():
+        pytest.fail(f"{var}={v}: no such file")
+    return p
+
+
+def _compile_c(src: Path, d: Path) -> Path:
+    """Compile one of Tapenade's C files as its users do (its own directory on -I)."""
+    obj = d / (src.stem + ".o")
+    subprocess.run(["gcc", "-O2", "-I", str(src.parent), "-c", str(src), "-o", str(obj)],
+                   check=True, capture_output=True, text=True)
+    return obj
+
+
+def _link_plain(sources: list, exe: Path) -> Path:
+    """A Fortran program linked with Tapenade's objects only, no pyharness."""
+    fc = shutil.which("gfortran")
+    assert fc, "gfortran not found: run scripts/setup.sh"
+    subprocess.run([fc, "-O2", *map(str, sources), "-o", str(exe)], check=True,
+                   capture_output=True, text=True)
+    return exe
+
+
+def _run(exe: Path) -> str:
+    return subprocess.run([str(exe)], check=True, capture_output=True, text=True,
+                          timeout=120).stdout
+
+
+def _rows(out: str, tag: str) -> list:
+    return [line.split()[1:] for line in out.splitlines() if line.split()[:1] == [tag]]
+
+
+@pytest.fixture(scope="module", params=["shared", "static"])
+def ours(request, tmp_path_factory):
+    d = tmp_path_factory.mktemp(f"vs_tapenade_{request.param}")
+
+    def _build(name: str, extra_objs=()) -> Path:
+        return build_against_runtime([SRC / f"{name}.f90", *extra_objs], d / name,
+                                     static=request.param == "static")
+    _build.dir = d
+    return _build
+
+
+# ---------------------------------------------------------------- accounting
+
+def test_accounting_by_hand(ours):
+    """Without Tapenade's sources: the runtime's sizes after the first pushes,
+    derived by hand (adStack.c: 8/4/16/4/8/8/16/1/8 bytes for real8, real4,
+    real16, integer4, integer8, complex8, complex16, character, pointer8; arrays
+    n times that; a boolean array 4 bytes per element)."""
+    out = _run(ours("adstack_accounting"))
+    assert not [line for line in out.splitlines() if line.startswith("BAD")], out
+    sizes = {}
+    for tag, n in _rows(out, "S"):
+        sizes.setdefault(tag, int(n))           # first occurrence: after the push
+    expected = {"start": 0, "real8": 8, "real4": 12, "real16": 28, "integer4": 32, "integer8": 40,
+                "complex8": 48, "complex16": 64, "character": 65, "pointer8": 73,
+                "real8array": 105, "real4array": 117, "real16array": 149, "integer4array": 169,
+                "integer8array": 193, "complex8array": 209, "complex16array": 241,
+                "characterarray": 252, "booleanarray": 276}
+    assert {k: sizes[k] for k in expected} == expected
+    # control values 1b..8b, 9 each (324 bits), then 40 booleans: 364 bits,
+    # 11 full words (44 bytes) on the stack, 12 bits waiting in the word
+    booleans = [int(n) for t, n in _rows(out, "S") if t == "boolean"]
+    assert booleans[39] == 276 + 44
+    # popping the 40 booleans leaves the 324 control bits: 10 words, 4 bits in the word
+    assert booleans[-1] == 276 + 40
+    # the final size and the values popped: everything came back
+    assert _rows(out, "S")[-1] == ["after-control1b", "0"]
+
+
+def test_accounting_equals_tapenade_adstack(ours, tmp_path):
+    adstack = _given("ADSTACK_C", "adStack.c")
+    tap = _link_plain([SRC / "adstack_accounting.f90", _compile_c(adstack, tmp_path)],
+                      tmp_path / "accounting_tapenade")
+    expected = _run(tap)
+    got = _run(ours("adstack_accounting"))
+    diff = [(a, b) for a, b in zip(got.splitlines(), expected.splitlines()) if a != b]
+    assert not diff and len(got.splitlines()) == len(expected.splitlines()), \
+        f"first differences (runtime, adStack.c): {diff[:10]}"
+    assert _rows(got, "PEAK") == _rows(expected, "PEAK")
+
+
+# ---------------------------------------------------------------- adBinomial
+
+def test_binomial_checkpointing_links_alongside(ours, tmp_path):
+    adbinomial = _given("ADBINOMIAL_C", "adBinomial.c")
+    out = _run(ours("tapenade_binomial", [_compile_c(adbinomial, tmp_path)]))
+    val = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.split()}
+    assert val["GRAD_BINOMIAL"] == val["GRAD_TAPE"]           # bit for bit
+    assert float(val["GRAD_BINOMIAL"]) == pytest.approx(float(val["FD"]), rel=1e-7)
+    assert int(val["LEFT"]) == 0
+    assert int(val["SNAPS"]) == 4                               # the schedule used every snapshot
+    # 4 snapshots of 16 reals + one step's tape (16 reals; its 16 bits in the word)
+    assert int(val["PEAK_BINOMIAL"]) == 5 * 16 * 8
+    # 40 steps of 16 reals and 16 bits: 5120 + 20 words
+    assert int(val["PEAK_TAPE"]) == 40 * 16 * 8 + 20 * 4
+    adstack = os.environ.get("ADSTACK_C")
+    if adstack:          # and the same run as under Tapenade's own stack
+        tap = _link_plain([SRC / "tapenade_binomial.f90", _compile_c(Path(adstack), tmp_path),
+                           _compile_c(adbinomial, tmp_path)], tmp_path / "binomial_tapenade")
+        assert _run(tap) == out
