@@ -4,7 +4,7 @@
 ! adStack.c (tests/test_adstack_vs_tapenade.py, scripts/compare-adstack.sh), the
 ! two outputs must be the same line for line: "S <op> <bytes on the stack>"
 ! after every push, pop and repeat-section call, "V <op> <value popped>" for the
-! values that must come back, and "PEAK <largest size seen>" at the end.
+! values that must come back, "PEAK <largest size seen>" and the traffic at the end.
 ! Covers every scalar type, every array type, control values of 1 to 8 bits,
 ! booleans, characters, the 32-bit bit word filling and emptying across other
 ! pushes, a push that crosses adStack.c's 1 MiB block, and repeat sections
@@ -171,6 +171,8 @@ program adstack_accounting
     call POPCONTROL1B(cc); call val('after-control1b', real(cc, 8))
   end do
   call write_peak('end')
+  ! bytes pushed plus bytes popped (adStack.c counts them when built with -DADSTACK_PROFILE)
+  call ADSTACK_SHOWTOTALTRAFFIC()
 
 contains
 
