@@ -16,6 +16,12 @@ memory cost from the current profile, flips the best candidates, measures,
 keeps or rolls back, and repeats. Every step goes to tune.h5; ``--resume``
 continues a killed run. docs/MODEL.md describes the model and the estimates.
 
+``--backend command`` tunes a user's own Tapenade adjoint instead of a built-in
+kernel: every configuration is a rebuild (``--build`` with its ``-nocheckpoint``
+list) and a run (``--run``, under mpiexec or Slurm) whose traces are ingested;
+decisions are per callee, and ``--gradient-file`` lets the gradient guard compare
+the runs' gradients (docs/COMMAND.md).
+
 With ``--snapshots 0,2,4`` (several snapshot counts of the time loop's binomial
 checkpointing) it tunes the call-tree configuration once per count, under the
 same per-rank budget in bytes, and reports the best pair of configuration and

@@ -251,3 +251,39 @@ def test_tune_with_runs_as_slurm_jobs(project, slurm):
     d = project / "tune.h5.profiles" / "step_00001.d"
     assert (d / "job.sh").exists() and "srun --mpi=pmix" in (d / "job.sh").read_text()
     assert "on 2 task(s)" in (d / "run.log").read_text()
+
+
+# ---------------------------------------------------------------- kill and --resume
+
+def test_killed_tuning_resumes_from_tune_h5(project):
+    import signal
+    import time
+    from pyharness.tuner.store import TuneStore
+    out = project / "tune.h5"
+    cmd = [sys.executable, "-m", "pyharness.tune", "--backend", "command", "--ranks", "2",
+           "--build", BUILD + " FAULT=react", "--run", "./adjoint", "--gradient-file", "gradient.txt",
+           "--no-progress", "--method", "greedy", "--budget", "20x", "--out", str(out)]
+    p = subprocess.Popen(cmd, cwd=project, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline, nrec = time.time() + 300, 0
+    while time.time() < deadline and p.poll() is None:
+        time.sleep(0.3)
+        try:
+            nrec = len(TuneStore(out).records())
+        except Exception:
+            nrec = 0
+        if nrec >= 2:
+            break
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    assert nrec >= 2, "the kill did not land mid-loop"
+    before = TuneStore(out).records()
+    r = subprocess.run(cmd + ["--resume"], cwd=project, env=_env(), capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    after = TuneStore(out).records()
+    assert [x.step for x in after] == list(range(len(after)))
+    assert [(x.step, x.inhibited, x.decision) for x in after[:len(before)]] == \
+        [(x.step, x.inhibited, x.decision) for x in before]          # nothing run twice
+    assert "resuming" in r.stderr
+    assert names(project / "tune.keep-checkpointed.txt") == ["react"]
+    assert "react" not in names(project / "tune.nocheckpoint.txt")

@@ -96,7 +96,7 @@ def _digest(values: np.ndarray) -> str:
 
 
 class CommandBackend(Backend):
-    """A user's program, rebuilt per configuration (``--build``) and run (``--run``)."""
+    """A user's own program (a Tapenade adjoint), rebuilt per configuration with --build and run with --run."""
 
     name = "command"
     discovers_sites = True
