@@ -58,7 +58,6 @@ _KIND = {1: "SNPWRITE", 2: "BEGINADVANCE", 3: "ENDADVANCE", 4: "SNPREAD", 5: "BE
 WORD_BITS = 32          # control bits per 4-byte word on the stack (adStack.c)
 
 Amount = tuple[int, int]    # (bytes other than control bits, control bits)
-_ZERO: Amount = (0, 0)
 
 
 def stack_bytes(a: Amount, align: int = 0) -> int:
@@ -71,16 +70,26 @@ def stack_bytes(a: Amount, align: int = 0) -> int:
     return a[0] + 4 * ((align + a[1]) // WORD_BITS)
 
 
-def _add(a: Amount, b: Amount) -> Amount:
-    return (a[0] + b[0], a[1] + b[1])
+# While reducing, an amount (b, c) travels as the one integer b * _M + c: sums,
+# differences and equality are those of the pairs (|c| < _M / 2), at the speed of
+# plain integers; _dec gives the pair back.
+# Without control bits the integer is the bytes (_dec0).
+_M = 1 << 40
+_H = _M // 2
 
 
-def _sub(a: Amount, b: Amount) -> Amount:
-    return (a[0] - b[0], a[1] - b[1])
+def _dec(v: int) -> Amount:
+    b, c = divmod(v, _M)
+    return (b + 1, c - _M) if c >= _H else (b, c)
 
 
-def _fmt(a: Amount) -> str:
-    return f"{a[0]} bytes" if not a[1] else f"{a[0]} bytes and {a[1]} control bits"
+def _dec0(v: int) -> Amount:
+    return (v, 0)
+
+
+def _fmt(v: int, dec=_dec) -> str:
+    b, c = dec(v)
+    return f"{b} bytes" if not c else f"{b} bytes and {c} control bits"
 
 
 class StructureError(PyharnessError, ValueError):
@@ -148,28 +157,30 @@ class RankModel:
 class _Level:
     __slots__ = ("site", "item", "base", "items", "P", "held", "points", "tape", "event")
 
-    def __init__(self, site: int, item: int, base: Amount, event: int):
+    def __init__(self, site: int, item: int, base: int, event: int):
         self.site = site          # site whose reversal this is (-1: root)
         self.item = item          # the parent's item being reversed
         self.base = base
         self.items: list[list] = []         # [anchor, gap, site, snap, child, count]
-        self.P: list[Amount] = []           # profile value of each item (relative to base)
+        self.P: list[int] = []              # profile value of each item (relative to base), encoded
         self.held: list[int] = []           # items whose reverse is pending (LIFO)
-        self.points: list[tuple[int, Amount]] = []
-        self.tape: tuple[int, Amount] | None = None
+        self.points: list[tuple[int, int]] = []
+        self.tape: tuple[int, int] | None = None
         self.event = event
 
-    def anchor(self) -> tuple[int, Amount]:
+    def anchor(self) -> tuple[int, int]:
         """(top item, its profile value) of the held chain."""
         if self.held:
             k = self.held[-1]
             return k, self.P[k]
-        return -1, _ZERO
+        return -1, 0
 
 
 def _pareto(offs: list[Amount]) -> list[Amount]:
     """The amounts no other one covers in both bytes and bits (the only ones that
     can be the highest, whatever the alignment)."""
+    if len(offs) == 1:
+        return offs
     out: list[Amount] = []
     for o in sorted(set(offs), key=lambda v: (-v[0], -v[1])):
         if not out or o[1] > max(v[1] for v in out):
@@ -177,9 +188,10 @@ def _pareto(offs: list[Amount]) -> list[Amount]:
     return out
 
 
-def _compress(items: list[list], points: list[tuple[int, Amount]], tape: tuple[int, Amount]):
+def _compress(items: list[list], points: list[tuple[int, int]], tape: tuple[int, int], dec=_dec):
     """Merge consecutive identical calls (same site, snapshot and child, no bytes
-    between, nothing else anchored on the first) into one call with a count."""
+    between, nothing else anchored on the first) into one call with a count.
+    Amounts come encoded (one integer each) and leave as (bytes, bits) pairs."""
     n = len(items)
     refs = [0] * n
     for it in items:
@@ -194,7 +206,7 @@ def _compress(items: list[list], points: list[tuple[int, Amount]], tape: tuple[i
     out: list[list[int]] = []
     for j, it in enumerate(items):
         a, g, s, sn, c, cnt = it
-        if out and a == j - 1 and g == _ZERO and refs[j - 1] == 1:
+        if out and a == j - 1 and g == 0 and refs[j - 1] == 1:
             last = out[-1]
             if last[2] == s and last[3] == sn and last[4] == c:
                 last[5] += cnt
@@ -203,12 +215,12 @@ def _compress(items: list[list], points: list[tuple[int, Amount]], tape: tuple[i
                 continue
         out.append([new_of[a] if a >= 0 else -1, g, s, sn, c, cnt])
         new_of[j] = len(out) - 1
-    items_t = tuple(tuple(x) for x in out)
+    items_t = tuple((a, dec(g), s, dec(sn), c, cnt) for a, g, s, sn, c, cnt in out)
     by: dict[int, list[Amount]] = {}
     for a, off in points:
-        by.setdefault(new_of[a] if a >= 0 else -1, []).append(off)
+        by.setdefault(new_of[a] if a >= 0 else -1, []).append(dec(off))
     pts = tuple((a, o) for a in sorted(by) for o in _pareto(by[a]))
-    tp = (new_of[tape[0]] if tape[0] >= 0 else -1, tape[1])
+    tp = (new_of[tape[0]] if tape[0] >= 0 else -1, dec(tape[1]))
     return items_t, pts, tp
 
 
@@ -241,12 +253,16 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
         ctl_a = np.asarray(ctl_bits).astype(np.int64)
         if len(ctl_a) != len(stk):
             raise StructureError(f"rank {rank}: {len(ctl_a)} control-bit counts for {len(stk)} events")
-    # (bytes other than control words, control bits) at each event
-    amt = list(zip((stk_a - 4 * (ctl_a // WORD_BITS)).tolist(), ctl_a.tolist()))
+    # (bytes other than control words, control bits) at each event, encoded
+    if not ctl_a.any():
+        amt, dec = stk, _dec0
+    else:
+        amt = [b * _M + c for b, c in zip((stk_a - 4 * (ctl_a // WORD_BITS)).tolist(), ctl_a.tolist())]
+        dec = _dec
     nloc = len(names) if nloc is None else nloc
     snap = np.full(nloc, -1, dtype=np.int64)
     snapb = np.zeros(nloc, dtype=np.int64)
-    snaps: dict[int, Amount] = {}
+    snaps: dict[int, int] = {}
     snap_event = [-1] * nloc
     mult = np.zeros(nloc, dtype=np.int64)
     sw = np.zeros(nloc)
@@ -280,14 +296,14 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
                 f"(the level closes at event #{i}): the trace does not nest")
         tape = L.tape
         if tape is None:
-            tape = (-1, _ZERO)
+            tape = (-1, 0)
             if L.site >= 0 and L.items:
                 notes.append(f"rank {rank}: the reversal of {name(L.site)} has no TURN event: "
                              "its tape is taken as its active calls' bytes only")
-        items, pts, tp = _compress(L.items, L.points, tape)
+        items, pts, tp = _compress(L.items, L.points, tape, dec)
         return intern(Node(items, pts, tp))
 
-    levels = [_Level(-1, -1, _ZERO, 0)]
+    levels = [_Level(-1, -1, 0, 0)]
     L = levels[0]
     fwd = None          # open forward call: [site, event, amount at SNPWRITE, wall now, stage, wall at SNPWRITE]
     rev = None          # open reverse: (site, item, event, wall at SNPREAD)
@@ -302,26 +318,26 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
                 fail(i, f"expected {_KIND[fwd[4] + 1]} of {name(fwd[0])} (its "
                         f"{_KIND[fwd[4]]} is event #{fwd[1]}): the trace does not nest")
             if k == BEGINADVANCE:
-                nb = _sub(amt[i], fwd[2])
+                nb = amt[i] - fwd[2]
                 if s not in snaps:
                     snaps[s] = nb
-                    snap[s], snapb[s] = nb
+                    snap[s], snapb[s] = dec(nb)
                     snap_event[s] = i
                 elif snaps[s] != nb:
-                    fail(i, f"this instance's snapshot is {_fmt(nb)}, the one at event "
-                            f"#{snap_event[s]} was {_fmt(snaps[s])}: instances of one site must agree")
+                    fail(i, f"this instance's snapshot is {_fmt(nb, dec)}, the one at event "
+                            f"#{snap_event[s]} was {_fmt(snaps[s], dec)}: instances of one site must agree")
                 sw[s] += wall[i] - fwd[3]
                 fwd[3] = wall[i]
                 fwd[4] = BEGINADVANCE
                 continue
             # ENDADVANCE
-            if amt[i] != _add(fwd[2], snaps[s]):
-                fail(i, f"the stack moved by {_fmt(_sub(amt[i], _add(fwd[2], snaps[s])))} during "
+            if amt[i] != fwd[2] + snaps[s]:
+                fail(i, f"the stack moved by {_fmt(amt[i] - fwd[2] - snaps[s], dec)} during "
                         "the untaped run")
             u[s] += wall[i] - fwd[3]
             a, pa = L.anchor()
-            L.items.append([a, _sub(_sub(fwd[2], L.base), pa), s, snaps[s], -1, 1])
-            L.P.append(_sub(amt[i], L.base))
+            L.items.append([a, fwd[2] - L.base - pa, s, snaps[s], -1, 1])
+            L.P.append(amt[i] - L.base)
             L.held.append(len(L.items) - 1)
             mult[s] += 1
             tfwd[(len(levels), len(L.items) - 1)] = wall[i] - fwd[5]
@@ -331,10 +347,10 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
             if k != BEGINREVERSE or s != rev[0]:
                 fail(i, f"expected BEGINREVERSE of {name(rev[0])} (its SNPREAD is event #{rev[2]}): "
                         "the trace does not nest")
-            expect = _sub(_add(L.base, L.P[rev[1]]), snaps[s])
+            expect = L.base + L.P[rev[1]] - snaps[s]
             if amt[i] != expect:
-                fail(i, f"the stack is {_fmt(amt[i])} after the snapshot was read, {_fmt(expect)} "
-                        "expected from its forward call: the trace does not nest")
+                fail(i, f"the stack is {_fmt(amt[i], dec)} after the snapshot was read, "
+                        f"{_fmt(expect, dec)} expected from its forward call: the trace does not nest")
             sr[s] += wall[i] - rev[3]
             t = tfwd.pop((len(levels), rev[1]), 0) + wall[i] - rev[3]
             tsq[s] += float(t) * float(t)
@@ -354,17 +370,17 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
             if L.items[top][2] != s:
                 fail(i, f"the last forward call not yet reversed here is {name(L.items[top][2])}: "
                         "the trace does not nest")
-            expect = _add(L.base, L.P[top])
+            expect = L.base + L.P[top]
             if amt[i] != expect:
-                fail(i, f"the stack is {_fmt(amt[i])}, {_fmt(expect)} expected from its forward "
-                        "call: the trace does not nest")
+                fail(i, f"the stack is {_fmt(amt[i], dec)}, {_fmt(expect, dec)} expected from its "
+                        "forward call: the trace does not nest")
             rev = (s, top, i, wall[i])
         elif k == ENDREVERSE:
             if L.site < 0 or s != L.site:
                 fail(i, "no reversal of this site is open: the trace does not nest")
             if amt[i] != L.base:
                 fail(i, f"the reversal of {name(s)} (BEGINREVERSE at event #{L.event}) leaves "
-                        f"{_fmt(_sub(amt[i], L.base))} on the stack")
+                        f"{_fmt(amt[i] - L.base, dec)} on the stack")
             child = close(L, i)
             levels.pop()
             parent = levels[-1]
@@ -373,14 +389,14 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
             L = parent
         elif k == TURN:
             a, pa = L.anchor()
-            off = _sub(_sub(amt[i], L.base), pa)
+            off = amt[i] - L.base - pa
             if L.site >= 0 and L.tape is None:
                 L.tape = (a, off)
             L.points.append((a, off))
         elif k in (STARTREPEAT, RESETREPEAT, ENDREPEAT):
             repeats = True
             a, pa = L.anchor()
-            L.points.append((a, _sub(_sub(amt[i], L.base), pa)))
+            L.points.append((a, amt[i] - L.base - pa))
         else:
             fail(i, f"unexpected event kind {k}")
     if fwd is not None:
