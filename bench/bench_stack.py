@@ -5,7 +5,8 @@
    you give the path of Tapenade's adStack.c in ADSTACK_C, against that. The
    variants run alternately, round after round; each keeps its fastest round, the
    spread is (slowest - fastest) / fastest, and the ratios are to adStack.c (or to
-   the static runtime when no adStack.c is given). Times are the process's CPU
+   the static runtime when no adStack.c is given); --adstack-shared also links
+   adStack.c as a shared library, like the runtime's shared one. Times are the process's CPU
    time (--clock cpu, the default): on a shared, loaded machine the wall clock
    (--clock wall) mostly measures the time a run waits for a core.
 2. Array pushes against a plain memory copy of the same bytes, in one call.
@@ -38,7 +39,7 @@ def config(*args):
                           cwd=tempfile.gettempdir()).stdout.split()
 
 
-def build_drivers(d: Path, adstack_c: str | None) -> dict[str, Path]:
+def build_drivers(d: Path, adstack_c: str | None, adstack_shared: bool = False) -> dict[str, Path]:
     fc = shutil.which("gfortran") or sys.exit("gfortran not found: run scripts/setup.sh")
     obj = d / "stack_driver.o"
     subprocess.run([fc, "-O2", "-c", str(HERE / "stack_driver.f90"), "-o", str(obj)], check=True)
@@ -58,6 +59,13 @@ def build_drivers(d: Path, adstack_c: str | None) -> dict[str, Path]:
                        check=True)
         exes["adStack.c"] = d / "driver_adstack"
         subprocess.run([ld, str(obj), str(cobj), "-o", str(exes["adStack.c"])], check=True)
+        if adstack_shared:   # the same file as a shared library, linked as the runtime's --libs
+            lib = d / "libadstack_tapenade.so"
+            subprocess.run(["gcc", "-O3", "-fPIC", "-shared", "-I", str(src.parent), *extra, str(src),
+                            "-o", str(lib)], check=True)
+            exes["adStack.c.so"] = d / "driver_adstack_shared"
+            subprocess.run([ld, str(obj), f"-L{d}", f"-Wl,-rpath,{d}", "-ladstack_tapenade",
+                            "-o", str(exes["adStack.c.so"])], check=True)
     return exes
 
 
@@ -78,11 +86,13 @@ def run_drivers(exes: dict[str, Path], rounds: int, total_log: int,
 def report_drivers(times, total_log: int, clock: str = "cpu") -> None:
     ref = "adStack.c" if "adStack.c" in times else "static"
     variants = list(times)
+    pair = "adStack.c.so" in times        # both as shared libraries
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"2^{total_log} push+pop pairs per routine, {clock} time: fastest of {len(times[ref]['real8'])} rounds"
           f" + spread (slowest over fastest), ratio to {ref} (load average {load})")
     print(f"{'routine':>10} " + " ".join(f"{v:>22}" for v in variants) + "  "
-          + " ".join(f"{v + '/' + ref:>18}" for v in variants if v != ref))
+          + " ".join(f"{v + '/' + ref:>18}" for v in variants if v != ref)
+          + (f" {'shared/adStack.c.so':>22}" if pair else ""))
     for r in ROUTINES:
         cells, best = [], {}
         for v in variants:
@@ -90,6 +100,8 @@ def report_drivers(times, total_log: int, clock: str = "cpu") -> None:
             best[v] = max(min(ts), 1e-9)       # a clock tick at tiny sizes
             cells.append(f"{best[v]:.3f}s+{(max(ts) - best[v]) / best[v]:.0%}")
         ratios = [f"{best[v] / best[ref]:18.2f}" for v in variants if v != ref]
+        if pair:
+            ratios.append(f"{best['shared'] / best['adStack.c.so']:22.2f}")
         print(f"{r:>10} " + " ".join(f"{c:>22}" for c in cells) + "  " + " ".join(ratios))
     if ref != "adStack.c":
         print("(no ADSTACK_C given: adStack.c not measured)")
@@ -115,13 +127,15 @@ def main():
     ap.add_argument("--log2-pairs", type=int, default=25, help="push+pop pairs per routine: 2^N")
     ap.add_argument("--total-mib", type=float, default=256, help="bytes moved per repetition (MiB)")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--adstack-shared", action="store_true",
+                    help="also build ADSTACK_C as a shared library (the runtime's shared library against it)")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="time the drivers by the process's CPU time (default) or the wall clock")
     ap.add_argument("--part", choices=["all", "drivers", "copy"], default="all")
     args = ap.parse_args()
     if args.part in ("all", "drivers"):
         with tempfile.TemporaryDirectory(prefix="bench-stack-") as d:
-            exes = build_drivers(Path(d), os.environ.get("ADSTACK_C"))
+            exes = build_drivers(Path(d), os.environ.get("ADSTACK_C"), args.adstack_shared)
             report_drivers(run_drivers(exes, args.rounds, args.log2_pairs, args.clock), args.log2_pairs,
                            args.clock)
     if args.part in ("all", "copy"):
