@@ -234,3 +234,43 @@ def test_traces_carry_the_control_bits_and_version_1_is_still_read(tmp_path):
         assert "ctl_bits" not in f["events"]["rank_00000"]
     p = CostModel.from_profile(tmp_path / "v1.h5").predict([])
     assert not p.exact and any("control bits" in r for r in p.reasons)
+
+
+def test_plans_of_a_larger_branchy_tree_measure_their_predicted_peaks(tmp_path):
+    """60 sites at 2 ranks: the MILP (relaxation, exclusions) at several budgets, and
+    random configurations, each run and measured."""
+    desc = generate("random", 60, 7, m=16)
+    rng = np.random.default_rng(7)
+    for nd in desc["nodes"]:
+        nd["branch"] = bool(rng.random() < 0.7)
+        nd["work"] = int(rng.integers(1, 24))
+        nd["comm"] = False
+    tree = tmp_path / "tree.json"
+    tree.write_text(json.dumps(desc))
+    targs = ["--kernel", "calltree", "--param", f"tree={tree}"]
+    mpirun(2, ["-m", "pyharness.profile", *targs, "--out", str(tmp_path / "prof.h5")],
+           cwd=tmp_path, check=True)
+    m = CostModel.from_profile(tmp_path / "prof.h5")
+    assert m.has_control_bits and len(m.site_indices) == 60
+    low = lowest_peak(m).peak
+    top = optimize(m, None).peak
+    configs, budgets = [], []
+    for b in np.linspace(low, top, 4).astype(int)[:-1]:
+        plan = optimize(m, int(b))
+        assert plan.peak <= b and plan.status == "optimal", plan.status_text()
+        configs.append(plan.config)
+        budgets.append(int(b))
+    sites = [m.names[i] for i in m.site_indices]
+    for k in (7, 31):
+        configs.append(Configuration(frozenset(rng.choice(sites, size=k, replace=False).tolist())))
+        budgets.append(None)
+    for j, (cfg, b) in enumerate(zip(configs, budgets)):
+        p = tmp_path / f"c{j}.json"
+        p.write_text(json.dumps({"inhibited": sorted(cfg.inhibited)}))
+        out = tmp_path / f"r{j}.h5"
+        mpirun(2, ["-m", "pyharness.profile", *targs, "--config", str(p), "--no-profiling",
+                   "--out", str(out)], cwd=tmp_path, check=True)
+        with h5py.File(out) as f:
+            got = [int(x) for x in f["summary/peak_bytes"][()]]
+        assert got == [int(x) for x in m.predict(cfg).peak_by_rank], (j, b)
+        assert b is None or max(got) <= b
