@@ -274,3 +274,29 @@ def test_plans_of_a_larger_branchy_tree_measure_their_predicted_peaks(tmp_path):
             got = [int(x) for x in f["summary/peak_bytes"][()]]
         assert got == [int(x) for x in m.predict(cfg).peak_by_rank], (j, b)
         assert b is None or max(got) <= b
+
+
+def test_control_words_follow_a_push_made_inside_the_frozen_part():
+    """A repeat pass pops into the frozen part, then pushes: the push goes above the
+    frozen part (whose words are on the stack again) and popping back returns."""
+    runtime.api()
+    lib = _lib()
+    lib.ph_stack_reset()
+    c, out, r = ctypes.c_int(1), ctypes.c_int(0), ctypes.c_double(2.0)
+    for _ in range(2):
+        lib.pushreal8_(ctypes.byref(r))
+    for _ in range(64):
+        lib.pushcontrol1b_(ctypes.byref(c))
+    assert (lib.ph_stack_current(), lib.ph_stack_ctlbits()) == (24, 64)
+    lib.adStack_startRepeat()
+    for _ in range(40):
+        lib.popcontrol1b_(ctypes.byref(out))
+    assert (lib.ph_stack_current(), lib.ph_stack_ctlbits()) == (16, 24)
+    lib.pushreal8_(ctypes.byref(r))            # above the frozen 24 bytes (2 words)
+    assert (lib.ph_stack_current(), lib.ph_stack_ctlbits()) == (32, 88)
+    lib.popreal8_(ctypes.byref(r))             # back below the frozen part
+    assert (lib.ph_stack_current(), lib.ph_stack_ctlbits()) == (16, 24)
+    lib.adStack_resetRepeat()
+    assert (lib.ph_stack_current(), lib.ph_stack_ctlbits()) == (24, 64)
+    lib.adStack_endRepeat()
+    lib.ph_stack_reset()
