@@ -95,7 +95,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                     help="repeat every run N times and keep the fastest (noise; default 1)")
     ap.add_argument("--resume", action="store_true", help="continue the run recorded in --out")
     ap.add_argument("--ranks", type=int, default=None,
-                    help="ranks per run for the local and slurm backends (default: this job's size)")
+                    help="ranks per run for the local, slurm and command backends (default: this job's size)")
     ap.add_argument("--limit", metavar="SIZE", default=None,
                     help="hard per-rank AD stack limit of every run (inline and local backends): "
                          "a configuration above it fails cleanly instead of exhausting memory")
