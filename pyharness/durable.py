@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .errors import UsageError
 
-__all__ = ["fsync_file", "fsync_dir", "commit", "tmp_name", "OutputLock", "remove_stale_tmp"]
+__all__ = ["fsync_file", "fsync_dir", "commit", "tmp_name", "OutputLock", "remove_stale_tmp",
+           "remove_stale_outputs"]
 
 _TMP_RE = re.compile(r"^(?P<name>.+)\.tmp\.(?P<pid>\d+)$")
 
@@ -69,10 +70,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_tmp(directory: str | os.PathLike, names: set[str] | None = None) -> list[Path]:
+def remove_stale_tmp(directory: str | os.PathLike, names: set[str] | None = None,
+                     prefix: str | None = None) -> list[Path]:
     """Delete ``NAME.tmp.<pid>`` files in ``directory`` whose writer is dead.
 
-    Only files of these ``names`` when given. Returns the files removed.
+    Only files of these ``names``, or whose NAME starts with ``prefix``, when given.
+    Returns the files removed.
     """
     d = Path(directory)
     removed = []
@@ -81,6 +84,8 @@ def remove_stale_tmp(directory: str | os.PathLike, names: set[str] | None = None
     for p in d.iterdir():
         m = _TMP_RE.match(p.name)
         if not m or (names is not None and m.group("name") not in names):
+            continue
+        if prefix is not None and not m.group("name").startswith(prefix):
             continue
         pid = int(m.group("pid"))
         if pid == os.getpid() or not _pid_alive(pid):
@@ -91,6 +96,25 @@ def remove_stale_tmp(directory: str | os.PathLike, names: set[str] | None = None
                 removed.append(p)
             except FileNotFoundError:
                 pass
+    return removed
+
+
+def remove_stale_outputs(out: str | os.PathLike, dirs=()) -> list[Path]:
+    """Temporary files that killed writers left beside ``out`` (``tune.h5.tmp.<pid>``,
+    ``tune.config.json.tmp.<pid>``, ...) and in ``dirs``: removed, and said so.
+
+    Call it holding ``out``'s :class:`OutputLock`. Only for directories written on this
+    host: the pid of a job's writer on another node means nothing here."""
+    out = Path(out)
+    stem = out.name[:-3] if out.name.endswith(".h5") else out.name
+    removed = remove_stale_tmp(out.parent if str(out.parent) else ".", prefix=stem)
+    for d in dirs:
+        removed += remove_stale_tmp(d)
+    if removed:
+        import sys
+        print(f"removed {len(removed)} temporary file(s) left by killed writers: "
+              + ", ".join(str(p) for p in removed[:5]) + (", ..." if len(removed) > 5 else ""),
+              file=sys.stderr, flush=True)
     return removed
 
 
@@ -116,18 +140,26 @@ class OutputLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                os.close(fd)       # a file system without locks (some NFS): go on unlocked
+                import sys
+                print(f"warning: cannot lock {self.path} ({exc.strerror}): nothing stops another "
+                      f"{self.what} from writing {self.out} at the same time", file=sys.stderr)
+                return self
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 os.close(fd)
                 raise
             try:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").split()[0]
+                words = os.pread(fd, 256, 0).decode(errors="replace").split()
+                holder = words[0] + (f" on {words[1]}" if len(words) > 1 else "")
             except (OSError, IndexError):
                 holder = "?"
             os.close(fd)
             raise UsageError(f"{self.out} is in use by another {self.what} (process {holder}, lock "
                              f"{self.path}): wait for it to finish or stop it, or use another --out") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        import socket
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         self.fd = fd
         return self
 

@@ -37,10 +37,13 @@ from .backends.base import measurement_from_profile
 from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, config_from_args,
                          parse_snapshots, setup_kernel)
 from .config import Configuration, write_config_json
+from .durable import OutputLock, remove_stale_outputs
 from .errors import PyharnessError, UsageError
+from .faults import stop_at
 from .h5io import atomic_h5, check_writable, open_h5, str_array
 from .kernels import parse_params
 from .mpiutil import collective, run_cli
+from .tuner.store import relative_path
 
 __all__ = ["sample_configurations", "main"]
 
@@ -71,7 +74,7 @@ def _append(path: Path, samples, snapshots: int = 0) -> None:
         for index, inhibited, m, extra in samples:
             g = f["samples"].create_group(f"{index:06d}")
             g.attrs["inhibited"] = json.dumps(list(inhibited))
-            g.attrs["profile"] = m.profile
+            g.attrs["profile"] = relative_path(m.profile, path)     # the file can move
             g.attrs["cost"] = m.cost
             g.attrs["grad_sha1"] = m.grad_digest
             g.attrs["snapshots"] = snapshots
@@ -101,6 +104,8 @@ class _Batch:
 
     def flush(self) -> None:
         _append(self.path, self.items, self.snapshots)
+        if self.items:
+            stop_at("sample-written")
         self.items = []
         self.last = time.monotonic()
 
@@ -153,6 +158,12 @@ def main(argv=None) -> int:
             raise UsageError(f"--config/--snapshots: the {args.backend} backend runs your program as it "
                              "is built, starting from every call checkpointed")
         check_writable(out)
+    with collective(comm, "locking the output"):
+        # one writer per --out, named when refused; then what killed writers left
+        lock = OutputLock(out, "exploration").acquire() if comm.rank == 0 else None
+        if comm.rank == 0:
+            pdir = Path(str(out) + ".profiles")
+            remove_stale_outputs(out, [pdir] if pdir.is_dir() and args.backend != "slurm" else [])
     inline = args.backend == "inline"
     request = RunRequest(args.kernel, args.size, tuple(sorted(parse_params(args.param).items())),
                          args.ranks or comm.size, args.repeat)
@@ -239,7 +250,7 @@ def _drive(args, request, table, backend, out: Path, base: Configuration) -> Non
             with atomic_h5(out, "explore", copy_from=out) as f:
                 g = f.create_group("reference")
                 g.attrs["inhibited"] = "[]"
-                g.attrs["profile"] = m.profile
+                g.attrs["profile"] = relative_path(m.profile, out)
                 g.attrs["cost"] = m.cost
                 g.attrs["grad_sha1"] = m.grad_digest
                 g.attrs["gradient_file"] = m.gradient_file
@@ -326,44 +337,109 @@ def _guard_gradients(out: Path, guard=None) -> None:
               f"{', '.join(suspects)}")
 
 
+def _array_name(out: Path) -> str:
+    """The job name of this exploration's arrays (one per --out)."""
+    import hashlib
+    return "pyharness-explore-" + hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:12]
+
+
+def _arrays(out: Path) -> dict[str, list[int]]:
+    """The job arrays recorded in explore.h5: job id -> its sample indices."""
+    with open_h5(out, ("explore",)) as f:
+        if "arrays" not in f:
+            return {}
+        return {jid: json.loads(g.attrs["samples"]) for jid, g in f["arrays"].items()}
+
+
+def _record_array(out: Path, job: str, samples) -> None:
+    with atomic_h5(out, "explore", copy_from=out) as f:
+        g = f.require_group("arrays").create_group(str(job))
+        g.attrs["samples"] = json.dumps(sorted(int(i) for i in samples))
+
+
 def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar, snapshots: int = 0) -> None:
+    """Measure the samples ``todo`` as Slurm job arrays, re-attaching to the arrays an
+    earlier, killed driver submitted: each array is recorded in explore.h5 (``/arrays``)
+    before it may start (submitted held, recorded, released), and ``--resume`` waits for
+    its tasks still pending or running, collects the ones that finished meanwhile, and
+    submits only the samples that are neither measured nor in flight."""
     import subprocess
-    from .backends.slurm import job_script, job_state
-    if not todo:
-        return
-    for i in todo:
-        write_config_json(pdir / f"config_{i}.json", Configuration(frozenset(configs[i]), snapshots))
-    env = dict(os.environ)
-    env.update({"PYHARNESS_CONFIG_DIR": str(pdir.resolve()), "PYHARNESS_OUT_DIR": str(pdir.resolve()),
-                "PYHARNESS_KERNEL": request.kernel, "PYHARNESS_SIZE": request.size,
-                "PYHARNESS_PARAMS": ",".join(f"{k}={v}" for k, v in request.params),
-                "PYHARNESS_VENV": str(Path(sys.executable).parent.parent),
-                "PYHARNESS_JOBS_DIR": str(job_script("profile.sbatch").parent)})
-    cmd = ["sbatch", "--parsable", f"--array={','.join(map(str, todo))}%{max(1, args.max_parallel)}",
-           f"--ntasks={request.nranks}",
-           f"--time={args.time_limit}", f"--output={pdir.resolve()}/array-%A_%a.out", *args.sbatch_arg,
-           str(job_script("profile-array.sbatch"))]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        raise PyharnessError(f"sbatch refused the job array: {p.stderr.strip()}")
-    job = p.stdout.strip().split(";")[0]
-    pending = set(todo)
-    delay = 0.5
-    batch = _Batch(out, seconds=0.0, snapshots=snapshots)      # one write per polling round
-    while pending:
-        for i in sorted(pending):
-            state, code, _ = job_state(f"{job}_{i}")
+    from .backends.slurm import FINAL_STATES, job_script, job_state
+    from .backends.slurm import _complete_profile
+    name = _array_name(out)
+    recorded = _arrays(out)
+    # an array submitted (held) but never recorded - a kill in that window - never ran: cancel it
+    q = subprocess.run(["squeue", "-h", f"--name={name}", "-o", "%A"], capture_output=True, text=True)
+    for jid in sorted(set(q.stdout.split()) - set(recorded)) if q.returncode == 0 else []:
+        subprocess.run(["scancel", jid], capture_output=True)
+        bar.write(f"cancelled job array {jid}: submitted by a killed driver before it was recorded; "
+                  "it never started")
+    waiting: dict[int, str] = {}          # sample -> its array task in flight
+    todo = list(todo)
+    for jid, samples in recorded.items():
+        subprocess.run(["scontrol", "release", jid], capture_output=True)   # held at a kill
+        for i in samples:
+            if i not in todo:
+                continue
+            state, _, _ = job_state(f"{jid}_{i}")
+            final = state is not None and state.split()[0] in FINAL_STATES
             prof = pdir / f"profile_{i}.h5"
-            if state and state.split()[0] == "COMPLETED" and prof.exists():
+            if state is not None and not final:
+                waiting[i] = f"{jid}_{i}"
+            elif (state is None or state.split()[0] == "COMPLETED") and _complete_profile(prof):
+                waiting[i] = f"{jid}_{i}"            # finished while no driver ran: read it below
+    if waiting:
+        bar.write(f"re-attached to {len(waiting)} sample(s) of job array(s) "
+                  f"{', '.join(sorted({t.split('_')[0] for t in waiting.values()}))}")
+    submit = [i for i in todo if i not in waiting]
+    if submit:
+        for i in submit:
+            write_config_json(pdir / f"config_{i}.json", Configuration(frozenset(configs[i]), snapshots))
+            prof = pdir / f"profile_{i}.h5"
+            if prof.exists():
+                prof.unlink()
+        env = dict(os.environ)
+        env.update({"PYHARNESS_CONFIG_DIR": str(pdir.resolve()), "PYHARNESS_OUT_DIR": str(pdir.resolve()),
+                    "PYHARNESS_KERNEL": request.kernel, "PYHARNESS_SIZE": request.size,
+                    "PYHARNESS_PARAMS": ",".join(f"{k}={v}" for k, v in request.params),
+                    "PYHARNESS_VENV": str(Path(sys.executable).parent.parent),
+                    "PYHARNESS_JOBS_DIR": str(job_script("profile.sbatch").parent)})
+        cmd = ["sbatch", "--parsable", "--hold", f"--job-name={name}",
+               f"--array={','.join(map(str, submit))}%{max(1, args.max_parallel)}",
+               f"--ntasks={request.nranks}",
+               f"--time={args.time_limit}", f"--output={pdir.resolve()}/array-%A_%a.out", *args.sbatch_arg,
+               str(job_script("profile-array.sbatch"))]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if p.returncode != 0:
+            raise PyharnessError(f"sbatch refused the job array: {p.stderr.strip()}")
+        job = p.stdout.strip().split(";")[0]
+        stop_at("array-submitted")
+        _record_array(out, job, submit)      # before it can start: a resume finds it
+        r = subprocess.run(["scontrol", "release", job], capture_output=True, text=True)
+        if r.returncode != 0:
+            subprocess.run(["scancel", job], capture_output=True)
+            raise PyharnessError(f"scontrol release {job} failed: {r.stderr.strip()}")
+        waiting.update({i: f"{job}_{i}" for i in submit})
+    delay = 0.5
+    unknown: dict[int, int] = {}
+    batch = _Batch(out, seconds=0.0, snapshots=snapshots)      # one write per polling round
+    while waiting:
+        for i in sorted(waiting):
+            task = waiting[i]
+            state, code, _ = job_state(task)
+            prof = pdir / f"profile_{i}.h5"
+            unknown[i] = unknown.get(i, 0) + 1 if state is None else 0
+            done = state is not None and state.split()[0] == "COMPLETED" and prof.exists()
+            if done or (state is None and _complete_profile(prof)):
                 batch.items.append((i, configs[i], measurement_from_profile(str(prof)),
-                                    {"job_id": f"{job}_{i}"}))
-                pending.discard(i)
+                                    {"job_id": task}))
+                del waiting[i]
                 bar.update(1)
-            elif state and state.split()[0] in ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
-                bar.write(f"sample {i}: job {job}_{i} ended {state} (exit code {code})")
-                pending.discard(i)
+            elif unknown[i] >= 5 or (state is not None and state.split()[0] in FINAL_STATES):
+                bar.write(f"sample {i}: job {task} ended {state or 'UNKNOWN'} (exit code {code})")
+                del waiting[i]
         batch.flush()
-        if pending:
+        if waiting:
             time.sleep(delay)
             delay = min(10.0, delay * 1.5)
 

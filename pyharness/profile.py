@@ -16,6 +16,7 @@ import json
 import shlex
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from . import runtime
 from .binomial import binomial_adjoint
 from .cli_common import add_config_args, add_kernel_args, config_from_args, setup_kernel
 from .config import Configuration, SiteTable
+from .durable import OutputLock, remove_stale_tmp
 from .errors import UsageError
 from .h5io import atomic_h5, check_writable, str_array
 from .mpiutil import collective, gather_arrays, run_cli
@@ -246,6 +248,9 @@ def main(argv=None) -> int:
     with collective(comm, "checking the output path"):
         if comm.rank == 0:
             check_writable(args.out)
+            # one writer per --out (named when refused); a killed writer's temporary file goes
+            lock = OutputLock(args.out, "profile").acquire()
+            remove_stale_tmp(Path(args.out).parent, names={Path(args.out).name})
     with collective(comm, "setting up the kernel"):
         kernel, table = setup_kernel(comm, args)
         config = config_from_args(args, table)

@@ -41,6 +41,7 @@ from .backends import RunRequest, add_backend_arguments, backend_names, get_back
 from .cli_common import CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, parse_snapshots, setup_kernel
 from .config import (Configuration, read_config_file, write_config_json, write_name_list,
                      write_text_atomic)
+from .durable import OutputLock, remove_stale_outputs
 from .errors import PyharnessError, UsageError
 from .h5io import check_writable
 from .kernels import parse_params
@@ -182,6 +183,10 @@ def main(argv=None) -> int:
     with collective(comm, "checking the arguments"):
         budget, limit = _validate(args, comm)
         _backend_granularity(args, cls)
+    with collective(comm, "locking the output"):
+        # one writer per --out: a second tuner (or a --resume of a live run) stops here,
+        # told which process holds it; held until this process ends
+        lock = _lock_output(args) if comm.rank == 0 else None
     nranks = args.ranks or comm.size
     external = bool(getattr(cls, "discovers_sites", False))
     if external:          # a user's program: no kernel, its sites come from its first run
@@ -225,6 +230,16 @@ def main(argv=None) -> int:
     if error is not None:
         raise PyharnessError(error)
     return 0
+
+
+def _lock_output(args) -> OutputLock:
+    lock = OutputLock(args.out, "tune").acquire()
+    local = args.backend != "slurm"     # a job's writer on another node has a pid of its own
+    outs = [Path(args.out)] + [_pair_out(args.out, k) for k in args.snapshot_counts]
+    remove_stale_outputs(args.out, [d for o in outs
+                                    for d in (Path(str(o) + ".steps"), Path(str(o) + ".profiles"))
+                                    if d.is_dir() and (local or d.name.endswith(".steps"))])
+    return lock
 
 
 def _stem(out) -> str:

@@ -153,3 +153,136 @@ def test_exploration_as_a_job_array(slurm, tmp_path):
         assert len(samples) == 4
         jobs = {s.attrs["job_id"].split("_")[0] for s in samples}
     assert len(jobs) == 1          # one array job, four tasks
+
+
+# ---------------------------------------------------------------- faults (issue 13)
+
+def _tune_cmd(out, *extra):
+    return [sys.executable, "-m", "pyharness.tune", "--method", "greedy", "--kernel", "calltree",
+            "--backend", "slurm", "--ranks", "2", "--budget", "1.5x", "--no-progress",
+            "--sbatch-arg=--overcommit", "--time-limit", "5", "--out", str(out), *extra]
+
+
+def _env(**kw):
+    e = dict(os.environ)
+    e.pop("PYHARNESS_STOP_AT", None)
+    e.update(kw)
+    return e
+
+
+def test_a_step_whose_job_finished_before_a_kill_is_collected_not_run_again(slurm, tmp_path):
+    """D1: the driver is killed after step 1's job COMPLETED and before the step is
+    recorded. The step's in-flight record ends only with the step itself (one
+    rename), so --resume finds the job and collects its result: no second job."""
+    out = tmp_path / "tune.h5"
+    p = subprocess.run(_tune_cmd(out, "--max-steps", "2"), cwd=tmp_path, capture_output=True, text=True,
+                       timeout=900, env=_env(PYHARNESS_STOP_AT="run-done@2"))
+    assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
+    assert len(TuneStore(out).records()) == 1
+    pend = TuneStore(out).pending()
+    assert pend and pend["job_id"], pend
+    state = subprocess.run(["scontrol", "show", "job", "-o", pend["job_id"]], capture_output=True,
+                           text=True).stdout
+    assert "JobState=COMPLETED" in state, state
+    p = subprocess.run(_tune_cmd(out, "--max-steps", "2", "--resume"), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=900, env=_env())
+    assert p.returncode == 0, p.stderr[-3000:]
+    recs = TuneStore(out).records()
+    assert recs[1].job_id == pend["job_id"] and recs[1].attempts == 1
+    ids = [r.job_id for r in recs if r.job_id]
+    assert len(ids) == len(set(ids))
+    # one job, one log for step 1: nothing was submitted again
+    assert [q.name for q in (tmp_path / "tune.h5.profiles").glob("step_00001.*out")] == ["step_00001.attempt1.out"]
+    assert TuneStore(out).pending() is None
+
+
+def test_a_job_submitted_but_not_yet_recorded_never_runs_twice(slurm, tmp_path):
+    """Killed between sbatch and recording its id: the job was submitted held, so it
+    never started; --resume cancels it and runs the step once."""
+    out = tmp_path / "tune.h5"
+    p = subprocess.run(_tune_cmd(out, "--max-steps", "0"), cwd=tmp_path, capture_output=True, text=True,
+                       timeout=900, env=_env(PYHARNESS_STOP_AT="job-submitted"))
+    assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
+    p = subprocess.run(_tune_cmd(out, "--max-steps", "0", "--resume"), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=900, env=_env())
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "never started" in p.stderr
+    recs = TuneStore(out).records()
+    assert len(recs) == 1 and recs[0].job_id
+
+
+def test_a_failed_attempt_is_recorded_when_its_retry_succeeds(slurm, tmp_path):
+    """D10: the first job of step 0 fails (an sbatch wrapper on PATH gives it a kernel
+    that does not exist), the retry succeeds: the failed job's id, state and exit code
+    stay in the step's record, and each attempt has its own log."""
+    wrap = tmp_path / "bin"
+    wrap.mkdir()
+    real = subprocess.run(["which", "sbatch"], capture_output=True, text=True).stdout.strip()
+    (wrap / "sbatch").write_text(
+        "#!/bin/bash\n"
+        f"n=$(cat {tmp_path}/count 2>/dev/null || echo 0); echo $((n+1)) > {tmp_path}/count\n"
+        'if [ "$n" = 0 ]; then export PYHARNESS_KERNEL=no_such_kernel; fi\n'
+        f'exec {real} "$@"\n')
+    (wrap / "sbatch").chmod(0o755)
+    out = tmp_path / "tune.h5"
+    p = subprocess.run(_tune_cmd(out, "--max-steps", "0", "--retries", "1"), cwd=tmp_path,
+                       capture_output=True, text=True, timeout=900,
+                       env=_env(PATH=f"{wrap}:{os.environ['PATH']}"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    (rec,) = TuneStore(out).records()
+    assert rec.attempts == 2 and rec.measurement is not None
+    (failed,) = rec.attempt_log
+    assert failed["attempt"] == 1 and failed["state"] == "FAILED" and failed["exit_code"] not in (None, 0)
+    assert failed["job_id"] and failed["job_id"] != rec.job_id
+    logs = tmp_path / "tune.h5.profiles"
+    first, second = logs / "step_00000.attempt1.out", logs / "step_00000.attempt2.out"
+    assert failed["log"] == str(first)
+    assert "no_such_kernel" in first.read_text()          # the failure's log, not overwritten
+    assert second.exists() and "no_such_kernel" not in second.read_text()
+
+
+def _explore_cmd(out):
+    return [sys.executable, "-m", "pyharness.explore", "--kernel", "calltree", "--param", "nsites=2",
+            "--exhaustive", "--backend", "slurm", "--ranks", "2", "--sbatch-arg=--overcommit",
+            "--time-limit", "5", "--max-parallel", "1", "--out", str(out)]
+
+
+def _array_logs(d):
+    return sorted(p.name for p in (d / "e.h5.profiles").glob("array-*.out"))
+
+
+def test_explore_resume_reattaches_to_its_running_array(slurm, tmp_path):
+    """D2: killed after the first samples were written while its array still runs,
+    --resume waits for that array instead of submitting a new one: every sample
+    measured once, by one array."""
+    out = tmp_path / "e.h5"
+    p = subprocess.run(_explore_cmd(out), cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                       env=_env(PYHARNESS_STOP_AT="sample-written"))
+    assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
+    with h5py.File(out) as f:
+        assert 1 <= len(f["samples"]) < 4
+    p = subprocess.run(_explore_cmd(out) + ["--resume"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=900, env=_env())
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "re-attached" in p.stdout + p.stderr
+    with h5py.File(out) as f:
+        jobs = [f["samples"][s].attrs["job_id"] for s in sorted(f["samples"])]
+    assert len(jobs) == 4
+    assert len({j.split("_")[0] for j in jobs}) == 1
+    logs = _array_logs(tmp_path)
+    assert len(logs) == 4 and len({l.split("_")[0] for l in logs}) == 1, logs    # no task ran twice
+
+
+def test_explore_array_submitted_but_not_recorded_never_runs(slurm, tmp_path):
+    """Killed between sbatch and recording the array's id: the array was submitted held
+    and never ran; --resume cancels it and runs each sample once."""
+    out = tmp_path / "e.h5"
+    p = subprocess.run(_explore_cmd(out), cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                       env=_env(PYHARNESS_STOP_AT="array-submitted"))
+    assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
+    p = subprocess.run(_explore_cmd(out) + ["--resume"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=900, env=_env())
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "never started" in p.stdout + p.stderr
+    logs = _array_logs(tmp_path)
+    assert len(logs) == 4 and len({l.split("_")[0] for l in logs}) == 1, logs

@@ -255,7 +255,9 @@ class CommandBackend(Backend):
         d = out.with_suffix(".d")
         listfile = d / "nocheckpoint.txt"
         pending = self.store.pending() if self.store is not None else None
-        attach = bool(pending) and pending.get("profile") == str(out)   # resumed: a job in flight
+        # resumed: a job in flight (a pending record without one lists failed attempts only)
+        attach = bool(pending) and bool(pending.get("job_id")) and bool(pending.get("profile")) \
+            and os.path.abspath(pending["profile"]) == os.path.abspath(out)
         if not attach:
             if d.exists():
                 shutil.rmtree(d)
@@ -356,7 +358,7 @@ class CommandBackend(Backend):
         log = d / "run.log"
         env = self._env()
         job_id, state, code, reason = self.slurm.submit_and_wait(
-            lambda: self.slurm.sbatch(script, env, log, self.workdir, label or out.stem),
+            lambda hold: self.slurm.sbatch(script, env, log, self.workdir, label or out.stem, hold=hold),
             str(out), label)
         self.last_job_id = job_id
         if state.split()[0] != "COMPLETED":

@@ -27,7 +27,7 @@ class ReplayBackend(Backend):
     def __init__(self, request: RunRequest, source: str, delay: float = 0.0):
         super().__init__(request)
         from ..h5io import open_h5
-        from ..tuner.store import TuneStore
+        from ..tuner.store import TuneStore, resolve_path
         from .base import measurement_from_profile
         if not source:
             raise UsageError("the replay backend needs --replay-from TUNE.h5 (or EXPLORE.h5)")
@@ -36,8 +36,9 @@ class ReplayBackend(Backend):
         self.table: dict[frozenset[str], Measurement] = {}
         with open_h5(source, ("tune", "explore")) as f:
             kind = str(f.attrs["kind"])
-            profiles = ([str(f["samples"][s].attrs["profile"]) for s in sorted(f["samples"])]
-                        if kind == "explore" else [])
+            # stored relative to the file (older files: absolute or cwd-relative)
+            profiles = ([resolve_path(str(f["samples"][s].attrs["profile"]), source)
+                         for s in sorted(f["samples"])] if kind == "explore" else [])
         if kind == "tune":
             for rec in TuneStore(source).records():
                 if rec.measurement is not None:

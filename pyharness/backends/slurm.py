@@ -1,10 +1,14 @@
 """slurm: each run is an ``sbatch`` job of jobs/profile.sbatch.
 
-The driver submits, records the job id in tune.h5 (``/pending``) before waiting,
-and waits by sleeping between ``scontrol show job`` queries (growing intervals,
-no busy polling). A job that fails, is cancelled or times out raises
-:class:`RunFailed` with Slurm's state and exit code. Killed and resumed, the
-driver re-attaches to the recorded job instead of submitting it again.
+The driver submits, records the job id in the step's in-flight record
+(tune.h5.steps/pending.json) before waiting, and waits by sleeping between
+``scontrol show job`` queries (growing intervals, no busy polling). A job that
+fails, is cancelled or times out raises :class:`RunFailed` with Slurm's state and
+exit code. The in-flight record ends only when the step itself is committed, so a
+driver killed at any moment and resumed re-attaches to the recorded job (or collects
+the result of a job that finished meanwhile) instead of submitting it again. Each
+attempt writes its own log, ``step_NNNNN.attemptA.out``: a retry never overwrites
+the log of the attempt that failed.
 Works without accounting (no slurmdbd): the state comes from ``scontrol``;
 ``sacct`` is used when scontrol has forgotten the job.
 """
@@ -22,6 +26,7 @@ from pathlib import Path
 
 from ..config import Configuration, write_config_json
 from ..errors import UsageError
+from ..faults import stop_at
 from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_profile
 
 __all__ = ["SlurmBackend", "job_script", "job_state"]
@@ -93,14 +98,43 @@ class SlurmBackend(Backend):
         return f"slurm (sbatch {self.script.name}, {self.request.nranks} task(s))"
 
     # ------------------------------------------------------------------
-    def sbatch(self, script, env: dict, log, chdir, label: str = "") -> str:
+    def _name(self, label: str) -> str:
+        """The job name: the step, and (with a history) a token of that history, so that
+        a job of this --out can be told from every other."""
+        name = f"pyharness-{label.replace(' ', '') or 'run'}"
+        if self.store is not None:
+            import hashlib
+            name += "-" + hashlib.sha1(str(Path(self.store.path).resolve()).encode()).hexdigest()[:10]
+        return name
+
+    def _cancel_unrecorded(self, label: str, keep: str) -> None:
+        """Jobs of this step submitted (held) by a driver killed before it recorded
+        them: they never started; cancel them so that only the recorded one runs."""
+        p = _run(["squeue", "-h", f"--name={self._name(label)}", "-o", "%i %r"])
+        for line in p.stdout.splitlines() if p.returncode == 0 else []:
+            jid, _, reason = line.partition(" ")
+            if jid != keep and "Held" in reason:
+                _run(["scancel", jid])
+                print(f"slurm: cancelled job {jid} ({label}): submitted by a killed driver before "
+                      "it was recorded; it never started", file=sys.stderr, flush=True)
+
+    def release(self, job_id: str) -> None:
+        p = _run(["scontrol", "release", str(job_id)])
+        if p.returncode != 0 and "already" not in p.stderr.lower() and job_state(job_id)[0] == "PENDING":
+            raise RunFailed(f"scontrol release {job_id} failed: {p.stderr.strip()}", state="SUBMIT_FAILED",
+                            job_id=job_id)
+
+    def sbatch(self, script, env: dict, log, chdir, label: str = "", hold: bool = False) -> str:
         """Submit ``script`` as one job of ``request.nranks`` tasks with this backend's
         partition, account, time limit and extra arguments; return the job id.
-        Used for jobs/profile.sbatch and by other backends (command) for their own scripts."""
+        Used for jobs/profile.sbatch and by other backends (command) for their own scripts.
+        ``hold``: submitted held (released by :meth:`release` once recorded)."""
         cmd = ["sbatch", "--parsable", f"--ntasks={self.request.nranks}", f"--time={self.time_limit}",
-               f"--job-name=pyharness-{label.replace(' ', '') or 'run'}",
+               f"--job-name={self._name(label)}",
                f"--output={Path(log).resolve()}", "--export=ALL",
                f"--chdir={Path(chdir).resolve()}"]
+        if hold:
+            cmd.append("--hold")
         if self.partition:
             cmd.append(f"--partition={self.partition}")
         if self.account:
@@ -112,8 +146,10 @@ class SlurmBackend(Backend):
                             exit_code=p.returncode)
         return p.stdout.strip().split(";")[0]
 
-    def submit(self, config: Configuration, profile_path: str, label: str = "") -> str:
+    def submit(self, config: Configuration, profile_path: str, label: str = "",
+               log: str | os.PathLike | None = None, hold: bool = False) -> str:
         out = Path(profile_path)
+        log = Path(log) if log is not None else out.with_suffix(".out")
         cfg = out.with_suffix(".config.json")
         write_config_json(cfg, config)
         env = dict(os.environ)
@@ -127,7 +163,7 @@ class SlurmBackend(Backend):
             "PYHARNESS_LAUNCHER": self.launcher,
             "PYHARNESS_VENV": str(Path(sys.executable).parent.parent),
         })
-        return self.sbatch(self.script, env, out.with_suffix(".out"), out.resolve().parent, label)
+        return self.sbatch(self.script, env, log, out.resolve().parent, label, hold=hold)
 
     def wait(self, job_id: str) -> tuple[str, int | None, str]:
         """Sleep until the job reaches a final state; return (state, exit code, reason)."""
@@ -146,38 +182,81 @@ class SlurmBackend(Backend):
             time.sleep(delay)
             delay = min(self.poll_max, delay * 1.5)
 
-    def submit_and_wait(self, submit, profile_path: str, label: str = "") -> tuple[str, str, int | None, str]:
-        """Submit a job (``submit()`` returns its id), record it as pending in tune.h5
-        before waiting, wait for it, clear the record; return (job id, state, exit code,
-        reason). Resumed with a pending job for the same ``profile_path``, re-attach to
-        it instead of submitting again."""
+    def attempt_log(self, profile_path: str) -> Path:
+        """The log of the next attempt at ``profile_path`` (step_N.attemptA.out): a
+        retry never overwrites the log of the attempt that failed."""
         pending = self.store.pending() if self.store is not None else None
-        if pending and pending.get("profile") == str(profile_path):
-            job_id = str(pending["job_id"])          # resume: re-attach, do not resubmit
+        attempts = []
+        if pending and pending.get("profile") and \
+                os.path.abspath(pending["profile"]) == os.path.abspath(profile_path):
+            if pending.get("job_id") and pending.get("log"):
+                return Path(pending["log"])          # the attempt in flight
+            attempts = pending.get("attempts", [])
+        return Path(profile_path).with_suffix(f".attempt{len(attempts) + 1}.out")
+
+    def submit_and_wait(self, submit, profile_path: str, label: str = "",
+                        log: str | os.PathLike | None = None) -> tuple[str, str, int | None, str]:
+        """Submit a job (``submit(hold)`` returns its id), record it as in flight beside
+        tune.h5 before it may start (submitted held, recorded, released), wait for it;
+        return (job id, state, exit code, reason). Resumed with a job in flight for the
+        same ``profile_path``, re-attach to it instead of submitting again.
+
+        The in-flight record is NOT cleared here: it ends when the step is committed
+        with its result (one rename), or when the loop records this attempt as failed,
+        so a kill at any moment re-attaches to this job and collects its result."""
+        job_id, attempts = "", []
+        pending = self.store.pending() if self.store is not None else None
+        if pending and pending.get("profile") and \
+                os.path.abspath(pending["profile"]) == os.path.abspath(profile_path):
+            job_id = str(pending.get("job_id") or "")     # resume: re-attach, do not resubmit
+            attempts = list(pending.get("attempts", []))
+        if self.store is not None:
+            self._cancel_unrecorded(label, keep=job_id)
+        if job_id:
+            print(f"slurm: re-attaching to job {job_id} ({label or profile_path}), submitted "
+                  "before the driver was stopped", file=sys.stderr, flush=True)
+            self.release(job_id)          # held still if the kill came before its release
         else:
             if os.path.exists(profile_path):
                 os.unlink(profile_path)
-            job_id = submit()
+            job_id = submit(self.store is not None)
+            stop_at("job-submitted")
             if self.store is not None:
-                self.store.set_pending({"job_id": job_id, "profile": str(profile_path), "label": label})
+                info = dict(job_id=job_id, profile=str(profile_path), label=label, attempts=attempts)
+                if log is not None:
+                    info["log"] = str(Path(log).resolve())
+                self.store.update_pending(**info)
+                stop_at("pending-written")
+                self.release(job_id)
         self.last_job_id = job_id
         state, code, reason = self.wait(job_id)
-        if self.store is not None:
-            self.store.set_pending({})  # finished: a retry must submit a new job
         return job_id, state, code, reason
 
     def run(self, config: Configuration, profile_path: str, label: str = "") -> Measurement:
+        log = self.attempt_log(profile_path)
         job_id, state, code, reason = self.submit_and_wait(
-            lambda: self.submit(config, profile_path, label), profile_path, label)
-        if state == "COMPLETED" and os.path.exists(profile_path):
+            lambda hold: self.submit(config, profile_path, label, log=log, hold=hold),
+            profile_path, label, log=log)
+        done = state == "COMPLETED" or (state == "UNKNOWN" and _complete_profile(profile_path))
+        if done and os.path.exists(profile_path):
             return measurement_from_profile(profile_path)
-        log = Path(profile_path).with_suffix(".out")
         tail = ""
         if log.exists():
             lines = [l for l in log.read_text(errors="replace").splitlines() if l.strip()]
             ours = [l for l in lines if l.startswith("pyharness.") and "error:" in l]
             err = [l for l in lines if "error" in l.lower()]
             tail = (ours[:1] or err[-1:] or lines[-1:] or [""])[0][:300]
-        raise RunFailed(f"job {job_id} ended {state} (exit code {code}{', ' + reason if reason and reason != 'None' else ''})"
+        exc = RunFailed(f"job {job_id} ended {state} (exit code {code}{', ' + reason if reason and reason != 'None' else ''})"
                         + (f": {tail}" if tail else ""), state=state.split()[0], exit_code=code,
                         job_id=job_id)
+        exc.log = str(log)
+        raise exc
+
+
+def _complete_profile(path) -> bool:
+    """A profile that a job finished writing (Slurm forgot the job meanwhile)."""
+    try:
+        measurement_from_profile(str(path))
+    except Exception:
+        return False
+    return True

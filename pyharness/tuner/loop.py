@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Callable
 from ..backends.base import Backend, RunFailed
 from ..config import Configuration, SiteTable
 from ..errors import PyharnessError
+from ..faults import stop_at
 from ..units import human_bytes
 from ..vocabulary import Decision, Granularity, Phase
 from .guard import GradientGuard, callee_of
@@ -73,26 +75,46 @@ class TuneLoop:
         self.guard = guard if guard is not None else GradientGuard()
         # --method optimal: step record -> the model's prediction, stored with the step
         self.predictor: Callable[[StepRecord], dict] | None = None
+        self.attempt_log: list[dict] = []     # the failed attempts of the step being measured
 
     # ------------------------------------------------------------------
     def _measure(self, step: int, inhibited: frozenset[str]):
-        """Run a configuration with retries. Returns (measurement|None, estimates, attempts, failure)."""
+        """Run a configuration with retries. Returns (measurement|None, estimates, attempts, failure).
+
+        Every failed attempt goes to the step's in-flight record at once (job id, state,
+        exit code, log), so a resumed run neither forgets it nor retries more often than
+        ``retries``; the step record carries them all (``attempt_log``)."""
         config = self.gran.config(sorted(inhibited), self.snapshots)
         path = str(self.profile_dir / f"step_{step:05d}.h5")
+        pending = self.store.pending()
+        log = []
+        if pending and pending.get("profile") and os.path.abspath(pending["profile"]) == os.path.abspath(path):
+            log = [dict(x) for x in pending.get("attempts", [])]
+        self.attempt_log = log
         failure = None
-        for attempt in range(1, self.retries + 2):
+        for attempt in range(len(log) + 1, self.retries + 2):
             try:
                 m = self.backend.run(config, path, label=f"step {step}")
             except RunFailed as exc:
                 failure = exc
+                log.append({"attempt": attempt, "job_id": exc.job_id or "", "state": exc.state,
+                            "exit_code": exc.exit_code, "message": str(exc)[:1000],
+                            "log": getattr(exc, "log", "") or ""})
+                # one write: this attempt is over (no job in flight) and recorded
+                self.store.update_pending(profile=path, job_id="", attempts=log)
                 again = attempt <= self.retries and exc.retryable
                 self._note(f"step {step}: run failed ({exc.state}): {exc} "
                            + ("- retrying" if again else "- skipping this flip"))
                 if not again:
                     return None, {}, attempt, failure
                 continue
+            stop_at("run-done")
             return m, self.estimator(path), attempt, None
-        return None, {}, self.retries + 1, failure
+        if failure is None and log:       # every attempt failed before a kill: as recorded
+            last = log[-1]
+            failure = RunFailed(last.get("message", "failed"), state=last.get("state", "FAILED"),
+                                exit_code=last.get("exit_code"), job_id=last.get("job_id") or None)
+        return None, {}, max(len(log), 1), failure
 
     def _note(self, msg: str) -> None:
         if self.progress is not None:
@@ -103,6 +125,9 @@ class TuneLoop:
     def _record(self, rec: StepRecord) -> None:
         if self.predictor is not None and not rec.prediction and rec.measurement is not None:
             rec = dataclasses.replace(rec, prediction=self.predictor(rec))
+        if not rec.attempt_log and self.attempt_log:      # the failed attempts before it
+            rec = dataclasses.replace(rec, attempt_log=tuple(self.attempt_log))
+        self.attempt_log = []
         self.store.append(rec)
         self.state = self.state.apply(rec)
         if self.progress is not None:

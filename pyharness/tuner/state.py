@@ -40,6 +40,8 @@ class StepRecord:
     grad_detail: str = ""            # how the gradient differs from the start's
     grad_rel_diff: float = float("nan")
     prediction: Mapping = field(default_factory=dict)   # the model's (--method optimal)
+    # every failed attempt before this record's run (job id, state, exit code, log)
+    attempt_log: tuple = ()
 
     def __post_init__(self):
         # records read back from tune.h5 carry the strings: members from here on

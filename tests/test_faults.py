@@ -1,0 +1,220 @@
+"""Faults, quick and deterministic: kills at named points (PYHARNESS_STOP_AT), two
+writers on one --out, temporary files of killed writers, histories read from
+another directory. The Slurm cases (a step's job in flight, a job array, a failed
+attempt) are in tests/test_slurm.py.
+
+Every kill here is ``kill -9`` at a point the driver names (pyharness/faults.py),
+so each case lands in its window every time.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import h5py
+import pytest
+
+from phtest import mpirun
+from pyharness.durable import OutputLock
+from pyharness.tuner.store import TuneStore
+
+KERNEL = ["--kernel", "calltree"]
+TUNE = [sys.executable, "-m", "pyharness.tune", *KERNEL, "--method", "greedy", "--budget", "1.5x",
+        "--max-steps", "6", "--no-progress"]
+
+
+def run(cmd, cwd, env=None, timeout=300):
+    e = dict(os.environ)
+    e.pop("PYHARNESS_STOP_AT", None)
+    e.update(env or {})
+    return subprocess.run(cmd, cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout)
+
+
+def history(out):
+    return [(r.step, r.phase, r.flips, r.decision, r.inhibited) for r in TuneStore(out).records()]
+
+
+def tmp_files(d):
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*.tmp.*"))
+
+
+@pytest.fixture(scope="module")
+def ref(tmp_path_factory):
+    """A real, uninterrupted history (inline backend), written with a relative --out."""
+    d = tmp_path_factory.mktemp("ref")
+    p = run(TUNE + ["--out", "tune.h5"], cwd=d)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert len(TuneStore(d / "tune.h5").records()) >= 4
+    return d / "tune.h5"
+
+
+def test_each_step_is_one_small_file_and_tune_h5_links_them(ref):
+    """tune.h5 is not copied on every append: each step is its own file, committed by
+    rename, and tune.h5 is an index that h5py readers see as before (issue 14, item 3)."""
+    recs = TuneStore(ref).records()
+    steps = ref.with_name("tune.h5.steps")
+    assert sorted(p.name for p in steps.glob("*.h5")) == [f"{r.step:05d}.h5" for r in recs]
+    with h5py.File(ref) as f:
+        assert sorted(f["steps"]) == [f"{r.step:05d}" for r in recs]
+        for r in recs:
+            link = f["steps"].get(f"{r.step:05d}", getlink=True)
+            assert isinstance(link, h5py.ExternalLink)
+            g = f["steps"][f"{r.step:05d}"]          # read through the link, as before
+            assert json.loads(g.attrs["inhibited"]) == list(r.inhibited)
+            assert int(max(g["peak_bytes"][()])) == r.measurement.peak
+    # the index holds no step data: it stays small however long the history
+    assert ref.stat().st_size < 64 * 1024
+    assert not ref.with_name("tune.h5.steps").joinpath("pending.json").exists()
+
+
+@pytest.mark.parametrize("point", ["run-done@3", "step-written@2", "tmp-written@4"])
+def test_kill_at_a_named_point_then_resume_gives_the_uninterrupted_history(ref, tmp_path, point):
+    """kill -9 between a run and its step, between a step's file and the index, and
+    between a temporary file and its rename: the history is never torn, the resumed run
+    repeats no step and ends as the uninterrupted one, and the killed writer's
+    temporary file is gone after the resume (D5)."""
+    cmd = TUNE + ["--backend", "replay", "--replay-from", str(ref), "--out", "tune.h5"]
+    p = run(cmd, cwd=tmp_path, env={"PYHARNESS_STOP_AT": point})
+    assert p.returncode == -signal.SIGKILL, (p.returncode, p.stderr[-2000:])
+    assert "SIGKILL at " + point in p.stderr
+    before = history(tmp_path / "tune.h5")           # readable: nothing torn
+    assert 1 <= len(before) < len(history(ref))
+    if point.startswith("tmp-written"):
+        assert tmp_files(tmp_path), "the kill left no temporary file"
+    p = run(cmd + ["--resume"], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    after = history(tmp_path / "tune.h5")
+    assert [h[0] for h in after] == list(range(len(after)))      # no step repeated or lost
+    assert [h[1:] for h in after] == [h[1:] for h in history(ref)]
+    assert tmp_files(tmp_path) == []
+    # the index links every step again (also one committed just before the kill)
+    with h5py.File(tmp_path / "tune.h5") as f:
+        assert sorted(f["steps"]) == [f"{h[0]:05d}" for h in after]
+
+
+def test_a_second_writer_is_told_who_holds_the_output(ref, tmp_path):
+    """D4: a --resume (or a new run) on an --out another process writes stops at once,
+    on every rank, naming that process; no traceback, the history untouched."""
+    out = tmp_path / "tune.h5"
+    shutil.copy(ref, out)
+    shutil.copytree(ref.with_name("tune.h5.steps"), tmp_path / "tune.h5.steps")
+    shutil.copytree(ref.with_name("tune.h5.profiles"), tmp_path / "tune.h5.profiles")
+    before = history(out)
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; from pyharness.durable import OutputLock; "
+                               f"OutputLock({str(out)!r}, 'tune').acquire(); print('locked', flush=True); "
+                               "time.sleep(120)"], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        p = mpirun(2, ["-m", "pyharness.tune", *KERNEL, "--method", "greedy", "--budget", "1.5x",
+                       "--max-steps", "6", "--no-progress", "--out", str(out), "--resume"], cwd=tmp_path)
+        assert p.returncode != 0
+        assert "Traceback" not in p.stderr, p.stderr
+        # every rank says it, naming the holder
+        assert p.stderr.count(f"is in use by another tune (process {holder.pid}") == 2, p.stderr
+        assert history(out) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone (killed): its lock went with it
+    p = run(TUNE + ["--backend", "replay", "--replay-from", str(ref), "--out", str(out), "--resume"],
+            cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_lock_file_names_the_holder(tmp_path):
+    out = tmp_path / "x.h5"
+    with OutputLock(out, "tune"):
+        with pytest.raises(Exception) as err:
+            OutputLock(out, "tune").acquire()       # flock is per open file: refused here too
+        assert f"process {os.getpid()}" in str(err.value)
+    OutputLock(out, "tune").acquire().release()     # free again
+
+
+def test_stale_temporary_files_of_dead_writers_are_removed_on_start(ref, tmp_path):
+    """D5: NAME.tmp.<pid> of a dead writer beside --out, in its steps and its profiles
+    directory goes at the next start; one of a live process stays."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (tmp_path / "tune.h5.steps").mkdir()
+    (tmp_path / "tune.h5.profiles").mkdir()
+    stale = [tmp_path / f"tune.h5.tmp.{dead}", tmp_path / f"tune.config.json.tmp.{dead}",
+             tmp_path / "tune.h5.profiles" / f"step_00003.h5.tmp.{dead}"]
+    live = tmp_path / f"tune.h5.tmp.{os.getppid()}"
+    for p in stale + [live]:
+        p.write_bytes(b"half a file")
+    p = run(TUNE + ["--backend", "replay", "--replay-from", str(ref), "--out", "tune.h5"], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert not any(s.exists() for s in stale)
+    assert live.exists()
+    assert "temporary file(s) left by killed writers" in p.stderr
+
+
+def test_replay_from_another_directory_and_after_a_move(ref, tmp_path):
+    """D16: profile paths are stored relative to the history, so --replay-from works
+    from any directory, also after the whole directory was moved."""
+    with h5py.File(ref) as f:
+        prof = str(f["steps/00000"].attrs["profile"])
+    assert not os.path.isabs(prof) and prof.startswith("tune.h5.profiles/")
+    moved = tmp_path / "moved"
+    shutil.copytree(ref.parent, moved)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    p = run(TUNE + ["--backend", "replay", "--replay-from", str(moved / "tune.h5"), "--out", "t.h5"],
+            cwd=elsewhere)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert [h[1:] for h in history(elsewhere / "t.h5")] == [h[1:] for h in history(ref)]
+    for r in TuneStore(moved / "tune.h5").records():
+        assert os.path.exists(r.measurement.profile) and str(moved) in os.path.abspath(r.measurement.profile)
+
+
+def test_older_histories_with_absolute_or_cwd_relative_paths_still_replay(ref, tmp_path, monkeypatch):
+    """Files of before D16: a path relative to the directory the tuner ran in."""
+    monkeypatch.chdir(tmp_path)
+    old = tmp_path / "old"
+    shutil.copytree(ref.parent, old)
+    for p in (old / "tune.h5.steps").glob("*.h5"):
+        with h5py.File(p, "r+") as f:
+            for g in f["steps"].values():
+                g.attrs["profile"] = "old/" + str(g.attrs["profile"])     # cwd-relative (cwd: tmp_path)
+    recs = TuneStore(old / "tune.h5").records()
+    assert all(os.path.exists(r.measurement.profile) for r in recs)
+
+
+def test_explore_history_replays_from_another_directory(ref, tmp_path):
+    """D16 for explore.h5: samples' profiles relative to the file."""
+    d = tmp_path / "x"
+    d.mkdir()
+    p = run([sys.executable, "-m", "pyharness.explore", *KERNEL, "--param", "nsites=3", "--exhaustive",
+             "--out", "e.h5"], cwd=d)
+    assert p.returncode == 0, p.stderr[-2000:]
+    with h5py.File(d / "e.h5") as f:
+        profs = [str(f["samples"][s].attrs["profile"]) for s in f["samples"]]
+    assert profs and not any(os.path.isabs(x) for x in profs)
+    other = tmp_path / "other"
+    other.mkdir()
+    p = run([sys.executable, "-m", "pyharness.tune", *KERNEL, "--param", "nsites=3", "--method", "greedy",
+             "--budget", "1.5x", "--max-steps", "3", "--no-progress", "--backend", "replay",
+             "--replay-from", str(d / "e.h5"), "--out", "t.h5"], cwd=other)
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_explore_lock_and_stale_files(tmp_path):
+    """D4 and D5 for explore: a second writer is refused; a killed writer's temporary
+    file is removed by --resume, which then finishes the exploration."""
+    cmd = [sys.executable, "-m", "pyharness.explore", *KERNEL, "--param", "nsites=3", "--exhaustive",
+           "--out", "e.h5"]
+    p = run(cmd, cwd=tmp_path, env={"PYHARNESS_STOP_AT": "tmp-written@2"})
+    assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
+    assert tmp_files(tmp_path)
+    with OutputLock(tmp_path / "e.h5", "exploration"):
+        q = run(cmd + ["--resume"], cwd=tmp_path)
+        assert q.returncode != 0 and "in use by another" in q.stderr and "Traceback" not in q.stderr, q.stderr
+    q = run(cmd + ["--resume"], cwd=tmp_path)
+    assert q.returncode == 0, q.stderr[-2000:]
+    assert tmp_files(tmp_path) == []
+    with h5py.File(tmp_path / "e.h5") as f:
+        assert len(f["samples"]) == 8
