@@ -12,7 +12,9 @@ K time-loop snapshots, as in profile and tune. Each
 measurement is appended to explore.h5 (copy + rename: a kill never tears it);
 ``--resume`` skips the samples already measured (same seed, same sequence). With
 ``--backend slurm`` all remaining samples go to Slurm at once as one job array of
-jobs/profile-array.sbatch and are read back as they finish.
+jobs/profile-array.sbatch and are read back as they finish; the array is recorded in
+explore.h5 before it may start, and ``--resume`` re-attaches to it (waits for its tasks
+in flight, submits only the samples neither measured nor running).
 
 Gradient guard: every sample's gradient is compared bitwise with the all-checkpointed
 configuration's (a sample of its own, or a reference run in ``/reference``); each
