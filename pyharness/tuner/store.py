@@ -220,7 +220,7 @@ class TuneStore:
             a["profile"] = relative_path(m.profile, self.path)
             a["cost"] = m.cost
             a["grad_sha1"] = m.grad_digest
-            a["gradient_file"] = relative_path(m.gradient_file, self.path)
+            a["gradient_file"] = m.gradient_file
             g["wall_s"] = np.array(m.wall_s)
             g["cpu_s"] = np.array(m.cpu_s)
             g["peak_bytes"] = np.array(m.peak_bytes, dtype=np.int64)
