@@ -247,10 +247,53 @@ def analyze_profile(path: str | os.PathLike, granularity: Granularity | str = Gr
             if "cpu_s" in s and s["cpu_s"].shape == (len(ranks),):
                 cpu = s["cpu_s"][()]
         # one rank's events in memory at a time
-        events = (read_rank_events(f, r) for r in range(len(ranks)))
-        return analyze_events(events, locs, gran, wall_s=wall, cpu_s=cpu, method=method,
-                              source=str(path), inhibited_sites=inhibited,
-                              cpu_clock=bool(f.attrs.get("cpu_clock", True)))
+        bits = []
+        events = (_note_bits(read_rank_events(f, r), bits) for r in range(len(ranks)))
+        an = analyze_events(events, locs, gran, wall_s=wall, cpu_s=cpu, method=method,
+                            source=str(path), inhibited_sites=inhibited,
+                            cpu_clock=bool(f.attrs.get("cpu_clock", True)))
+    return _exact_peak_changes(an, path) if any(bits) else an
+
+
+def _note_bits(ev, bits: list):
+    bits.append(bool("ctl_bits" in ev and np.any(ev["ctl_bits"])))
+    return ev
+
+
+def _exact_peak_changes(an: Analysis, path) -> Analysis:
+    """The peak changes of an adjoint that pushes control bits, from the cost model.
+
+    The merge works on stack bytes, which count control bits in whole 4-byte words
+    only: inhibiting a site moves the bit alignment of what follows, and its ΔPk can
+    be off by a multiple of 4 bytes. The model carries the bits (docs/MODEL.md) and
+    predicts each single flip exactly; when it cannot be built, or does not give back
+    the measured peaks, the merge's figures stay, with a note."""
+    from dataclasses import replace
+    from ..model import CostModel, StructureError
+    try:
+        model = CostModel.from_profile(path)
+    except (UsageError, StructureError) as exc:
+        model, why = None, str(exc)
+    if model is not None and not model.peaks_verified:
+        model, why = None, "its peak of the profiled run is not the measured one"
+    if model is None:
+        return replace(an, notes=an.notes + (
+            f"the adjoint pushes control bits and the cost model could not be built ({why}): "
+            "peak changes can be off by a multiple of 4 bytes",))
+    name_idx = {n: i for i, n in enumerate(model.names)}
+    rows = np.repeat(model.profiled_active()[None, :], len(an.groups.names), axis=0)
+    for g, sites in enumerate(an.groups.sites):
+        for s in sites:
+            if s in name_idx:
+                rows[g, name_idx[s]] = False
+    peaks = model.predict_many(rows)[1]              # (G, R)
+    base = model.predict_many(model.profiled_active()[None, :])[1][0]
+    dpk = (peaks - base[None, :]).T.astype(np.int64)     # (R, G)
+    data = replace(an.data, dpk=dpk)
+    return combine_ranks(an.groups, data, time_basis=an.time_basis, source=an.source,
+                         notes=an.notes + ("peak changes from the cost model: the adjoint pushes "
+                                           "control bits, which the stack counts in whole words",),
+                         inhibited_sites=an.inhibited_sites)
 
 
 def write_analysis(f, analysis: Analysis, plan=None) -> None:
