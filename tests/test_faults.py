@@ -218,3 +218,38 @@ def test_explore_lock_and_stale_files(tmp_path):
     assert tmp_files(tmp_path) == []
     with h5py.File(tmp_path / "e.h5") as f:
         assert len(f["samples"]) == 8
+
+
+def test_a_history_of_before_step_files_resumes(ref, tmp_path):
+    """A tune.h5 whose steps are groups inside it (written before step files existed)
+    is read and resumed: new steps go to step files, the history is the same."""
+    old = tmp_path / "tune.h5"
+    with h5py.File(ref) as src, h5py.File(old, "w") as dst:
+        for k, v in src.attrs.items():
+            if k != "steps_dir":
+                dst.attrs[k] = v
+        dst["keys"] = src["keys"][()]
+        steps = dst.create_group("steps")
+        for name in sorted(src["steps"])[:3]:
+            src.copy(src["steps"][name], steps, name=name)      # a real group, not a link
+    shutil.copytree(ref.with_name("tune.h5.profiles"), tmp_path / "tune.h5.profiles")
+    assert [h[1:] for h in history(old)] == [h[1:] for h in history(ref)][:3]
+    p = run(TUNE + ["--backend", "replay", "--replay-from", str(ref), "--out", "tune.h5", "--resume"],
+            cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert [h[1:] for h in history(old)] == [h[1:] for h in history(ref)]
+    new = sorted(q.name for q in (tmp_path / "tune.h5.steps").glob("*.h5"))
+    assert new and new[0] == "00003.h5"
+    with h5py.File(old) as f:
+        assert isinstance(f["steps"].get("00000", getlink=True), h5py.HardLink)
+        assert isinstance(f["steps"].get("00003", getlink=True), h5py.ExternalLink)
+
+
+def test_a_second_profile_writer_is_refused(tmp_path):
+    """D4 for profile: --out held by another writer is a clear error naming it."""
+    out = tmp_path / "p.h5"
+    with OutputLock(out, "profile"):
+        p = run([sys.executable, "-m", "pyharness.profile", *KERNEL, "--out", str(out)], cwd=tmp_path)
+    assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
+    assert f"in use by another profile (process {os.getpid()}" in p.stderr, p.stderr
+    assert not out.exists()
