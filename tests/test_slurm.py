@@ -286,3 +286,21 @@ def test_explore_array_submitted_but_not_recorded_never_runs(slurm, tmp_path):
     assert "never started" in p.stdout + p.stderr
     logs = _array_logs(tmp_path)
     assert len(logs) == 4 and len({l.split("_")[0] for l in logs}) == 1, logs
+
+
+def test_a_job_recorded_but_still_held_at_the_kill_is_released_on_resume(slurm, tmp_path):
+    """Killed after the job's id was recorded and before its release: --resume releases
+    that very job and waits for it, submitting nothing."""
+    out = tmp_path / "tune.h5"
+    p = subprocess.run(_tune_cmd(out, "--max-steps", "0"), cwd=tmp_path, capture_output=True, text=True,
+                       timeout=900, env=_env(PYHARNESS_STOP_AT="pending-written"))
+    assert p.returncode == -signal.SIGKILL, p.stderr[-3000:]
+    pend = TuneStore(out).pending()
+    state = subprocess.run(["squeue", "-h", "-j", pend["job_id"], "-o", "%r"], capture_output=True,
+                           text=True).stdout
+    assert "Held" in state, state
+    p = subprocess.run(_tune_cmd(out, "--max-steps", "0", "--resume"), cwd=tmp_path, capture_output=True,
+                       text=True, timeout=900, env=_env())
+    assert p.returncode == 0, p.stderr[-3000:]
+    (rec,) = TuneStore(out).records()
+    assert rec.job_id == pend["job_id"] and rec.attempts == 1
