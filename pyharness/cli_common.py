@@ -10,7 +10,7 @@ from .errors import UsageError
 from .kernels import get_kernel, kernel_names, parse_params
 
 __all__ = ["add_kernel_args", "add_config_args", "setup_kernel", "config_from_args",
-           "parse_snapshots", "SNAPSHOTS_HELP", "CONFIG_HELP"]
+           "parse_snapshots", "check_count", "check_out_path", "SNAPSHOTS_HELP", "CONFIG_HELP"]
 
 #: the one meaning of --snapshots in every tool
 SNAPSHOTS_HELP = ("binomial (revolve) checkpointing of the time loop with K snapshots in every run "
@@ -54,6 +54,35 @@ def parse_snapshots(text, several: bool = False) -> list[int]:
                              "separated by commas, e.g. --snapshots 0,2,4")
         raise UsageError(f"--snapshots {text!r}: give one count K >= 0")
     return counts
+
+
+def check_count(option: str, value, minimum: int = 0, meaning: str = "") -> None:
+    """A count option (``--retries``, ``--ranks``...) must be an integer >= ``minimum``:
+    a negative or zero count is refused before anything runs, never taken as something else."""
+    if value is None:
+        return
+    if isinstance(value, float) and not value.is_integer():
+        raise UsageError(f"{option} {value}: give a whole number >= {minimum}")
+    if value < minimum:
+        what = f" ({meaning})" if meaning else ""
+        raise UsageError(f"{option} {value}: must be at least {minimum}{what}")
+
+
+def check_out_path(out, resume: bool, what: str = "history") -> None:
+    """``--out`` of a tool that continues its file with ``--resume``: a directory, a
+    missing parent, an existing file without --resume, a missing one with it are
+    each refused with the reason."""
+    from pathlib import Path
+    from .h5io import check_writable
+    p = Path(out)
+    if p.is_dir():
+        raise UsageError(f"--out {p} is a directory: give the {what} file's name, e.g. "
+                         f"--out {p / ('tune.h5' if what == 'history' else 'explore.h5')}")
+    if resume and not p.exists():
+        raise UsageError(f"--resume: {p} does not exist; run without --resume to start")
+    if not resume and p.exists():
+        raise UsageError(f"{p} exists: use --resume to continue it, or another --out")
+    check_writable(p)
 
 
 def add_kernel_args(ap: argparse.ArgumentParser) -> None:

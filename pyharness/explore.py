@@ -36,13 +36,13 @@ import numpy as np
 
 from .backends import RunFailed, RunRequest, add_backend_arguments, backend_names, get_backend
 from .backends.base import measurement_from_profile
-from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, config_from_args,
-                         parse_snapshots, setup_kernel)
+from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, check_count, check_out_path,
+                         config_from_args, parse_snapshots, setup_kernel)
 from .config import Configuration, write_config_json
 from .durable import OutputLock, remove_stale_outputs
 from .errors import PyharnessError, UsageError
 from .faults import stop_at
-from .h5io import atomic_h5, check_writable, open_h5, str_array
+from .h5io import atomic_h5, open_h5, str_array
 from .kernels import parse_params
 from .mpiutil import collective, run_cli
 from .tuner.store import relative_path
@@ -148,18 +148,17 @@ def main(argv=None) -> int:
         args.kernel, args.size, args.param = "external", "", None
     out = Path(args.out)
     with collective(comm, "checking the arguments"):
-        if args.samples < 1:
-            raise UsageError("--samples must be at least 1")
-        if args.resume and not out.exists():
-            raise UsageError(f"--resume: {out} does not exist")
-        if not args.resume and out.exists():
-            raise UsageError(f"{out} exists: use --resume to continue it, or another --out")
+        check_count("--samples", args.samples, 1)
+        check_count("--seed", args.seed, 0)
+        check_count("--ranks", args.ranks, 1, "ranks per run")
+        check_count("--repeat", args.repeat, 1)
+        check_count("--max-parallel", args.max_parallel, 1)
+        check_out_path(out, args.resume, what="exploration")
         if args.snapshots is not None:
             parse_snapshots(args.snapshots)
         if external and (args.config or args.snapshots not in (None, "0")):
             raise UsageError(f"--config/--snapshots: the {args.backend} backend runs your program as it "
                              "is built, starting from every call checkpointed")
-        check_writable(out)
     with collective(comm, "locking the output"):
         # one writer per --out, named when refused; then what killed writers left
         lock = OutputLock(out, "exploration").acquire() if comm.rank == 0 else None

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import PyharnessError
 
-__all__ = ["collective", "CollectiveError", "gather_arrays", "run_cli", "world"]
+__all__ = ["collective", "CollectiveError", "gather_arrays", "rank_list", "run_cli", "world"]
 
 
 def world():
@@ -87,18 +87,20 @@ def gather_arrays(comm, arrays: dict[str, np.ndarray], root: int = 0) -> list[di
 def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a command-line main under MPI: clean messages, exit codes, no hang.
 
-    A :class:`PyharnessError` (bad input, a failed run) prints ``prog: error:
-    message`` on every rank and exits with status 2. Anything else prints its
-    traceback and, when several ranks run, aborts the whole job so that no rank
-    hangs in a collective.
+    A :class:`PyharnessError` (bad input, a failed run) exits with status 2 and
+    is printed once, by rank 0, naming the ranks it happened on
+    (``prog: error: [ranks 0-3 of 4] message``; ranks with different messages
+    get a line each), never once per rank. A bad command line (argparse) is such
+    an error too. Anything else prints its traceback and, when several ranks
+    run, aborts the whole job so that no rank hangs in a collective.
     """
+    error = None
+    code = 0
     try:
-        return int(main(argv) or 0)
+        with _argparse_errors_raise():
+            code = int(main(argv) or 0)
     except PyharnessError as exc:
-        comm = _world_if_initialized()
-        tag = f"[rank {comm.rank}/{comm.size}] " if comm is not None and comm.size > 1 else ""
-        print(f"{prog}: error: {tag}{exc}", file=sys.stderr, flush=True)
-        return 2
+        error, code = str(exc), 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -111,6 +113,67 @@ def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] 
             sys.stderr.flush()
             comm.Abort(1)
         return 1
+    _print_errors(prog, _world_if_initialized(), error)
+    return code
+
+
+#: tag of the end-of-run status messages run_cli sends to rank 0 (point to point:
+#: never matched against a collective a failing rank may have left behind)
+_STATUS_TAG = 32123
+
+
+def _print_errors(prog: str, comm, error: str | None) -> None:
+    """Rank 0 prints every rank's error once, grouped by message, with the ranks
+    it happened on. Each rank sends its status (None: fine) to rank 0 point to
+    point, so ranks that succeeded and ranks that failed meet without a collective."""
+    if comm is None or comm.size == 1:
+        if error is not None:
+            print(f"{prog}: error: {error}", file=sys.stderr, flush=True)
+        return
+    if comm.rank != 0:
+        comm.send(error, dest=0, tag=_STATUS_TAG)
+        return
+    from mpi4py import MPI
+    errors = {0: error}
+    for _ in range(comm.size - 1):
+        st = MPI.Status()
+        msg = comm.recv(source=MPI.ANY_SOURCE, tag=_STATUS_TAG, status=st)
+        errors[st.Get_source()] = msg
+    by_msg: dict[str, list[int]] = {}
+    for r in sorted(errors):
+        if errors[r] is not None:
+            by_msg.setdefault(errors[r], []).append(r)
+    lines = [f"{prog}: error: [{rank_list(ranks, comm.size)}] {msg}" for msg, ranks in by_msg.items()]
+    if lines:
+        print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def rank_list(ranks: list[int], size: int) -> str:
+    """``rank 1 of 4``, ``ranks 0-3 of 4``, ``ranks 0,2 of 4``."""
+    ranks = sorted(ranks)
+    if len(ranks) == 1:
+        return f"rank {ranks[0]} of {size}"
+    if ranks == list(range(ranks[0], ranks[-1] + 1)):
+        return f"ranks {ranks[0]}-{ranks[-1]} of {size}"
+    return f"ranks {','.join(map(str, ranks))} of {size}"
+
+
+@contextlib.contextmanager
+def _argparse_errors_raise() -> Iterator[None]:
+    """A bad command line raises :class:`UsageError` instead of printing on every rank
+    and exiting, so that run_cli prints it once."""
+    import argparse
+    from .errors import UsageError
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+    saved = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = error
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = saved
 
 
 def _world_if_initialized():

@@ -27,6 +27,7 @@ from .config import Configuration, SiteTable
 from .durable import OutputLock, remove_stale_tmp
 from .errors import UsageError
 from .h5io import atomic_h5, check_writable, str_array
+from .faults import stop_at
 from .mpiutil import collective, gather_arrays, run_cli
 from .units import human_bytes, parse_size
 
@@ -251,6 +252,7 @@ def main(argv=None) -> int:
             # one writer per --out (named when refused); a killed writer's temporary file goes
             lock = OutputLock(args.out, "profile").acquire()
             remove_stale_tmp(Path(args.out).parent, names={Path(args.out).name})
+    stop_at("profile-started")
     with collective(comm, "setting up the kernel"):
         kernel, table = setup_kernel(comm, args)
         config = config_from_args(args, table)

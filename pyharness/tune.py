@@ -38,12 +38,12 @@ import sys
 from pathlib import Path
 
 from .backends import RunRequest, add_backend_arguments, backend_names, get_backend
-from .cli_common import CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, parse_snapshots, setup_kernel
+from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, check_count, check_out_path,
+                         parse_snapshots, setup_kernel)
 from .config import (Configuration, read_config_file, write_config_json, write_name_list,
                      write_text_atomic)
 from .durable import OutputLock, remove_stale_outputs
 from .errors import PyharnessError, UsageError
-from .h5io import check_writable
 from .kernels import parse_params
 from .mpiutil import collective, run_cli
 from .backends.base import RunFailed
@@ -98,7 +98,8 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ap.add_argument("--ranks", type=int, default=None,
                     help="ranks per run for the local, slurm and command backends (default: this job's size)")
     ap.add_argument("--limit", metavar="SIZE", default=None,
-                    help="hard per-rank AD stack limit of every run (inline and local backends): "
+                    help="hard per-rank AD stack limit of every run (every backend; replay fails a "
+                         "recorded configuration whose peak is above it): "
                          "a configuration above it fails cleanly instead of exhausting memory")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("--replay-from", metavar="FILE.h5",
@@ -146,28 +147,40 @@ def _backend_granularity(args, cls) -> None:
                          "binomial checkpointing of its time loop is its own (adBinomial)")
 
 
+#: the built-in backends that honour --limit (a plug-in says so with takes_stack_limit = True)
+_TAKE_LIMIT = ("inline", "local", "replay", "slurm")
+
+
+def backend_class_of(name: str):
+    from .backends import backend_class
+    return backend_class(name)
+
+
 def _validate(args, comm):
     budget = parse_budget(args.budget)
-    if args.flips < 1:
-        raise UsageError("--flips must be at least 1")
+    check_count("--flips", args.flips, 1)
     if not 0 <= args.tolerance < 1:
         raise UsageError("--tolerance must be in [0, 1)")
-    if args.max_steps < 0:
-        raise UsageError("--max-steps must be >= 0")
-    if args.repeat < 1:
-        raise UsageError("--repeat must be at least 1")
+    check_count("--max-steps", args.max_steps, 0)
+    check_count("--retries", args.retries, 0, "0: a failed run is not retried")
+    check_count("--repeat", args.repeat, 1)
+    check_count("--ranks", args.ranks, 1, "ranks per run")
+    if not args.solve_time_limit > 0:
+        raise UsageError(f"--solve-time-limit {args.solve_time_limit}: give a number of seconds > 0")
+    if not args.replay_delay >= 0:
+        raise UsageError(f"--replay-delay {args.replay_delay}: give a number of seconds >= 0")
     counts = parse_snapshots(args.snapshots, several=True)
     args.snapshot_counts = counts
     outs = [Path(args.out)] if len(counts) == 1 else [_pair_out(args.out, k) for k in counts]
+    if Path(args.out).is_dir():
+        check_out_path(args.out, args.resume)
     if args.resume:
         if not any(o.exists() for o in outs):
             raise UsageError(f"--resume: {', '.join(map(str, outs))} does not exist; run without "
                              "--resume to start")
-    else:
-        for out in outs:
-            if out.exists():
-                raise UsageError(f"{out} exists: use --resume to continue it, or another --out")
-    check_writable(outs[0])
+    for out in outs:
+        if out.exists() or not args.resume:
+            check_out_path(out, args.resume)
     limit = parse_size(args.limit, "stack limit") if args.limit else 0
     if args.backend == "replay" and not args.replay_from:
         raise UsageError("--backend replay needs --replay-from TUNE.h5")
@@ -183,6 +196,9 @@ def main(argv=None) -> int:
     with collective(comm, "checking the arguments"):
         budget, limit = _validate(args, comm)
         _backend_granularity(args, cls)
+        if limit and args.backend not in _TAKE_LIMIT and not getattr(cls, "takes_stack_limit", False):
+            # a backend that cannot honour --limit refuses it, never ignores it
+            raise UsageError(f"--limit does not apply to the {args.backend} backend")
     with collective(comm, "locking the output"):
         # one writer per --out: a second tuner (or a --resume of a live run) stops here,
         # told which process holds it; held until this process ends
@@ -346,7 +362,7 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
              "strategy": args.strategy, "granularity": args.granularity, "budget": str(args.budget),
              "backend": args.backend, "tolerance": args.tolerance, "flips": args.flips,
              "start": json.dumps(start.to_json()), "snapshots": args.snapshots,
-             "method": args.method,
+             "method": args.method, "repeat": request.repeat, "limit": int(limit),
              "command": " ".join(shlex.quote(a) for a in sys.argv)}
     store = TuneStore(args.out)
     if args.resume:
@@ -357,14 +373,17 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
         if args.backend == "local":
             opts = dict(stack_limit=limit)
         elif args.backend == "replay":
-            opts = dict(source=args.replay_from, delay=args.replay_delay)
+            opts = dict(source=args.replay_from, delay=args.replay_delay, stack_limit=limit)
         elif args.backend == "slurm":
             opts = dict(partition=args.partition, account=args.account, time_limit=args.time_limit,
-                        launcher=args.launcher, extra_args=tuple(args.sbatch_arg), store=store)
+                        launcher=args.launcher, extra_args=tuple(args.sbatch_arg), store=store,
+                        stack_limit=limit)
         else:        # any other backend (a plug-in's): the options it declared
             from .backends import backend_class
             cls = backend_class(args.backend)
             opts = cls.options_from_args(args, store=store)
+        if limit and getattr(backend_class_of(args.backend), "takes_stack_limit", False):
+            opts.setdefault("stack_limit", limit)
         backend = get_backend(args.backend, request, **opts)
     elif getattr(backend, "discovers_sites", False) and hasattr(backend, "store"):
         backend.store = store        # a batch job in flight is recorded in tune.h5 from here on
@@ -404,8 +423,27 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
     finally:
         if progress is not None:
             progress.close()
+    over = _over_budget(args, final)
+    if over:
+        if not unreachable_ok:
+            raise PyharnessError(over)
+        print(f"  K={args.snapshots}: {over}", flush=True)
+        return final
     _report(args, gran, final, optimal=optimal is not None, guard=loop.guard)
     return final
+
+
+def _over_budget(args, st: TuneState) -> str:
+    """Why the loop's result cannot be the recommendation ('' when it fits the budget):
+    it stopped at --max-steps with every measured configuration over the budget."""
+    _, best = st.chosen
+    if best is None or best.peak <= st.budget:
+        return ""
+    return (f"tuning stopped after {st.nsteps - 1} step(s) (--max-steps {args.max_steps}) still OVER "
+            f"THE BUDGET: the lowest peak measured is {human_bytes(st.min_peak)} per rank, the budget "
+            f"{human_bytes(st.budget)} per rank; no configuration is recommended ({_stem(args.out)}"
+            f".config.json not written; every step is in {args.out}). Continue with --resume and a "
+            f"larger --max-steps, or raise --budget")
 
 
 def _optimal_phase(optimal: "OptimalStep", loop: TuneLoop) -> bool:

@@ -13,11 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import h5py
 import pytest
 
-from phtest import mpirun
+from phtest import MPI_ENV, mpirun
 from pyharness.durable import OutputLock
 from pyharness.tuner.store import TuneStore
 
@@ -253,3 +255,148 @@ def test_a_second_profile_writer_is_refused(tmp_path):
     assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
     assert f"in use by another profile (process {os.getpid()}" in p.stderr, p.stderr
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- the local backend's steps
+# (a killed driver takes its step down: pyharness/watchdog.py)
+
+def _procs_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains ``text`` (not zombies)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmd and state != "Z":
+            out.append(int(name))
+    return out
+
+
+def _wait_for(cond, seconds: float) -> bool:
+    """Poll ``cond`` until true or ``seconds`` passed (a liveness bound, not a timing)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
+
+
+def _local_tune(tmp_path, out, *extra):
+    return [sys.executable, "-m", "pyharness.tune", "--kernel", "streamice", "--budget", "1.5x",
+            "--method", "greedy", "--backend", "local", "--ranks", "2", "--max-steps", "1",
+            "--no-progress", "--out", str(out), *extra]
+
+
+def _env(tmp_path, **more):
+    runs = tmp_path / "runs"          # the runs' temporary directories, to look into
+    runs.mkdir(exist_ok=True)
+    env = dict(os.environ, TMPDIR=str(runs), **MPI_ENV)
+    env.update(more)
+    return env, runs
+
+
+def test_killed_driver_takes_its_running_step_down(tmp_path):
+    """D3: kill -9 of the driver left `mpiexec ... pyharness.profile` running (up to
+    17 s, alongside the resumed measurement of the same step, writing the same file)
+    and /tmp/pyharness-run-* behind. The step here never ends on its own
+    (PYHARNESS_HANG_AT), so only the driver's death can end it."""
+    out = tmp_path / "tune.h5"
+    env, runs = _env(tmp_path, PYHARNESS_HANG_AT="profile-started")
+    marker = str(tmp_path / "tune.h5.profiles")          # in every step's command line
+    driver = subprocess.Popen(_local_tune(tmp_path, out), cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        # the step is running: mpiexec and its 2 ranks, hanging in pyharness.profile
+        assert _wait_for(lambda: len([p for p in _procs_mentioning(marker)
+                                      if p != driver.pid]) >= 3, 120), "the step never started"
+        assert list(runs.glob("pyharness-run-*")), "the run directory is not where TMPDIR says"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        assert _wait_for(lambda: not _procs_mentioning(marker), 30), \
+            f"orphans of the killed driver: {_procs_mentioning(marker)}"
+        assert _wait_for(lambda: not list(runs.glob("pyharness-run-*")), 10), list(runs.iterdir())
+    finally:
+        for pid in _procs_mentioning(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if driver.poll() is None:
+            driver.kill()
+
+
+def test_kill_at_run_started_then_resume_finishes_with_nothing_left(tmp_path):
+    """kill -9 right after the step's mpiexec started (PYHARNESS_STOP_AT=run-started):
+    nothing of it survives, and --resume measures the step and finishes."""
+    out = tmp_path / "tune.h5"
+    marker = str(tmp_path / "tune.h5.profiles")
+    env, runs = _env(tmp_path, PYHARNESS_STOP_AT="run-started")
+    p = subprocess.run(_local_tune(tmp_path, out), cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
+    assert "SIGKILL at run-started@1" in p.stderr
+    assert _wait_for(lambda: not _procs_mentioning(marker), 30), _procs_mentioning(marker)
+    assert _wait_for(lambda: not list(runs.glob("pyharness-run-*")), 10), list(runs.iterdir())
+    env, _ = _env(tmp_path)
+    p = subprocess.run(_local_tune(tmp_path, out, "--resume"), cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    recs = TuneStore(out).records()
+    assert [r.step for r in recs] == list(range(len(recs))) and len(recs) == 2
+    assert not list(runs.glob("pyharness-run-*"))
+
+
+def test_run_directory_of_a_dead_driver_is_removed_and_its_step_killed(tmp_path):
+    """Driver and watchdog both killed (kill -9 of everything but the step): the next
+    local backend kills what is left of that step's session and removes its directory."""
+    from pyharness.backends.base import RunRequest
+    from pyharness.backends.local import LocalBackend
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()                                          # a pid that no longer runs
+    # a 'step' in a session of its own, as the watchdog leaves it
+    step = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                            start_new_session=True)
+    stale = runs / f"pyharness-run-{dead.pid}-abc"
+    stale.mkdir()
+    (stale / "driver").write_text(f"{dead.pid} 1\n")
+    (stale / "session").write_text(f"{step.pid} 1\n")
+    (stale / "config.json").write_text("{}")
+    live = runs / f"pyharness-run-{os.getpid()}-xyz"     # a live driver's: kept
+    live.mkdir()
+    (live / "driver").write_text(f"{os.getpid()}\n")
+    old_tmp = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(runs)
+    import tempfile
+    tempfile.tempdir = None
+    try:
+        LocalBackend(RunRequest("streamice", nranks=1))
+    finally:
+        if old_tmp is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = old_tmp
+        tempfile.tempdir = None
+    try:
+        assert step.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if step.poll() is None:
+            step.kill()
+    assert not stale.exists() and live.exists()
+
+
+def test_watchdog_passes_the_exit_code_and_cleans_up_leftovers(tmp_path):
+    """Under the watchdog a command's exit code is its own, and a process it left in
+    the session (a rank outliving its launcher) is killed when it ends."""
+    marker = f"sleep-{os.getpid()}-leftover"
+    script = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', '{marker}']); sys.exit(3)"
+    p = subprocess.run([sys.executable, "-m", "pyharness.watchdog", "--driver", str(os.getpid()), "--",
+                        sys.executable, "-c", script], start_new_session=True, timeout=60)
+    assert p.returncode == 3
+    assert _wait_for(lambda: not _procs_mentioning(marker), 10), _procs_mentioning(marker)

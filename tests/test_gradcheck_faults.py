@@ -35,8 +35,8 @@ def test_checks_fail_under_every_fault(tmp_path, kernel, kind, check):
                env={"PYHARNESS_FAULT": fault}, cwd=tmp_path, timeout=300)
     assert "fired" in p.stderr, (fault, p.stderr[-2000:])           # the fault acted
     assert p.returncode != 0, (fault, check, p.stdout[-3000:])
-    # a verdict or an error, said on every rank
-    assert p.stderr.count("pyharness.gradcheck: error:") == 2, p.stderr[-2000:]
+    # a verdict or an error, reached on every rank and printed once
+    assert p.stderr.count("pyharness.gradcheck: error: [ranks 0-1 of 2]") == 1, p.stderr[-2000:]
     if kind == "flip-real":
         assert "FAILED" in p.stdout, p.stdout[-3000:]
 

@@ -1,16 +1,22 @@
-"""local: each run is a new ``mpiexec -n N python -m pyharness.profile`` process."""
+"""local: each run is a new ``mpiexec -n N python -m pyharness.profile`` process.
+
+Each run is a session of its own under a watchdog (:mod:`pyharness.watchdog`): a
+driver killed with ``kill -9`` takes its step down with it, and its temporary run
+directory (``pyharness-run-<pid>-*``) is removed; one left by a driver whose
+watchdog died too is cleaned up when the next local backend starts.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
-import tempfile
 
 from ..config import Configuration, write_config_json
 from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_profile
 
-__all__ = ["LocalBackend", "profile_command"]
+__all__ = ["LocalBackend", "profile_command", "failure_message"]
 
 
 def profile_command(request: RunRequest, config_file: str, out: str, stack_limit: int = 0) -> list[str]:
@@ -22,6 +28,43 @@ def profile_command(request: RunRequest, config_file: str, out: str, stack_limit
     for k, v in request.params:
         cmd += ["--param", f"{k}={v}"]
     return cmd
+
+
+def _drop_mpi_identity(env: dict) -> None:
+    """The child mpiexec must not inherit this process's MPI identity (a singleton, or
+    a rank of an mpiexec: then it refuses with 'mpiexec does not support recursive
+    calls'). What the launcher sets goes; the user's own MCA settings stay."""
+    launcher_mca = ("OMPI_MCA_ess", "OMPI_MCA_orte", "OMPI_MCA_pmix", "OMPI_MCA_initial_wdir",
+                    "OMPI_MCA_shmem_RUNTIME_QUERY_hint", "OMPI_MCA_mpi_oversubscribe")
+    for k in list(env):
+        if k.startswith(("PMIX_", "ORTE_")) or k.startswith(launcher_mca):
+            del env[k]
+        elif k.startswith("OMPI_") and not k.startswith(("OMPI_MCA_", "OMPI_ALLOW_RUN_AS_ROOT")):
+            del env[k]          # OMPI_COMM_WORLD_*, OMPI_UNIVERSE_SIZE, OMPI_COMMAND, OMPI_ARGV, ...
+
+
+def failure_message(stderr: str) -> str:
+    """The line that says why a run failed, from its stderr: our tool's own
+    ``error:`` line, else a Python exception's last line, else the text of
+    mpiexec's framed message (its ``-----`` lines are a frame, not a reason)."""
+    lines = [l.strip() for l in stderr.splitlines()]
+    ours = [l for l in lines if l.startswith("pyharness.") and ": error:" in l]
+    if ours:
+        return ours[0]
+    if any(l.startswith("Traceback") for l in lines):
+        exc = [l for l in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b.*", l)]
+        if exc:
+            return exc[-1]
+    paragraph: list[str] = []
+    for l in lines:
+        if l and set(l) <= set("-=*"):     # a frame line: the message is inside
+            if paragraph:
+                break
+            continue
+        if l:
+            paragraph.append(l)
+    text = " ".join(paragraph) or "(no output)"
+    return text if len(text) <= 400 else text[:397] + "..."
 
 
 class LocalBackend(Backend):
@@ -36,12 +79,18 @@ class LocalBackend(Backend):
         self.mpiexec = mpiexec
         self.timeout = timeout
         self.mpiexec_args = tuple(mpiexec_args)
+        from ..watchdog import clean_stale_run_dirs
+        # the steps of a killed driver (whose watchdog was killed too) go before we run
+        clean_stale_run_dirs()
 
     def describe(self) -> str:
         return f"local ({self.mpiexec} -n {self.request.nranks} per run)"
 
     def run(self, config: Configuration, profile_path: str, label: str = "") -> Measurement:
-        with tempfile.TemporaryDirectory(prefix="pyharness-run-") as tmp:
+        from .. import watchdog
+        from ..faults import stop_at
+        tmp = watchdog.make_run_dir()
+        try:
             cfg = os.path.join(tmp, "config.json")
             write_config_json(cfg, config)
             cmd = [self.mpiexec, "-n", str(self.request.nranks), *self.mpiexec_args, sys.executable,
@@ -50,17 +99,27 @@ class LocalBackend(Backend):
             env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
             env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
             env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
-            # the child must not inherit this process's MPI (singleton) identity
-            for k in list(env):
-                if k.startswith(("OMPI_COMM_WORLD", "PMIX_", "OMPI_MCA_ess", "OMPI_MCA_orte")):
-                    del env[k]
+            _drop_mpi_identity(env)
+            env.pop("PYHARNESS_STOP_AT", None)    # the driver's kill points, not its steps'
+            # the step in a session of its own, under a watchdog that kills the session
+            # if this driver dies (pyharness/watchdog.py): no orphan outlives a kill -9
+            proc = subprocess.Popen(watchdog.watch_command(os.getpid(), tmp) + cmd, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    start_new_session=True)
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout, env=env)
-            except subprocess.TimeoutExpired:
-                raise RunFailed(f"run exceeded {self.timeout:.0f} s", state="TIMEOUT") from None
+                stop_at("run-started")
+                try:
+                    _, stderr = proc.communicate(timeout=self.timeout)
+                except subprocess.TimeoutExpired:
+                    raise RunFailed(f"run exceeded {self.timeout:.0f} s", state="TIMEOUT") from None
+            finally:
+                if proc.poll() is None:           # timeout, Ctrl-C: the step goes too
+                    watchdog.kill_session(proc.pid)
+                    proc.wait()
+        finally:
+            watchdog.remove_run_dir(tmp)
         if proc.returncode != 0:
-            tail = (proc.stderr.strip().splitlines() or ["(no output)"])
-            msg = next((l for l in tail if "error:" in l), tail[-1])
+            msg = failure_message(stderr)
             raise RunFailed(f"mpiexec exited with {proc.returncode}: {msg}", state="FAILED",
                             exit_code=proc.returncode)
         return measurement_from_profile(profile_path)

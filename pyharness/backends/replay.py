@@ -4,7 +4,9 @@ instead of running.
 For replaying the loop's decisions on recorded data: comparing strategies or
 tolerances offline, and testing ``--resume`` deterministically (the same
 measurements give the same decisions). A configuration that was never measured
-in the source file is a failed run (state ``NOT_RECORDED``).
+in the source file is a failed run (state ``NOT_RECORDED``). Under a stack limit
+(``--limit``) a recorded configuration whose peak is above it fails as the real
+run would have (the AD stack's hard limit).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ class ReplayBackend(Backend):
 
     name = "replay"
 
-    def __init__(self, request: RunRequest, source: str, delay: float = 0.0):
+    def __init__(self, request: RunRequest, source: str, delay: float = 0.0, stack_limit: int = 0):
         super().__init__(request)
+        self.stack_limit = int(stack_limit or 0)
         from ..h5io import open_h5
         from ..tuner.store import TuneStore, resolve_path
         from .base import measurement_from_profile
@@ -55,6 +58,12 @@ class ReplayBackend(Backend):
         m = self.table.get(frozenset(config.inhibited))
         if m is None:
             raise RunFailed("configuration not measured in " + self.source, state="NOT_RECORDED")
+        if self.stack_limit and m.peak > self.stack_limit:
+            # what the run would have done under the hard limit: fail cleanly
+            ranks = [r for r, p in enumerate(m.peak_bytes) if p > self.stack_limit]
+            raise RunFailed(f"AD stack limit exceeded: the recorded peak {m.peak} bytes (rank "
+                            f"{ranks[0]}) is above --limit {self.stack_limit} bytes (replayed from "
+                            f"{self.source})", state="FAILED", exit_code=2)
         shutil.copyfile(m.profile, profile_path)
         return Measurement(m.wall_s, m.cpu_s, m.peak_bytes, m.cost, m.grad_digest, str(profile_path))
 

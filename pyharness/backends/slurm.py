@@ -77,8 +77,9 @@ class SlurmBackend(Backend):
     def __init__(self, request: RunRequest, partition: str | None = None, account: str | None = None,
                  time_limit: str = "00:30:00", launcher: str = "srun",
                  extra_args: tuple[str, ...] = (), store=None, max_wait: float | None = None,
-                 poll_min: float = 0.5, poll_max: float = 10.0):
+                 poll_min: float = 0.5, poll_max: float = 10.0, stack_limit: int = 0):
         super().__init__(request)
+        self.stack_limit = int(stack_limit or 0)
         if shutil.which("sbatch") is None:
             raise UsageError("the slurm backend needs sbatch on PATH (is this a Slurm cluster? "
                              "on a single machine, scripts/slurm-up.sh starts one)")
@@ -160,6 +161,7 @@ class SlurmBackend(Backend):
             "PYHARNESS_CONFIG": str(cfg.resolve()),
             "PYHARNESS_OUT": str(out.resolve()),
             "PYHARNESS_REPEAT": str(self.request.repeat),
+            "PYHARNESS_LIMIT": str(self.stack_limit) if self.stack_limit else "",
             "PYHARNESS_LAUNCHER": self.launcher,
             "PYHARNESS_VENV": str(Path(sys.executable).parent.parent),
         })

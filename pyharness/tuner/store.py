@@ -58,9 +58,23 @@ from .strategy import Estimate
 
 __all__ = ["TuneStore", "IDENTITY_ATTRS", "resolve_path", "relative_path"]
 
-# what must match for --resume to continue a run
+# what must match for --resume to continue a run: every attribute that defines the
+# history's decisions (a file made before an attribute was recorded is not checked on it)
 IDENTITY_ATTRS = ("kernel", "size", "params", "nranks", "granularity", "strategy", "budget",
-                  "snapshots")
+                  "snapshots", "tolerance", "flips", "method", "start", "repeat", "limit")
+
+# the option that sets each identity attribute, for the error message
+_OPTION = {"kernel": "--kernel", "size": "--size", "params": "--param", "nranks": "--ranks",
+           "granularity": "--granularity", "strategy": "--strategy", "budget": "--budget",
+           "snapshots": "--snapshots", "tolerance": "--tolerance", "flips": "--flips",
+           "method": "--method", "start": "--config", "repeat": "--repeat", "limit": "--limit"}
+
+
+def _same(have, want) -> bool:
+    try:
+        return float(have) == float(want)
+    except (TypeError, ValueError):
+        return str(have) == str(want)
 
 _STEP_RE = re.compile(r"^(\d{5,})\.h5$")
 STEP_KIND = "tune-step"
@@ -131,18 +145,34 @@ class TuneStore:
                 p.unlink()
 
     def check_resume(self, attrs: dict) -> None:
-        """Refuse to resume a tune.h5 made for another kernel, size, ranks or settings."""
+        """Refuse to resume a tune.h5 made for another kernel, size, ranks or settings,
+        saying which option to pass to continue it."""
         with open_h5(self.path, ("tune",)) as f:
             for k in IDENTITY_ATTRS:
-                have = f.attrs.get(k)
-                want = attrs.get(k)
+                if k not in f.attrs or k not in attrs:
+                    continue          # older file, or an attribute this run does not set
+                have = f.attrs[k]
+                want = attrs[k]
                 if isinstance(have, bytes):
                     have = have.decode()
-                if isinstance(have, np.integer):
-                    have = int(have)
-                if str(have) != str(want):
-                    raise UsageError(f"cannot resume {self.path}: it was made with {k}={have}, "
-                                     f"this run has {k}={want}; use the same options or another --out")
+                if isinstance(have, np.generic):
+                    have = have.item()
+                if _same(have, want):
+                    continue
+                opt = _OPTION.get(k, k)
+                if k == "params":
+                    hint = f"pass the same --param options ({k}={have})"
+                elif k == "start":
+                    hint = f"pass --config with the same starting configuration ({have})"
+                elif k == "nranks":
+                    hint = f"run on {have} rank(s) (--ranks {have}, or mpiexec -n {have} with inline)"
+                elif k == "limit":
+                    hint = (f"pass --limit {have}B" if int(have) else "pass no --limit")
+                else:
+                    hint = f"pass {opt} {have}"
+                raise UsageError(f"cannot resume {self.path}: it was made with {k}={have}, this run "
+                                 f"has {k}={want}; {hint} to continue it, or another --out to start "
+                                 "a new history")
 
     def attrs(self) -> dict:
         with open_h5(self.path, ("tune",)) as f:
