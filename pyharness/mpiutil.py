@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 import traceback
 from typing import Callable, Iterator
 
@@ -104,8 +105,13 @@ def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] 
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except SystemExit:
-        raise
+    except SystemExit as exc:
+        comm = _world_if_initialized()
+        if exc.code in (None, 0) or comm is None or comm.size == 1:
+            raise
+        # a failure too: said once by rank 0 like the others
+        error = exc.code if isinstance(exc.code, str) else f"exited with status {exc.code}"
+        code = exc.code if isinstance(exc.code, int) else 2
     except BaseException:
         traceback.print_exc()
         comm = _world_if_initialized()
@@ -120,6 +126,9 @@ def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] 
 #: tag of the end-of-run status messages run_cli sends to rank 0 (point to point:
 #: never matched against a collective a failing rank may have left behind)
 _STATUS_TAG = 32123
+_ACK_TAG = 32124
+#: how long a failed rank 0 waits for the other ranks' status before it reports
+_FAILED_WAIT_S = 10.0
 
 
 def _print_errors(prog: str, comm, error: str | None) -> None:
@@ -132,20 +141,59 @@ def _print_errors(prog: str, comm, error: str | None) -> None:
         return
     if comm.rank != 0:
         comm.send(error, dest=0, tag=_STATUS_TAG)
+        if error is not None:
+            # rank 0 confirms it printed this; if it cannot (blocked in a collective this
+            # rank left), say it here rather than not at all
+            deadline = time.monotonic() + _FAILED_WAIT_S
+            while not comm.iprobe(source=0, tag=_ACK_TAG):
+                if time.monotonic() > deadline:
+                    print(f"{prog}: error: [{rank_list([comm.rank], comm.size)}] {error}",
+                          file=sys.stderr, flush=True)
+                    _abort(comm)      # MPI_Finalize would wait for rank 0 forever
+                time.sleep(0.01)
+            comm.recv(source=0, tag=_ACK_TAG)
         return
     from mpi4py import MPI
     errors = {0: error}
-    for _ in range(comm.size - 1):
+    # fine here: wait for every rank (as MPI_Finalize would). Failed here: wait a while
+    # only, because a rank may be blocked in a collective this one left; then exit, and
+    # mpiexec ends that rank
+    deadline = time.monotonic() + (_FAILED_WAIT_S if error is not None else float("inf"))
+    while len(errors) < comm.size:
         st = MPI.Status()
-        msg = comm.recv(source=MPI.ANY_SOURCE, tag=_STATUS_TAG, status=st)
+        if error is None:
+            msg = comm.recv(source=MPI.ANY_SOURCE, tag=_STATUS_TAG, status=st)
+        elif comm.iprobe(source=MPI.ANY_SOURCE, tag=_STATUS_TAG, status=st):
+            msg = comm.recv(source=st.Get_source(), tag=_STATUS_TAG)
+        elif time.monotonic() < deadline:
+            time.sleep(0.01)
+            continue
+        else:
+            break
         errors[st.Get_source()] = msg
+    silent = [r for r in range(comm.size) if r not in errors]
     by_msg: dict[str, list[int]] = {}
     for r in sorted(errors):
         if errors[r] is not None:
             by_msg.setdefault(errors[r], []).append(r)
     lines = [f"{prog}: error: [{rank_list(ranks, comm.size)}] {msg}" for msg, ranks in by_msg.items()]
+    if lines and silent:
+        lines[-1] += f" ({rank_list(silent, comm.size)} did not finish within {_FAILED_WAIT_S:.0f} s)"
     if lines:
         print("\n".join(lines), file=sys.stderr, flush=True)
+    for r, msg in errors.items():
+        if r != 0 and msg is not None:
+            comm.send(True, dest=r, tag=_ACK_TAG)
+    if silent:
+        _abort(comm)      # they are blocked where this rank will never come
+
+
+def _abort(comm) -> None:
+    """End the whole job with status 2: ranks blocked in a collective that a failed
+    rank left would otherwise keep MPI_Finalize waiting for ever."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    comm.Abort(2)
 
 
 def rank_list(ranks: list[int], size: int) -> str:

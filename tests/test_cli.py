@@ -342,3 +342,37 @@ def test_slurm_backend_passes_the_stack_limit_to_its_job(tmp_path, monkeypatch):
     assert b.submit(Configuration(), str(tmp_path / "p.h5")) == "42"
     assert (tmp_path / "limit").read_text().strip() == "123456"
     assert '--limit "$PYHARNESS_LIMIT"' in job_script("profile.sbatch").read_text()
+
+
+_ONE_RANK_FAILS = """
+import sys
+from mpi4py import MPI
+from pyharness.errors import PyharnessError
+from pyharness.mpiutil import run_cli
+
+def main(argv):
+    comm = MPI.COMM_WORLD
+    if comm.rank == 1:
+        if "{how}" == "exit":
+            sys.exit("rank 1 gave up")
+        raise PyharnessError("only rank 1 failed")
+    if "{then}" == "collective":
+        comm.barrier()          # rank 0 waits for a rank that left: it never comes
+    return 0
+
+sys.exit(run_cli("demo", main))
+"""
+
+
+@pytest.mark.parametrize("how,then", [("raise", "return"), ("exit", "return"), ("raise", "collective")])
+def test_an_error_of_one_rank_is_printed_once_and_never_hangs(tmp_path, how, then):
+    """Errors go to rank 0 point to point (no collective): one line naming the rank, also
+    when rank 0 succeeded, and also when rank 0 is blocked in a collective the failing
+    rank left (then the failing rank says it itself, after a bounded wait)."""
+    script = tmp_path / "demo.py"
+    script.write_text(_ONE_RANK_FAILS.replace("{how}", how).replace("{then}", then))
+    proc = mpirun(2, [str(script)], cwd=tmp_path, timeout=120)
+    assert proc.returncode != 0
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("demo: error:")]
+    want = "rank 1 gave up" if how == "exit" else "only rank 1 failed"
+    assert lines == [f"demo: error: [rank 1 of 2] {want}"], proc.stderr
