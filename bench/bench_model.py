@@ -8,13 +8,15 @@ Prediction: one all-checkpointed profile (the fastest of --repeat runs), then
 plus every site checkpointed and every site inhibited, each measured without
 profiling as the fastest of --repeat runs, configurations interleaved round by
 round so that the machine's drift hits all alike. Prints the relative error of the
-predicted time of the slowest rank (median, max) and how many predicted peaks
+predicted time of the slowest rank (median, max), the same for process CPU time (the
+profile records CPU times per event, --cpu-clock), and how many predicted peaks
 equal the measured ones to the byte.
 
 Solve: real profiles of random calltree trees (1 rank, 16 reals of work per call),
 then pyharness.model.optimize at three budgets (the lowest reachable peak, halfway
 to the fastest configuration's peak, the all-checkpointed peak x 1.5): solve time,
-status and certified gap.
+status and certified gap, the units the presolve settled (fixed) and how far the
+greedy first incumbent is from the solver's answer (greedy).
 """
 
 import argparse
@@ -39,8 +41,12 @@ def predict_bench(args):
     table = SiteTable.from_locations(runtime.locations())
     tmp = comm.bcast(tempfile.mkdtemp(prefix="benchmodel") if comm.rank == 0 else None)
     path = os.path.join(tmp, "profile.h5")
+    # the events carry process CPU times too: the model then also predicts CPU time,
+    # which other jobs on a shared machine do not inflate the way they inflate wall time
+    runtime.set_cpu_clock(True)
     summary, ev, _ = run_adjoint(comm, k, table, Configuration(), profiling=True, repeat=args.repeat)
     write_profile(path, comm, k, table, Configuration(), summary, ev)
+    runtime.set_cpu_clock(False)
     t0 = time.perf_counter()
     model = CostModel.from_profile(path, comm=comm)
     t_model = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
@@ -52,31 +58,42 @@ def predict_bench(args):
         n = int(rng.integers(1, len(sites)))
         configs.append(Configuration.from_indices(table, rng.choice(sites, size=n, replace=False)))
     best = [np.inf] * len(configs)
+    best_cpu = [np.inf] * len(configs)
     peaks = [None] * len(configs)
     for _ in range(args.repeat):
         for j, cfg in enumerate(configs):
             s, _, _ = run_adjoint(comm, k, table, cfg, profiling=False)
             best[j] = min(best[j], s.wall)
+            best_cpu[j] = min(best_cpu[j], float(np.max(s.cpu_s)))
             peaks[j] = s.peak_bytes
     if comm.rank != 0:
         return
     rows = []
     for j, cfg in enumerate(configs):
         p = model.predict(cfg)
+        pc = float(np.max(p.cpu_by_rank)) if p.cpu_by_rank is not None else np.nan
         rows.append((len(cfg.inhibited), p.time, best[j], (p.time - best[j]) / best[j],
-                     list(p.peak_by_rank) == list(peaks[j])))
+                     list(p.peak_by_rank) == list(peaks[j]), pc, best_cpu[j],
+                     (pc - best_cpu[j]) / best_cpu[j]))
     err = np.abs([r[3] for r in rows])
     rnd = err[2:]
     print(f"{args.kernel} {args.size}, {comm.size} rank(s): profiled {summary.wall:.3f} s "
           f"({int(summary.nevents.sum())} events, {np.mean(model.event_cost_ns):.0f} ns per event "
           f"recorded, {np.mean(model.callback_cost_ns):.0f} ns per callback off); model built in "
           f"{t_model:.2f} s")
-    print(f"{'inhibited':>9} {'predicted':>10} {'measured':>10} {'error':>8} {'peak exact':>10}")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'inhibited':>9} {'predicted':>10} {'measured':>10} {'error':>8} {'peak exact':>10} "
+          f"{'CPU pred.':>10} {'CPU meas.':>10} {'CPU err.':>8}")
     for r in rows:
-        print(f"{r[0]:>9} {r[1]:>9.4f}s {r[2]:>9.4f}s {100 * r[3]:>+7.2f}% {'yes' if r[4] else 'NO':>10}")
+        print(f"{r[0]:>9} {r[1]:>9.4f}s {r[2]:>9.4f}s {100 * r[3]:>+7.2f}% {'yes' if r[4] else 'NO':>10} "
+              f"{r[5]:>9.4f}s {r[6]:>9.4f}s {100 * r[7]:>+7.2f}%")
     print(f"random configurations ({len(rnd)}): median |error| {100 * np.median(rnd):.2f}%, max "
           f"{100 * np.max(rnd):.2f}%; all checkpointed {100 * rows[0][3]:+.2f}%, all inhibited "
           f"{100 * rows[1][3]:+.2f}%; peaks exact {sum(r[4] for r in rows)}/{len(rows)}")
+    cerr = np.abs([r[7] for r in rows])[2:]
+    print(f"CPU time (slowest rank's process CPU, insensitive to other jobs): median |error| "
+          f"{100 * np.median(cerr):.2f}%, max {100 * np.max(cerr):.2f}%; all checkpointed "
+          f"{100 * rows[0][7]:+.2f}%, all inhibited {100 * rows[1][7]:+.2f}%")
     # the same predictions with the profiler's cost left in, for comparison
     raw = []
     for j, cfg in enumerate(configs[2:], 2):
@@ -92,13 +109,13 @@ def solve_bench(args):
     from pyharness.config import Configuration, SiteTable
     from pyharness.kernels import get_kernel
     from pyharness.model import CostModel
-    from pyharness.model.milp import lowest_peak, optimize
+    from pyharness.model.milp import Units, _dominated, _greedy, _probe, lowest_peak, optimize
     from pyharness.profile import run_adjoint, write_profile
 
     comm = MPI.COMM_SELF
     tmp = tempfile.mkdtemp(prefix="benchsolve")
     print(f"{'sites':>6} {'nodes':>6} {'model':>7} {'budget':>22} {'solve':>8} {'status':>12} "
-          f"{'gap':>8} {'inhibited':>9}")
+          f"{'gap':>8} {'inhibited':>9} {'fixed':>6} {'greedy':>8}")
     for n in [int(x) for x in args.solve.split(",")]:
         k = get_kernel("calltree").create(comm, overrides={"shape": "random", "nsites": str(n),
                                                            "seed": str(args.seed), "m": "16"})
@@ -113,10 +130,16 @@ def solve_bench(args):
         fast = optimize(model, None, time_limit=args.time_limit)
         budgets = [("lowest peak", low.peak), ("halfway", (low.peak + fast.peak) // 2),
                    ("1.5x all checkpointed", int(1.5 * summary.peak))]
+        units = Units.of(model)
         for label, b in budgets:
             p = optimize(model, b, time_limit=args.time_limit)
+            fixed = _probe(model, units, b, _dominated(model, units))
+            start = _greedy(model, units, b, fixed)
+            first = "" if start is None else \
+                f"{100 * (model.predict(units.config(model, start)).time / p.predicted_time - 1):>+7.2f}%"
             print(f"{n:>6} {len(model.nodes):>6} {tm:>6.1f}s {label:>22} {p.solve_s:>7.2f}s "
-                  f"{p.status:>12} {100 * p.gap:>7.3f}% {len(p.inhibited_units):>9}", flush=True)
+                  f"{p.status:>12} {100 * p.gap:>7.3f}% {len(p.inhibited_units):>9} "
+                  f"{len(fixed):>6} {first:>8}", flush=True)
         print(f"{'':>6} lowest-peak solve {low.solve_s:.2f} s, unconstrained {fast.solve_s:.2f} s")
 
 

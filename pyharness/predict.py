@@ -45,6 +45,9 @@ def format_prediction(label: str, pred, profiled: bool = False) -> str:
     lines = [f"{label}: {len(p.config.inhibited)} site(s) inhibited",
              f"  time   {p.time:.6f} s slowest rank (predicted, without profiling; "
              f"per rank {', '.join(f'{t:.6f}' for t in p.time_by_rank)})"]
+    if p.cpu_by_rank is not None:
+        lines.append(f"  CPU    {max(p.cpu_by_rank):.6f} s slowest rank (process CPU time; the "
+                     "profile has CPU times per event)")
     if profiled:
         lines.append(f"  time with profiling on  {max(p.profiled_time_by_rank):.6f} s "
                      f"({int(sum(p.events_by_rank))} events)")

@@ -45,6 +45,7 @@ class Prediction:
     profiled_time_by_rank: np.ndarray   # s, the same run with profiling on
     exact: bool                    # False: see reasons
     reasons: tuple[str, ...] = ()
+    cpu_by_rank: np.ndarray | None = None   # s, process CPU time per rank (profiles with --cpu-clock)
 
     @property
     def time(self) -> float:
@@ -155,6 +156,8 @@ class CostModel:
     peaks_verified: bool = True
     snap_bits: np.ndarray | None = None    # int64 (R, nloc): control bits of the snapshots
     _bound: list[Node] | None = field(default=None, repr=False)
+    t1t2_cpu_ns: np.ndarray | None = None   # (R, nloc) the same sums in CPU time (--cpu-clock)
+    cpu_s: np.ndarray | None = None         # (R,) measured adjoint CPU time of the profiled run
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -194,6 +197,7 @@ class CostModel:
                 snaps = int(f["config"].attrs.get("snapshots", 0)) if "config" in f else 0
                 head = (locs, nranks, summ, inh, snaps, str(f.attrs.get("kernel", "")),
                         str(f.attrs.get("params", "")))
+                cpu_clock = bool(f.attrs.get("cpu_clock", False))
                 total = int(np.sum(summ.get("nevents", [0])))
                 if total == 0 and sum(len(f["events"][g]["kind"]) for g in f["events"]) == 0:
                     raise UsageError(f"'{path}' has no recorded events (was it profiled with "
@@ -201,7 +205,8 @@ class CostModel:
                 for r in range(me, nranks, size):
                     ev = read_rank_events(f, r)
                     mine.append(reduce_rank(ev["kind"], ev["loc"], ev["wall_ns"], ev["stack"],
-                                            locs.names, rank=r, ctl_bits=ev.get("ctl_bits")))
+                                            locs.names, rank=r, ctl_bits=ev.get("ctl_bits"),
+                                            cpu_ns=ev["cpu_ns"] if cpu_clock else None))
                     if "ctl_bits" not in ev and r == 0:
                         mine[-1].notes.append(
                             "the profile does not record the control bits on the stack (written "
@@ -236,6 +241,8 @@ class CostModel:
         t12 = np.zeros((R, nloc))
         tsq = np.zeros((R, nloc))
         notes: list[str] = []
+        with_cpu = bool(models) and all(m.t1t2_cpu_ns is not None for m in models)
+        tcpu = np.zeros((R, nloc))
         for m in models:
             local = np.zeros(len(m.nodes), dtype=np.int64)
             for j, nd in enumerate(m.nodes):
@@ -252,6 +259,8 @@ class CostModel:
             mult[m.rank] = m.mult
             t12[m.rank] = m.t1t2_ns
             tsq[m.rank] = m.t_sq
+            if with_cpu:
+                tcpu[m.rank] = m.t1t2_cpu_ns
             notes += m.notes
 
         def arr(key, default):
@@ -272,6 +281,10 @@ class CostModel:
                     arr("peak_bytes", -1).astype(np.int64),
                     frozenset(int(i) for i in np.flatnonzero(np.asarray(inh, dtype=bool))),
                     snaps, kernel, params, notes, snap_bits=snapb)
+        cpu = summ.get("cpu_s")
+        if with_cpu and cpu is not None and np.shape(cpu) == (R,):
+            model.t1t2_cpu_ns = tcpu
+            model.cpu_s = np.asarray(cpu, dtype=np.float64)
         # the model must give back the measured peak of the profiled run
         got = model._peaks(model.profiled_active()[None, :])[0]
         bad = [r for r in range(R) if model.measured_peak[r] >= 0 and got[r] != model.measured_peak[r]]
@@ -335,6 +348,23 @@ class CostModel:
                     + EVENTS_PER_INSTANCE * self.callback_cost_ns)[:, None]
         return (self.t1t2_ns + self.mult * per_inst) * 1e-9
 
+    def site_cpu_weight_s(self) -> np.ndarray:
+        """(R, nloc) the CPU time an active site costs (profiles with ``--cpu-clock``)."""
+        per_inst = (-_INTERVALS_IN_T1T2 * self.event_cost_ns
+                    + EVENTS_PER_INSTANCE * self.callback_cost_ns)[:, None]
+        return (self.t1t2_cpu_ns + self.mult * per_inst) * 1e-9
+
+    def base_cpu_s(self) -> np.ndarray:
+        """(R,) predicted CPU time with every site inhibited, without profiling."""
+        w = self.site_cpu_weight_s()
+        act = self.profiled_active()
+        return self.cpu_s - self.nevents * self.recording_ns * 1e-9 - w[:, act].sum(axis=1)
+
+    @property
+    def has_cpu(self) -> bool:
+        """Whether the profile's events carry CPU times (``profile --cpu-clock``)."""
+        return self.t1t2_cpu_ns is not None and self.cpu_s is not None
+
     def base_time_s(self) -> np.ndarray:
         """(R,) predicted time with every site of the profile inhibited, without profiling."""
         w = self.site_weight_s()
@@ -359,6 +389,13 @@ class CostModel:
         """float64 (C, R) predicted times (s, no profiling) for rows of ``active``."""
         active = np.asarray(active, dtype=bool) & self.profiled_active()[None, :]
         return self.base_time_s()[None, :] + active.astype(np.float64) @ self.site_weight_s().T
+
+    def _cpu_times(self, active: np.ndarray) -> np.ndarray | None:
+        """float64 (C, R) predicted CPU times (s), or None without CPU events."""
+        if not self.has_cpu:
+            return None
+        active = np.asarray(active, dtype=bool) & self.profiled_active()[None, :]
+        return self.base_cpu_s()[None, :] + active.astype(np.float64) @ self.site_cpu_weight_s().T
 
     def _events(self, active: np.ndarray) -> np.ndarray:
         active = np.asarray(active, dtype=bool) & self.profiled_active()[None, :]
@@ -399,7 +436,8 @@ class CostModel:
         exact = not any(True for i in self.profiled_inhibited if act[0, i]) and \
             config.snapshots == self.snapshots and self.peaks_verified and \
             not any("repeat" in n or "control bits on the stack" in n for n in self.notes)
-        return Prediction(config, t, p, e, tp, exact, reasons)
+        ct = self._cpu_times(act)
+        return Prediction(config, t, p, e, tp, exact, reasons, None if ct is None else ct[0])
 
     def spread_s(self) -> np.ndarray:
         """(R, nloc) standard deviation of a site's per-instance t1t2 (s)."""

@@ -146,17 +146,31 @@ class Units:
 
 # ---------------------------------------------------------------- the MILP
 
-def _bounds_of_tapes(model: CostModel):
-    """Lower and upper bounds of every node's tape over all configurations
-    (in the linear bound of control bits, as the program sees them)."""
+def _bounds_of_tapes(model: CostModel, units: "Units | None" = None,
+                     fixed: dict[int, bool] | None = None):
+    """Lower and upper bounds of every node's tape over all configurations (that keep
+    the units of ``fixed`` as given), in the linear bound of control bits, as the
+    program sees them."""
+    act = None
+    if units is not None:
+        act = {}
+        for u, mem in enumerate(units.members):
+            for i in mem:
+                act[i] = (fixed or {}).get(u)
+        fa = units.fixed_active
     tmin: list[float] = []
     tmax: list[float] = []
     for nd in model.bound_nodes:
-        qlo: list[int] = []
-        qhi: list[int] = []
+        qlo: list[float] = []
+        qhi: list[float] = []
         for a, g, s, sn, c, cnt in nd.items:
-            lo = min(sn, tmin[c])
-            hi = max(sn, tmax[c])
+            v = None if act is None else act.get(s, bool(fa[s]))
+            if v is None:
+                lo, hi = min(sn, tmin[c]), max(sn, tmax[c])
+            elif v:
+                lo = hi = sn
+            else:
+                lo, hi = tmin[c], tmax[c]
             qlo.append((qlo[a] if a >= 0 else 0) + g + cnt * lo)
             qhi.append((qhi[a] if a >= 0 else 0) + g + cnt * hi)
         ta, toff = nd.tape
@@ -196,15 +210,16 @@ class _Builder:
 
 
 def _solve(model: CostModel, units: Units, budget: float | None, time_limit: float,
-           objective: str = "time", exclude=()):
+           objective: str = "time", exclude=(), fixed: dict[int, bool] | None = None,
+           start: np.ndarray | None = None):
     """Build and solve; returns (x or None, status, gap, solve seconds, message).
 
-    ``exclude``: unit decisions (bool arrays) the solution must differ from."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import csr_matrix
-
+    ``exclude``: unit decisions (bool arrays) the solution must differ from;
+    ``fixed``: unit -> activation settled before the solve (presolve); ``start``: a
+    configuration (activation per unit) that fits, the solver's first incumbent."""
     nodes = model.bound_nodes
-    tmin, tmax = _bounds_of_tapes(model)
+    fixed = fixed or {}
+    tmin, tmax = _bounds_of_tapes(model, units, fixed)
     ref = float(max(1, int(model.measured_peak.max()), int(budget or 0)))
     sc = 1.0 / ref                               # bytes -> O(1)
     B = _Builder()
@@ -212,7 +227,10 @@ def _solve(model: CostModel, units: Units, budget: float | None, time_limit: flo
     for u, mem in enumerate(units.members):
         for i in mem:
             unit_of[i] = u
-    x = [B.var(0, 1, True) for _ in units.names]
+    x = []
+    for u in range(len(units.names)):
+        v = fixed.get(u)
+        x.append(B.var(0, 1, True) if v is None else B.var(float(v), float(v), True))
     # lowest base at which each node runs (for the big-M of its tape)
     base_lb = [np.inf] * len(nodes)
     for r in set(int(v) for v in model.roots):
@@ -237,13 +255,13 @@ def _solve(model: CostModel, units: Units, budget: float | None, time_limit: flo
         if key in yv:
             return yv[key]
         u = unit_of.get(s)
-        fixed = units.fixed_active[s]
-        if u is None and fixed:
+        on = bool(units.fixed_active[s]) if u is None else fixed.get(u)
+        if on is True:
             yv[key] = None
             return None
         v = B.var(-np.inf)
         yv[key] = v
-        if u is None:        # fixed inhibited: the child's tape
+        if on is False:      # fixed inhibited: the child's tape
             B.ge({v: 1.0, Tv[c]: -1.0}, 0.0)
             return v
         lo = min(sn, tmin[c])
@@ -331,24 +349,301 @@ def _solve(model: CostModel, units: Units, budget: float | None, time_limit: flo
         c = np.zeros(B.ncols)
         c[rho] = 1.0
     if budget is not None:
+        # every node's peak, above the lowest base it can run at, stays in the budget
+        for i in range(len(nodes)):
+            if np.isfinite(base_lb[i]):
+                B.ub[Rv[i]] = max(0.0, budget - base_lb[i]) * sc
         for r in roots:
             B.ub[Rv[r]] = budget * sc
+    nunits = len(units.names)
+    t0 = time.perf_counter()
+    with (contextlib.nullcontext() if os.environ.get("PYHARNESS_MILP_LOG") else _quiet_stdout()):
+        res = _run_highs(B, c, time_limit, start, nunits)
+    dt = time.perf_counter() - t0
+    if res is None:
+        res = _run_scipy(B, c, time_limit)
+        dt = time.perf_counter() - t0
+    xs_all, status, gap, msg = res
+    if xs_all is None:
+        return None, status, np.nan, dt, msg
+    xs = np.round(xs_all[:nunits]).astype(bool)
+    return xs, status, max(0.0, gap), dt, msg
+
+
+def _run_scipy(B: "_Builder", c: np.ndarray, time_limit: float):
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_matrix
     A = csr_matrix((B.vals, (B.rows, B.cols)), shape=(B.nrows, B.ncols))
     cons = LinearConstraint(A, np.array(B.rlb), np.full(B.nrows, np.inf))
-    opts = {"disp": False, "mip_rel_gap": 1e-6}
+    opts = {"disp": bool(os.environ.get("PYHARNESS_MILP_LOG")), "mip_rel_gap": 1e-6}
     if time_limit:
         opts["time_limit"] = float(time_limit)
-    t0 = time.perf_counter()
-    with _quiet_stdout():       # some HiGHS builds print debugging lines from C
-        res = milp(c, constraints=[cons], integrality=np.array(B.integ), bounds=Bounds(B.lb, B.ub),
-                   options=opts)
-    dt = time.perf_counter() - t0
+    res = milp(c, constraints=[cons], integrality=np.array(B.integ), bounds=Bounds(B.lb, B.ub),
+               options=opts)
     if res.x is None:
-        return None, ("infeasible" if res.status == 2 else "no-solution"), np.nan, dt, res.message
-    xs = np.round(res.x[:len(units.names)]).astype(bool)
+        return None, ("infeasible" if res.status == 2 else "no-solution"), np.nan, res.message
     gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
-    status = "optimal" if res.status == 0 else "time-limit"
-    return xs, status, max(0.0, gap), dt, res.message
+    return res.x, ("optimal" if res.status == 0 else "time-limit"), gap, res.message
+
+
+def _run_highs(B: "_Builder", c: np.ndarray, time_limit: float, start, nunits: int):
+    """HiGHS through scipy's own bindings, which take a starting incumbent (scipy's
+    milp does not). None when those bindings are missing (then scipy's milp)."""
+    try:
+        from scipy.optimize._highspy import _core as hc
+        from scipy.sparse import csc_matrix
+    except ImportError:      # pragma: no cover - depends on the scipy build
+        return None
+    try:
+        h = hc._Highs()
+        lp = hc.HighsLp()
+        lp.num_col_ = B.ncols
+        lp.num_row_ = B.nrows
+        inf = hc.kHighsInf
+        lp.col_cost_ = np.asarray(c, dtype=np.float64)
+        lp.col_lower_ = np.where(np.isfinite(B.lb), B.lb, -inf).astype(np.float64)
+        lp.col_upper_ = np.where(np.isfinite(B.ub), B.ub, inf).astype(np.float64)
+        lp.row_lower_ = np.asarray(B.rlb, dtype=np.float64)
+        lp.row_upper_ = np.full(B.nrows, inf)
+        A = csc_matrix((B.vals, (B.rows, B.cols)), shape=(B.nrows, B.ncols))
+        A.sum_duplicates()
+        lp.a_matrix_.format_ = hc.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = A.indices.astype(np.int32)
+        lp.a_matrix_.value_ = A.data.astype(np.float64)
+        lp.integrality_ = [hc.HighsVarType.kInteger if v else hc.HighsVarType.kContinuous
+                           for v in B.integ]
+        h.setOptionValue("output_flag", bool(os.environ.get("PYHARNESS_MILP_LOG")))
+        h.setOptionValue("mip_rel_gap", 1e-6)
+        h.setOptionValue("threads", 1)
+        if time_limit:
+            h.setOptionValue("time_limit", float(time_limit))
+        if h.passModel(lp) != hc.HighsStatus.kOk:
+            return None
+        if start is not None:
+            # the decisions only: HiGHS completes the continuous part itself
+            idx = np.arange(nunits, dtype=np.int32)
+            h.setSolution(int(nunits), idx, np.asarray(start, dtype=np.float64)[:nunits])
+        h.run()
+    except Exception:        # pragma: no cover - a binding that differs: scipy's milp
+        return None
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    name = h.modelStatusToString(ms)
+    if ms == hc.HighsModelStatus.kInfeasible:
+        return None, "infeasible", np.nan, name
+    sol = h.getSolution()
+    if not sol.value_valid or info.primal_solution_status == 0:
+        return None, "no-solution", np.nan, name
+    xv = np.asarray(sol.col_value)
+    gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else np.inf
+    status = "optimal" if ms == hc.HighsModelStatus.kOptimal else "time-limit"
+    return xv, status, gap, name
+
+
+# ---------------------------------------------------------------- presolve and a first incumbent
+
+def _unit_items(model: CostModel, units: Units) -> list[list[tuple[int, int]]]:
+    """Per unit, the (snapshot, child) of every call of its sites."""
+    unit_of = {i: u for u, mem in enumerate(units.members) for i in mem}
+    out: list[set] = [set() for _ in units.names]
+    for nd in model.bound_nodes:
+        for a, g, s, sn, c, cnt in nd.items:
+            u = unit_of.get(s)
+            if u is not None:
+                out[u].add((sn, c))
+    return [sorted(v) for v in out]
+
+
+def _dominated(model: CostModel, units: Units, objective: str = "time") -> dict[int, bool]:
+    """Units whose decision is settled up front, without losing the optimum.
+
+    Inhibiting a call leaves the child's tape instead of its snapshot and nothing else
+    changes in the peak recursion, which only grows with those bytes. So a unit whose
+    snapshot is at least the largest tape its child can have (in every call of it) never
+    raises a peak when inhibited; if it saves time on every rank too (or the objective
+    is the peak), inhibiting it is never worse: fixed inhibited. Symmetrically, a unit
+    whose snapshot is at most the smallest tape of its child and whose checkpoint costs
+    no time on any rank is fixed checkpointed. Fixing changes the tapes' bounds, so
+    repeat until nothing moves."""
+    W = model.site_weight_s()
+    w = np.stack([W[:, list(mem)].sum(axis=1) for mem in units.members], axis=1) \
+        if units.members else np.zeros((model.nranks, 0))
+    calls = _unit_items(model, units)
+    fixed: dict[int, bool] = {}
+    for _ in range(8):
+        tmin, tmax = _bounds_of_tapes(model, units, fixed)
+        moved = False
+        for u, cl in enumerate(calls):
+            if u in fixed or not cl:
+                continue
+            inh_free = all(sn >= tmax[c] for sn, c in cl)
+            act_free = all(sn <= tmin[c] for sn, c in cl)
+            if objective == "time":
+                if inh_free and np.all(w[:, u] >= 0):
+                    fixed[u] = False
+                elif act_free and np.all(w[:, u] <= 0):
+                    fixed[u] = True
+            elif inh_free:
+                fixed[u] = False
+            elif act_free:
+                fixed[u] = True
+            if u in fixed:
+                moved = True
+        if not moved:
+            break
+    return fixed
+
+
+class _Peaks:
+    """The exact peak recursion, kept per node and updated along the ancestors of
+    the nodes a flip touches (pure Python: a flip costs microseconds, not a pass)."""
+
+    def __init__(self, model: CostModel, units: Units, x: np.ndarray | None = None,
+                 free: "dict[int, bool] | None" = None):
+        """``x``: activation per unit; or ``x`` None and ``free``: the fixed units (unit ->
+        activation), every other unit free, and then every value is the LOWEST over the
+        free units' choices (each call takes the smaller of snapshot and tape)."""
+        self.nodes = model.bound_nodes        # control bits as their linear bound
+        self.roots = sorted(set(int(r) for r in model.roots))
+        if x is None:
+            act = [bool(v) for v in units.fixed_active]
+            for u, mem in enumerate(units.members):
+                for i in mem:
+                    act[i] = (free or {}).get(u)
+            self.act = act
+        else:
+            self.act = [bool(v) for v in units.active(x)[0]]
+        self.members = units.members
+        self.parents: list[set[int]] = [set() for _ in self.nodes]
+        self.of_site: dict[int, set[int]] = {}
+        for i, nd in enumerate(self.nodes):
+            for a, g, s, sn, c, cnt in nd.items:
+                self.parents[c].add(i)
+                self.of_site.setdefault(s, set()).add(i)
+        self.T = [0] * len(self.nodes)
+        self.R = [0] * len(self.nodes)
+        for i in range(len(self.nodes)):
+            self._eval(i)
+
+    def _eval(self, i: int) -> bool:
+        nd = self.nodes[i]
+        T, R, act = self.T, self.R, self.act
+        Q: list[int] = []
+        r = 0
+        for a, g, s, sn, c, cnt in nd.items:
+            v = act[s]
+            y = sn if v else T[c] if v is False else min(sn, T[c])
+            base = (Q[a] if a >= 0 else 0) + g
+            q = base + cnt * y
+            v = base + (cnt - 1) * y + R[c]
+            if q > r:
+                r = q
+            if v > r:
+                r = v
+            Q.append(q)
+        for a, off in nd.points:
+            v = (Q[a] if a >= 0 else 0) + off
+            if v > r:
+                r = v
+        ta, toff = nd.tape
+        t = (Q[ta] if ta >= 0 else 0) + toff
+        changed = t != T[i] or r != R[i]
+        T[i] = t
+        R[i] = r
+        return changed
+
+    def set(self, u: int, value: bool | None) -> None:
+        import heapq
+        todo: list[int] = []
+        seen = set()
+        for s in self.members[u]:
+            self.act[s] = value
+            for i in self.of_site.get(s, ()):
+                if i not in seen:
+                    seen.add(i)
+                    heapq.heappush(todo, i)
+        while todo:                      # children have smaller ids than their parents
+            i = heapq.heappop(todo)
+            if self._eval(i):
+                for p in self.parents[i]:
+                    if p not in seen:
+                        seen.add(p)
+                        heapq.heappush(todo, p)
+
+    def peak(self) -> int:
+        return max(self.R[r] for r in self.roots)
+
+
+def _probe(model: CostModel, units: Units, budget: int, fixed: dict[int, bool]) -> dict[int, bool]:
+    """Units the budget decides: with one unit forced one way and every other free unit at
+    its lowest-peak choice, the peak is a lower bound of every configuration that forces
+    it so; over the budget, the unit must take the other value. Fixing raises the bounds,
+    so repeat until nothing moves (a unit that cannot fit either way is left to the
+    solver, which then reports the budget as infeasible)."""
+    fixed = dict(fixed)
+    ev = _Peaks(model, units, None, fixed)
+    if ev.peak() > budget:
+        return fixed
+    for _ in range(20):
+        moved = False
+        for u in range(len(units.names)):
+            if u in fixed:
+                continue
+            for v in (False, True):
+                ev.set(u, v)
+                over = ev.peak() > budget
+                ev.set(u, None)
+                if over:
+                    fixed[u] = not v
+                    ev.set(u, not v)
+                    moved = True
+                    break
+        if not moved:
+            break
+    return fixed
+
+
+def _greedy(model: CostModel, units: Units, budget: int, fixed: dict[int, bool]) -> np.ndarray | None:
+    """A good configuration under the budget, for the solver's first incumbent: from
+    every free unit checkpointed (when that fits), inhibit units one at a time, most
+    time saved first (and, second try, most time saved per byte of peak), keeping
+    each flip that still fits. The faster of the two; None when the start does not fit."""
+    n = len(units.names)
+    x0 = np.ones(n, dtype=bool)
+    for u, v in fixed.items():
+        x0[u] = v
+    ev = _Peaks(model, units, x0)
+    if ev.peak() > budget:
+        return None
+    W = model.site_weight_s()
+    w = np.stack([W[:, list(mem)].sum(axis=1) for mem in units.members], axis=1)
+    gain = w.max(axis=0)
+    free = [u for u in range(n) if u not in fixed and gain[u] > 0]
+    p0 = ev.peak()
+    cost = {}
+    for u in free:                       # each flip's own peak increase, from the start
+        ev.set(u, False)
+        cost[u] = max(0, ev.peak() - p0)
+        ev.set(u, True)
+    orders = [sorted(free, key=lambda u: -gain[u]),
+              sorted(free, key=lambda u: -gain[u] / (1.0 + cost[u]))]
+    best = None
+    for order in orders:
+        x = x0.copy()
+        for u in order:
+            ev.set(u, False)
+            if ev.peak() <= budget:
+                x[u] = False
+            else:
+                ev.set(u, True)
+        t = float(np.max(model.base_time_s() + W @ units.active(x)[0]))
+        if best is None or t < best[0]:
+            best = (t, x)
+        for u in order:                  # back to the start for the next order
+            if not x[u]:
+                ev.set(u, True)
+    return best[1]
 
 
 @contextlib.contextmanager
@@ -416,7 +711,10 @@ def lowest_peak(model: CostModel, granularity: str = "site", *, method: str = "m
     if method == "exhaustive":
         x, dt = _exhaustive(model, units, None, "peak")
         return _plan(model, units, x, None, "exhaustive", "exhaustive", 0.0, dt)
-    x, status, gap, dt, msg = _solve(model, units, None, time_limit or 0, "peak")
+    # every call at the smaller of snapshot and tape: settled by the presolve (exact
+    # without control bits; with them the bound's minimum is searched below)
+    fixed = {} if model.has_control_bits else _dominated(model, units, "peak")
+    x, status, gap, dt, msg = _solve(model, units, None, time_limit or 0, "peak", fixed=fixed)
     if x is None:
         raise UsageError(f"the solver found no configuration ({msg})")
     best = _plan(model, units, x, None, "milp", status, gap, dt)
@@ -477,9 +775,19 @@ def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
     excluded: list[np.ndarray] = []
     total = 0.0
     step = 1
+    # presolve (docs/MODEL.md): dominated units (not with control bits, where the bound
+    # is not the exact peak), then per budget the units it decides and a first incumbent
+    t0 = time.perf_counter()
+    fixed0 = {} if model.has_control_bits else _dominated(model, units)
+    total += time.perf_counter() - t0
     for _ in range(6 + (MAX_EXCLUDED if relax else 0)):
+        t0 = time.perf_counter()
+        fixed = fixed0 if target is None else _probe(model, units, target, fixed0)
+        start = None if target is None else _greedy(model, units, target, fixed)
+        total += time.perf_counter() - t0
         left = 0 if not time_limit else max(1.0, time_limit - total)
-        x, status, gap, dt, msg = _solve(model, units, target, left, exclude=excluded)
+        x, status, gap, dt, msg = _solve(model, units, target, left, exclude=excluded, fixed=fixed,
+                                         start=start)
         total += dt
         if x is None:
             if status != "infeasible":

@@ -148,6 +148,7 @@ class RankModel:
     nevents: int
     notes: list[str] = field(default_factory=list)
     snap_bits: np.ndarray | None = None    # int64: control bits of the snapshot (None: 0)
+    t1t2_cpu_ns: np.ndarray | None = None  # float64: the same intervals in process CPU time
 
     @property
     def t1t2_ns(self) -> np.ndarray:
@@ -225,7 +226,7 @@ def _compress(items: list[list], points: list[tuple[int, int]], tape: tuple[int,
 
 
 def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | None = None,
-                ctl_bits=None) -> RankModel:
+                ctl_bits=None, cpu_ns=None) -> RankModel:
     """Reduce one rank's events to its :class:`RankModel`.
 
     Parameters
@@ -235,6 +236,9 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
     ctl_bits : control bits on the stack at each event (None: no control bits)
     rank : the rank (messages)
     nloc : number of locations (default ``len(names)``)
+    cpu_ns : the events' process CPU times (profiles taken with ``--cpu-clock``), or None;
+        with them the model also predicts CPU time, which other jobs on the machine do
+        not inflate
 
     Raises
     ------
@@ -247,6 +251,7 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
     wall = np.asarray(wall_ns).astype(np.int64).tolist()
     stk_a = np.asarray(stack).astype(np.int64)
     stk = stk_a.tolist()
+    cpu = np.asarray(cpu_ns).astype(np.int64).tolist() if cpu_ns is not None else [0] * len(kind)
     if ctl_bits is None:
         ctl_a = np.zeros(len(stk), dtype=np.int64)
     else:
@@ -269,6 +274,7 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
     u = np.zeros(nloc)
     sr = np.zeros(nloc)
     tsq = np.zeros(nloc)
+    ct = np.zeros(nloc)
     notes: list[str] = []
     node_ids: dict[Node, int] = {}
     nodes: list[Node] = []
@@ -305,8 +311,8 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
 
     levels = [_Level(-1, -1, 0, 0)]
     L = levels[0]
-    fwd = None          # open forward call: [site, event, amount at SNPWRITE, wall now, stage, wall at SNPWRITE]
-    rev = None          # open reverse: (site, item, event, wall at SNPREAD)
+    fwd = None          # open forward call: [site, event, amount at SNPWRITE, wall now, stage, wall at SNPWRITE, cpu at SNPWRITE]
+    rev = None          # open reverse: (site, item, event, wall at SNPREAD, cpu at SNPREAD)
     tfwd: dict[tuple[int, int], int] = {}   # (level depth, item) -> write + untaped time of that instance
     repeats = False
     n = len(kind)
@@ -335,6 +341,7 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
                 fail(i, f"the stack moved by {_fmt(amt[i] - fwd[2] - snaps[s], dec)} during "
                         "the untaped run")
             u[s] += wall[i] - fwd[3]
+            ct[s] += cpu[i] - fwd[6]
             a, pa = L.anchor()
             L.items.append([a, fwd[2] - L.base - pa, s, snaps[s], -1, 1])
             L.P.append(amt[i] - L.base)
@@ -352,6 +359,7 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
                 fail(i, f"the stack is {_fmt(amt[i], dec)} after the snapshot was read, "
                         f"{_fmt(expect, dec)} expected from its forward call: the trace does not nest")
             sr[s] += wall[i] - rev[3]
+            ct[s] += cpu[i] - rev[4]
             t = tfwd.pop((len(levels), rev[1]), 0) + wall[i] - rev[3]
             tsq[s] += float(t) * float(t)
             levels.append(_Level(s, rev[1], amt[i], i))
@@ -361,7 +369,7 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
         if k == SNPWRITE:
             if s < 0 or s >= nloc:
                 fail(i, "unknown location")
-            fwd = [s, i, amt[i], wall[i], SNPWRITE, wall[i]]
+            fwd = [s, i, amt[i], wall[i], SNPWRITE, wall[i], cpu[i]]
         elif k == SNPREAD:
             if not L.held:
                 fail(i, f"no forward call is pending in {'the root' if L.site < 0 else name(L.site)}: "
@@ -374,7 +382,7 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
             if amt[i] != expect:
                 fail(i, f"the stack is {_fmt(amt[i], dec)}, {_fmt(expect, dec)} expected from its "
                         "forward call: the trace does not nest")
-            rev = (s, top, i, wall[i])
+            rev = (s, top, i, wall[i], cpu[i])
         elif k == ENDREVERSE:
             if L.site < 0 or s != L.site:
                 fail(i, "no reversal of this site is open: the trace does not nest")
@@ -409,4 +417,5 @@ def reduce_rank(kind, loc, wall_ns, stack, names, *, rank: int = 0, nloc: int | 
         notes.append(f"rank {rank}: repeat (fixed-point) sections: their stack resets are not "
                      "modelled, peaks inside them are approximate")
     root = close(levels[0], n)
-    return RankModel(rank, nodes, root, snap, mult, sw, u, sr, tsq, n, notes, snapb)
+    return RankModel(rank, nodes, root, snap, mult, sw, u, sr, tsq, n, notes, snapb,
+                     ct if cpu_ns is not None else None)
