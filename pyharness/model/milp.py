@@ -426,6 +426,10 @@ def _run_highs(B: "_Builder", c: np.ndarray, time_limit: float, start, nunits: i
         h.setOptionValue("output_flag", bool(os.environ.get("PYHARNESS_MILP_LOG")))
         h.setOptionValue("mip_rel_gap", 1e-6)
         h.setOptionValue("threads", 1)
+        # a byte of a 1 MB budget is 1e-6 in the program's units: HiGHS's default
+        # tolerance let solutions through a few bytes over, and each costs a re-solve
+        h.setOptionValue("mip_feasibility_tolerance", 1e-9)
+        h.setOptionValue("primal_feasibility_tolerance", 1e-9)
         if time_limit:
             h.setOptionValue("time_limit", float(time_limit))
         if h.passModel(lp) != hc.HighsStatus.kOk:
@@ -790,10 +794,15 @@ def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
     t0 = time.perf_counter()
     fixed0 = {} if model.has_control_bits else _dominated(model, units)
     total += time.perf_counter() - t0
+    first: Plan | None = None       # the greedy first incumbent, when it fits exactly
+    dual = None                     # a lower bound of the optimum's time (first solve)
     for _ in range(6 + (MAX_EXCLUDED if relax else 0)):
         t0 = time.perf_counter()
         fixed = fixed0 if target is None else _probe(model, units, target, fixed0)
         start = None if target is None else _greedy(model, units, target, fixed)
+        if start is not None and first is None:
+            p0 = _plan(model, units, start, budget, "milp", "time-limit", np.nan, 0.0)
+            first = p0 if p0.peak <= budget else None
         total += time.perf_counter() - t0
         left = 0 if not time_limit else max(1.0, time_limit - total)
         x, status, gap, dt, msg = _solve(model, units, target, left, exclude=excluded, fixed=fixed,
@@ -815,7 +824,16 @@ def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
         if relax and target <= budget and status == "optimal":
             status = "bound"      # optimal over the linear bound only
         plan = _plan(model, units, x, budget, "milp", status, gap, total)
+        if dual is None and (budget is None or target >= budget) and np.isfinite(gap):
+            dual = plan.predicted_time * (1.0 - gap)     # every fitting configuration was in
         if budget is None or plan.peak <= budget:
+            if first is not None and first.predicted_time < plan.predicted_time:
+                # a re-solve (after a tolerance overshoot) with little time left did worse
+                # than the first incumbent: keep that, with the gap the first bound certifies
+                g = np.nan if dual is None else max(0.0, 1.0 - dual / first.predicted_time)
+                st = "optimal" if (g == g and g <= 1e-6) else "time-limit"
+                return Plan(first.config, budget, units.granularity, "milp", st, g, total,
+                            first.prediction, first.inhibited_units)
             return plan
         if relax and target > budget and len(excluded) < MAX_EXCLUDED:
             excluded.append(np.asarray(x, dtype=bool))
