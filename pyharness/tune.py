@@ -88,8 +88,18 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                     help=SNAPSHOTS_HELP + ". Several counts (0,2,4): tune once per count under the "
                          "same budget in bytes and report the best pair of configuration and count; "
                          "a factor budget (1.5x) is then taken of the first count's starting peak")
-    ap.add_argument("--tolerance", type=float, default=0.01,
-                    help="a step must be this fraction faster to be kept (default 0.01)")
+    ap.add_argument("--rounds", type=int, default=2, metavar="N",
+                    help="greedy loop: every step runs the incumbent and the candidate alternately, "
+                         "N times each, and keeps the candidate when the difference of the median "
+                         "times is larger than the measured spread (the larger range of the two "
+                         "sets of runs); flips estimated to lower the peak are kept when the peak "
+                         "is lower and the time not worse beyond that spread (default 2; the "
+                         "replay backend runs once: its measurements do not vary)")
+    ap.add_argument("--tolerance", type=float, default=None, metavar="F",
+                    help="greedy loop: a candidate must also be faster by this fraction of the "
+                         "incumbent's time (default 0: the measured spread decides, and without "
+                         "noise every exact gain counts); --method optimal: the confirmed choice "
+                         "may be slower than the start by at most this fraction (default 0.01)")
     ap.add_argument("--max-steps", type=int, default=50, help="maximum number of steps (default 50)")
     ap.add_argument("--retries", type=int, default=1, help="retries of a failed run (default 1)")
     ap.add_argument("--repeat", type=int, default=1,
@@ -159,8 +169,9 @@ def backend_class_of(name: str):
 def _validate(args, comm):
     budget = parse_budget(args.budget)
     check_count("--flips", args.flips, 1)
-    if not 0 <= args.tolerance < 1:
+    if args.tolerance is not None and not 0 <= args.tolerance < 1:
         raise UsageError("--tolerance must be in [0, 1)")
+    check_count("--rounds", args.rounds, 1, "runs of incumbent and candidate per greedy step")
     check_count("--max-steps", args.max_steps, 0)
     check_count("--retries", args.retries, 0, "0: a failed run is not retried")
     check_count("--repeat", args.repeat, 1)
@@ -360,7 +371,8 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
     attrs = {"kernel": request.kernel, "size": request.size,
              "params": json.dumps(dict(request.params), sort_keys=True), "nranks": request.nranks,
              "strategy": args.strategy, "granularity": args.granularity, "budget": str(args.budget),
-             "backend": args.backend, "tolerance": args.tolerance, "flips": args.flips,
+             "backend": args.backend, "tolerance": _greedy_tolerance(args), "flips": args.flips,
+             "rounds": args.rounds,
              "start": json.dumps(start.to_json()), "snapshots": args.snapshots,
              "method": args.method, "repeat": request.repeat, "limit": int(limit),
              "command": " ".join(shlex.quote(a) for a in sys.argv)}
@@ -388,7 +400,7 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
     elif getattr(backend, "discovers_sites", False) and hasattr(backend, "store"):
         backend.store = store        # a batch job in flight is recorded in tune.h5 from here on
     profile_dir.mkdir(exist_ok=True)
-    state = TuneState(strategy=Strategy(args.strategy), budget_spec=budget, tolerance=args.tolerance,
+    state = TuneState(strategy=Strategy(args.strategy), budget_spec=budget, tolerance=_greedy_tolerance(args),
                       flips_per_step=args.flips, keys=tuple(gran.keys))
     records = store.records()
     for rec in records:
@@ -396,12 +408,13 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
     progress = None if args.no_progress else Progress(args.max_steps + 1, initial=state)
     loop = TuneLoop(state, backend, store, gran, profile_estimator(gran), profile_dir,
                     max_steps=args.max_steps, retries=args.retries, progress=progress,
-                    snapshots=args.snapshots, guard=backend.gradient_guard())
+                    snapshots=args.snapshots, guard=backend.gradient_guard(), rounds=args.rounds)
     if records:
         loop._note(f"resuming {args.out}: {len(records)} step(s) recorded, continuing at step {state.nsteps}")
     optimal = None
     if args.method == "optimal":
-        optimal = OptimalStep(loop, args.granularity, args.solve_time_limit, note=loop._note)
+        optimal = OptimalStep(loop, args.granularity, args.solve_time_limit, note=loop._note,
+                              tolerance=0.01 if args.tolerance is None else args.tolerance)
         optimal.attach()
     try:
         if not records:
@@ -444,6 +457,11 @@ def _over_budget(args, st: TuneState) -> str:
             f"{human_bytes(st.budget)} per rank; no configuration is recommended ({_stem(args.out)}"
             f".config.json not written; every step is in {args.out}). Continue with --resume and a "
             f"larger --max-steps, or raise --budget")
+
+
+def _greedy_tolerance(args) -> float:
+    """--tolerance for the greedy loop's steps: 0 unless given (the spread decides)."""
+    return 0.0 if args.tolerance is None else float(args.tolerance)
 
 
 def _optimal_phase(optimal: "OptimalStep", loop: TuneLoop) -> bool:

@@ -109,3 +109,73 @@ def test_snapshot_counts_one_profile_and_one_solve_each(tmp_path):
         assert list(m.peak_bytes) == [int(x) for x in recs[1].prediction["peak_bytes"]]
         assert m.peak <= budget
     assert (tmp_path / "tune.pairs.json").exists() and (tmp_path / "tune.config.json").exists()
+
+
+def _cut(out, keep: int) -> None:
+    """Remove every step after ``keep`` from a tune.h5, as a kill before they were recorded would."""
+    with h5py.File(out, "r+") as f:
+        for name in list(f["steps"]):
+            if int(name) > keep:
+                del f["steps"][name]
+
+
+def _optimum(tmp_path, start_rec, budget: int) -> list[str]:
+    """The model's optimum from a start's profile, solved here (HiGHS is deterministic)."""
+    from pyharness.model.milp import optimize
+    plan = optimize(CostModel.from_profile(_profile(tmp_path, start_rec)), budget, "site")
+    return sorted(plan.config.inhibited)
+
+
+def test_resume_after_a_kill_continues_with_the_same_solve(tmp_path):
+    """--method optimal --resume: killed after the profiled start was recorded (steps cut from
+    tune.h5, and a real SIGKILL between the choice's run and its record), the resumed run does
+    not profile the start again, solves from the recorded start's profile and records the
+    same choice as an uninterrupted run would from that profile, then stops."""
+    proc, out = tune(tmp_path, 1, "--budget", "1.3x")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    full = TuneStore(out).records()
+    assert [(r.phase, r.decision) for r in full] == [("start", "start"), ("optimal", "accepted")]
+    budget = int(1.3 * full[0].measurement.peak)
+    # 1. a kill after the start was recorded: cut step 1, resume
+    _cut(out, 0)
+    proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(out), "--no-progress",
+                      "--tolerance", "0.95", "--budget", "1.3x", "--resume"], timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming" in proc.stderr and "1 step(s) recorded" in proc.stderr
+    again = TuneStore(out).records()
+    assert [(r.step, r.phase, r.decision) for r in again] == [(0, "start", "start"),
+                                                               (1, "optimal", "accepted")]
+    assert again[0].measurement == full[0].measurement            # the start was not run again
+    assert sorted(again[1].inhibited) == sorted(full[1].inhibited) == _optimum(tmp_path, full[0], budget)
+    assert list(again[1].measurement.peak_bytes) == [int(x) for x in again[1].prediction["peak_bytes"]]
+    # 2. resuming a finished run runs nothing
+    proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(out), "--no-progress",
+                      "--tolerance", "0.95", "--budget", "1.3x", "--resume"], timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(TuneStore(out).records()) == 2
+    # 3. a real SIGKILL (PYHARNESS_STOP_AT): the n-th atomic rename is killed before it lands;
+    # find the n that leaves exactly the start recorded (the kill lands around the choice's run)
+    killed = None
+    for n in range(2, 12):
+        d = tmp_path / f"kill{n}"
+        d.mkdir()
+        k_out = d / "tune.h5"
+        proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(k_out), "--no-progress",
+                          "--tolerance", "0.95", "--budget", "1.3x"], timeout=600, cwd=d,
+                      env={"PYHARNESS_STOP_AT": f"tmp-written@{n}"})
+        if proc.returncode == 0:
+            break                   # past the last rename: the run finished
+        if k_out.exists() and len(TuneStore(k_out).records()) == 1:
+            killed = k_out
+            break
+    assert killed is not None, "no kill left the start alone recorded"
+    start = TuneStore(killed).records()[0]
+    proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(killed), "--no-progress",
+                      "--tolerance", "0.95", "--budget", "1.3x", "--resume"], timeout=600, cwd=killed.parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = TuneStore(killed).records()
+    assert [(r.step, r.phase, r.decision) for r in recs] == [(0, "start", "start"),
+                                                              (1, "optimal", "accepted")]
+    assert recs[0].measurement == start.measurement
+    assert sorted(recs[1].inhibited) == _optimum(killed.parent, start, int(1.3 * start.measurement.peak))
+    assert not list(killed.parent.glob("*.tmp*"))

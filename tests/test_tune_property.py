@@ -12,7 +12,12 @@ budget. The exhaustive table is the independent truth the test checks against:
 - the chosen configuration's gradient is the all-checkpointed one's;
 - a configuration whose gradient differs (made so in a copy of the measurements) is
   never chosen, is recorded with the difference, and its callee is reported as one
-  that must stay checkpointed; explore and the report say the same.
+  that must stay checkpointed; explore and the report say the same;
+- noise-free (every configuration has one measurement), the loop makes exactly the
+  choices of a single-flip greedy written here from the rule (docs/MODEL.md), with
+  the measured table as its only source of times and peaks;
+- with several flips per step, the peak of every step's configuration is the cost
+  model's prediction (the sum of single-flip costs is not), so none goes over budget.
 
 The loop's acceptance rule alone does not give any of these: a start over budget,
 a greedy path that strands above the budget, or a recorded peak that is not the
@@ -64,14 +69,17 @@ class Table:
 
     def __init__(self, path):
         self.rows = {}
+        self.profiles = {}
         with h5py.File(path) as f:
             self.sites = [s.decode() if isinstance(s, bytes) else str(s) for s in f["sites"][()]]
             for name in f["samples"]:
                 g = f["samples"][name]
                 a = g.attrs
-                self.rows[frozenset(json.loads(a["inhibited"]))] = (
+                key = frozenset(json.loads(a["inhibited"]))
+                self.rows[key] = (
                     int(np.max(g["peak_bytes"][()])), float(np.max(g["wall_s"][()])),
                     str(a["grad_sha1"]), float(a["cost"]))
+                self.profiles[key] = str(a["profile"])
         self.ref_digest = self.rows[frozenset()][2]
 
     def sites_of(self, keys, granularity):
@@ -121,7 +129,7 @@ def _starts(table, granularity, budget):
     return starts
 
 
-def _run_cases(d, params, source, cases):
+def _run_cases(d, params, source, cases, extra=()):
     """cases: name -> (budget bytes, strategy, granularity, start set). Returns name -> result."""
     argvs = {}
     for name, (budget, strategy, gran, start) in cases.items():
@@ -131,7 +139,7 @@ def _run_cases(d, params, source, cases):
         argvs[name] = ["--method", "greedy", "--kernel", "calltree", *params, "--backend", "replay", "--replay-from",
                        str(source), "--budget", f"{budget}B", "--strategy", strategy,
                        "--granularity", gran, "--start", str(sub / "start.json"), "--no-progress",
-                       "--out", str(sub / "tune.h5")]
+                       "--out", str(sub / "tune.h5"), *extra]
     (d / "cases.json").write_text(json.dumps(argvs))
     p = subprocess.run([sys.executable, "-c", RUNNER, str(d / "cases.json"), str(d / "results.json")],
                        cwd=d, capture_output=True, text=True, timeout=900)
@@ -201,6 +209,107 @@ def test_within_budget_when_possible_chosen_as_measured_gradient_unchanged(
         # the recorded start is the one asked for (granularity callee: whole callees)
         assert table.sites_of(recs[0].inhibited, gran) == start
         assert not any(r.grad_differs for r in recs), name
+
+
+# ---------------------------------------------------------------------- the reference greedy
+def _estimates(profile):
+    """Per site (time gain of the slowest rank, peak change) of one measured profile."""
+    from pyharness.analysis import analyze_profile
+    out = {}
+    for e in analyze_profile(profile, granularity="site").estimates:
+        if e.count > 0:
+            dt = e.time_gain_wall_s if np.isfinite(e.time_gain_wall_s) else e.time_gain_s
+            out[e.name] = (float(dt), int(e.peak_change))
+    return out
+
+
+def reference_greedy(table, strategy, budget, max_steps=50):
+    """Single-flip greedy from all checkpointed, under budget, written from the rule of
+    docs/MODEL.md ("The greedy loop") and nothing of pyharness.tuner: propose the best
+    active site (runtime-first: largest estimated gain; memory-careful: sites that
+    lower or keep the peak first, then the best gain per byte) whose estimated peak
+    fits, among those with a positive gain or a lower peak; keep it when its measured
+    time is lower, or when it lowers the peak and the time is not higher; a rejected
+    site is proposed again once its estimate changed. Times and peaks: the table's.
+    Returns the steps as (flip, kept)."""
+    cur = frozenset()
+    rejected = {}
+    steps = []
+    while len(steps) < max_steps:
+        peak, wall = table.rows[cur][:2]
+        est = _estimates(table.profiles[cur])
+        pool = [(s, *est[s]) for s in table.sites if s not in cur and s in est
+                and (s not in rejected or rejected[s] != est[s])
+                and (est[s][0] > 0 or est[s][1] < 0) and peak + max(est[s][1], 0) <= budget]
+        if not pool:
+            break
+        if strategy == "runtime-first":
+            pool.sort(key=lambda x: (-x[1], x[2], x[0]))
+        else:
+            free = sorted((x for x in pool if x[2] <= 0), key=lambda x: (-x[1], x[2], x[0]))
+            costly = sorted((x for x in pool if x[2] > 0), key=lambda x: (-x[1] / x[2], x[0]))
+            pool = free + costly
+        s, dt, dpk = pool[0]
+        new = cur | {s}
+        npeak, nwall = table.rows[new][:2]
+        kept = npeak <= budget and (nwall < wall or (dpk < 0 and npeak < peak and nwall <= wall))
+        steps.append((s, kept))
+        if kept:
+            cur = new
+        else:
+            rejected[s] = est[s]
+    return steps, cur
+
+
+def test_noise_free_the_loop_chooses_what_single_flip_greedy_chooses(replayed):
+    """Replayed measurements are noise-free: the loop, at its default settings, makes the
+    reference greedy's every choice (no exact gain is lost to a tolerance)."""
+    d, table, cases, results = replayed
+    compared = 0
+    for name, (budget, strategy, gran, start) in cases.items():
+        if gran != "site" or start or table.rows[start][0] > budget:
+            continue
+        steps, final = reference_greedy(table, strategy, budget)
+        recs = TuneStore(d / name / "tune.h5").records()
+        mine = [(r.flips[0], r.decision == "accepted") for r in recs[1:]]
+        assert all(len(r.flips) == 1 and r.phase == "inhibit" for r in recs[1:]), name
+        assert mine == steps, (name, mine, steps)
+        chosen = frozenset(json.loads((d / name / "tune.config.json").read_text())["inhibited"])
+        assert chosen == final, (name, sorted(chosen), sorted(final))
+        compared += 1
+    assert compared >= 4
+
+
+def test_several_flips_per_step_are_judged_with_the_model_peak(replayed, tmp_path):
+    """--flips 3: a step's configuration is proposed when the cost model's peak of the
+    whole configuration fits, and that prediction is its measured peak (est_dpk is the
+    measured change): no step goes over the budget for want of an exact peak."""
+    d, table, cases, _ = replayed
+    params = json.loads((d / "cases.json").read_text())
+    some = next(iter(params.values()))
+    tree = some[some.index("--kernel"):some.index("--backend")]
+    multi = {}
+    for bkind in ("tightest", "median", "roomy"):
+        budget = _budget(table, bkind)
+        if table.rows[frozenset()][0] <= budget:
+            for strategy in STRATEGIES:
+                multi[f"{strategy}-{bkind}"] = (budget, strategy, "site", frozenset())
+    assert multi
+    results = _run_cases(tmp_path, tree[2:], d / "all.h5", multi, extra=("--flips", "3"))
+    several = 0
+    for name, (budget, strategy, gran, start) in multi.items():
+        assert results[name]["rc"] == 0, (name, results[name]["stderr"][-2000:])
+        recs = TuneStore(tmp_path / name / "tune.h5").records()
+        cur = recs[0]
+        for r in recs[1:]:
+            peak = table.rows[frozenset(r.inhibited)][0]
+            assert peak <= budget, (name, r.step, peak, budget)
+            assert r.measurement.peak == peak
+            assert r.est_dpk == peak - cur.measurement.peak, (name, r.step, r.flips)
+            several += len(r.flips) > 1
+            if r.decision == "accepted":
+                cur = r
+    assert several >= 1, "no step flipped several sites"
 
 
 # ---------------------------------------------------------------------- gradient guard

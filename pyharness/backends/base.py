@@ -115,6 +115,9 @@ class Backend(abc.ABC):
         (default: bitwise, tuner/guard.py)."""
         from ..tuner.guard import GradientGuard
         return GradientGuard()
+    # True: running a configuration again gives the same measurement (replay), so the
+    # tuner's repeated rounds of one step would only repeat it
+    deterministic = False
 
     def __init__(self, request: RunRequest):
         self.request = request

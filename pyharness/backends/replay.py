@@ -25,6 +25,7 @@ class ReplayBackend(Backend):
     """Serves the measurements recorded in an earlier tune.h5 or explore.h5 instead of running."""
 
     name = "replay"
+    deterministic = True
 
     def __init__(self, request: RunRequest, source: str, delay: float = 0.0, stack_limit: int = 0):
         super().__init__(request)

@@ -61,7 +61,7 @@ class TuneLoop:
     def __init__(self, state: TuneState, backend: Backend, store: TuneStore, gran: DecisionUnits,
                  estimator: Callable[[str], dict[str, Estimate]], profile_dir: Path,
                  max_steps: int = 50, retries: int = 1, progress=None, snapshots: int = 0,
-                 guard: GradientGuard | None = None):
+                 guard: GradientGuard | None = None, rounds: int = 2):
         self.state = state
         self.backend = backend
         self.store = store
@@ -73,19 +73,23 @@ class TuneLoop:
         self.progress = progress
         self.snapshots = snapshots
         self.guard = guard if guard is not None else GradientGuard()
+        # inhibit steps run the incumbent and the candidate alternately, this many times
+        # each (once with a backend that gives the same measurement every time)
+        self.rounds = 1 if getattr(backend, "deterministic", False) else max(1, int(rounds))
+        self._models: dict[str, object] = {}
         # --method optimal: step record -> the model's prediction, stored with the step
         self.predictor: Callable[[StepRecord], dict] | None = None
         self.attempt_log: list[dict] = []     # the failed attempts of the step being measured
 
     # ------------------------------------------------------------------
-    def _measure(self, step: int, inhibited: frozenset[str]):
+    def _measure(self, step: int, inhibited: frozenset[str], suffix: str = "", estimate: bool = True):
         """Run a configuration with retries. Returns (measurement|None, estimates, attempts, failure).
 
         Every failed attempt goes to the step's in-flight record at once (job id, state,
         exit code, log), so a resumed run neither forgets it nor retries more often than
         ``retries``; the step record carries them all (``attempt_log``)."""
         config = self.gran.config(sorted(inhibited), self.snapshots)
-        path = str(self.profile_dir / f"step_{step:05d}.h5")
+        path = str(self.profile_dir / f"step_{step:05d}{suffix}.h5")
         pending = self.store.pending()
         log = []
         if pending and pending.get("profile") and os.path.abspath(pending["profile"]) == os.path.abspath(path):
@@ -94,7 +98,7 @@ class TuneLoop:
         failure = None
         for attempt in range(len(log) + 1, self.retries + 2):
             try:
-                m = self.backend.run(config, path, label=f"step {step}")
+                m = self.backend.run(config, path, label=f"step {step}{suffix}")
             except RunFailed as exc:
                 failure = exc
                 log.append({"attempt": attempt, "job_id": exc.job_id or "", "state": exc.state,
@@ -103,18 +107,81 @@ class TuneLoop:
                 # one write: this attempt is over (no job in flight) and recorded
                 self.store.update_pending(profile=path, job_id="", attempts=log)
                 again = attempt <= self.retries and exc.retryable
-                self._note(f"step {step}: run failed ({exc.state}): {exc} "
+                self._note(f"step {step}{suffix}: run failed ({exc.state}): {exc} "
                            + ("- retrying" if again else "- skipping this flip"))
                 if not again:
                     return None, {}, attempt, failure
                 continue
             stop_at("run-done")
-            return m, self.estimator(path), attempt, None
+            return m, (self.estimator(path) if estimate else {}), attempt, None
         if failure is None and log:       # every attempt failed before a kill: as recorded
             last = log[-1]
             failure = RunFailed(last.get("message", "failed"), state=last.get("state", "FAILED"),
                                 exit_code=last.get("exit_code"), job_id=last.get("job_id") or None)
         return None, {}, max(len(log), 1), failure
+
+    def _measure_rounds(self, step: int, target: frozenset[str]):
+        """The candidate and the incumbent, alternately, ``rounds`` times each (candidate
+        first: a candidate that fails costs no incumbent run). Returns (candidate's
+        median run | None, its estimates, attempts of the candidate, runs made, failure,
+        incumbent times, candidate times)."""
+        cand, inc, runs, attempts_c = [], [], 0, 0
+        incumbent = self.state.inhibited
+        for r in range(self.rounds):
+            sfx = "" if r == 0 else f".r{r}"
+            m, _, attempts, failure = self._measure(step, target, sfx, estimate=False)
+            runs += attempts
+            attempts_c += attempts
+            if m is None:
+                return None, {}, attempts_c, runs, failure, (), ()
+            cand.append(m)
+            mi, _, attempts, failure = self._measure(step, incumbent, f".incumbent{r}", estimate=False)
+            runs += attempts
+            if mi is not None:
+                inc.append(mi.wall)
+        if not inc:      # the incumbent could not be run again: its recorded time
+            inc = [self.state.current.wall]
+        # the candidate's run of median time stands for it (its profile gives the estimates)
+        order = sorted(range(len(cand)), key=lambda i: (cand[i].wall, i))
+        pick = order[(len(order) - 1) // 2]
+        m = cand[pick]
+        peaks = {c.peak_bytes for c in cand}
+        if len(peaks) > 1:
+            self._note(f"step {step}: the candidate's runs measured different peaks {sorted(peaks)}: "
+                       "keeping the largest")
+            m = dataclasses.replace(m, peak_bytes=max(peaks, key=max))
+        return (m, self.estimator(m.profile), attempts_c, runs, None, tuple(inc),
+                tuple(c.wall for c in cand))
+
+    # ------------------------------------------------------------ the cost model (several flips)
+    def _model(self, profile: str):
+        """The cost model of a profile (cached); None when it gives none."""
+        if profile not in self._models:
+            from ..model import CostModel, StructureError
+            try:
+                model = CostModel.from_profile(profile)
+                if not model.peaks_verified:
+                    self._note(f"the cost model of {profile} does not give back its measured peak: "
+                               "one flip per step")
+                    model = None
+            except (PyharnessError, StructureError) as exc:
+                self._note(f"no cost model from {profile} ({exc}): one flip per step")
+                model = None
+            self._models = {profile: model}      # only the incumbent's is ever asked again
+        return self._models[profile]
+
+    def peak_of(self, inhibited: frozenset[str]) -> int | None:
+        """The model's predicted largest per-rank peak of a configuration, from the
+        incumbent's profile; None when it is not exact there (it re-activates sites the
+        profiled run inhibited, or the profile has repeat sections)."""
+        cur = self.state.current
+        if cur is None or not cur.profile:
+            return None
+        model = self._model(cur.profile)
+        if model is None:
+            return None
+        pred = model.predict(self.gran.config(sorted(inhibited), self.snapshots))
+        return pred.peak if pred.exact else None
 
     def _note(self, msg: str) -> None:
         if self.progress is not None:
@@ -147,7 +214,7 @@ class TuneLoop:
         st = self.state
         if st.nsteps >= self.max_steps + 1:
             return False
-        prop = st.propose()
+        prop = st.propose(self.peak_of if st.flips_per_step > 1 else None)
         if prop is None:
             if st.over_budget:
                 raise BudgetUnreachable(
@@ -157,14 +224,20 @@ class TuneLoop:
             return False
         target = st.config_after(prop)
         n = st.nsteps
-        m, ests, attempts, failure = self._measure(n, target)
+        inc_t = cand_t = ()
+        if prop.phase is Phase.INHIBIT:
+            m, ests, attempts, runs, failure, inc_t, cand_t = self._measure_rounds(n, target)
+        else:     # judged by the peak: bytes, the same in every run
+            m, ests, attempts, failure = self._measure(n, target)
+            runs = attempts
         est_dt = sum(e.dt for e in prop.flips)
-        est_dpk = sum(e.dpk for e in prop.flips)
+        est_dpk = prop.est_dpk if prop.phase is Phase.INHIBIT else sum(e.dpk for e in prop.flips)
+        common = dict(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
+                      est_dt=est_dt, est_dpk=est_dpk, attempts=attempts, runs=runs,
+                      rounds_incumbent=inc_t, rounds_candidate=cand_t)
         if m is None:
-            rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
-                             decision=Decision.FAILED, reason=str(failure), est_dt=est_dt, est_dpk=est_dpk,
-                             attempts=attempts, failure_state=failure.state,
-                             exit_code=failure.exit_code, job_id=failure.job_id or "")
+            rec = StepRecord(decision=Decision.FAILED, reason=str(failure), failure_state=failure.state,
+                             exit_code=failure.exit_code, job_id=failure.job_id or "", **common)
         elif not (cmp := self.guard.compare(st.start, m)).same:
             # never chosen, whatever its time and peak; its flips stay checkpointed
             culprits = sorted({callee_of(k) for k in prop.keys}) if prop.phase in (Phase.INHIBIT, Phase.LOWER) else []
@@ -172,17 +245,15 @@ class TuneLoop:
             if culprits:
                 why += f"; must stay checkpointed: {', '.join(culprits)}"
             self._note(f"step {n}: {why} - rejected")
-            rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
-                             decision=Decision.REJECTED, reason=why, est_dt=est_dt, est_dpk=est_dpk,
-                             measurement=m, estimates=ests, attempts=attempts,
+            rec = StepRecord(decision=Decision.REJECTED, reason=why, measurement=m, estimates=ests,
                              job_id=getattr(self.backend, "last_job_id", "") or "",
-                             grad_differs=True, grad_detail=cmp.detail, grad_rel_diff=cmp.rel_diff)
+                             grad_differs=True, grad_detail=cmp.detail, grad_rel_diff=cmp.rel_diff,
+                             **common)
         else:
-            ok, why = st.judge(prop.phase, m)
-            rec = StepRecord(step=n, phase=prop.phase, flips=prop.keys, inhibited=tuple(sorted(target)),
-                             decision=Decision.ACCEPTED if ok else Decision.REJECTED, reason=why, est_dt=est_dt,
-                             est_dpk=est_dpk, measurement=m, estimates=ests, attempts=attempts,
-                             job_id=getattr(self.backend, "last_job_id", "") or "")
+            ok, why, margin = st.judge(prop.phase, m, prop, inc_t, cand_t)
+            rec = StepRecord(decision=Decision.ACCEPTED if ok else Decision.REJECTED, reason=why,
+                             measurement=m, estimates=ests, margin_s=margin,
+                             job_id=getattr(self.backend, "last_job_id", "") or "", **common)
         self._record(rec)
         return True
 

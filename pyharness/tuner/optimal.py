@@ -42,12 +42,13 @@ class OptimalStep:
     """Rank 0's side of ``--method optimal`` around a :class:`TuneLoop`."""
 
     def __init__(self, loop: TuneLoop, granularity: str, time_limit: float | None = 60.0,
-                 note=print):
+                 note=print, tolerance: float = 0.01):
         self.loop = loop
         self.granularity = granularity
         self.time_limit = time_limit
         self.model = None
         self.note = note
+        self.tolerance = tolerance      # the choice may be this fraction slower than the start
 
     # ------------------------------------------------------------ model
     def attach(self) -> None:
@@ -115,9 +116,9 @@ class OptimalStep:
         if m.peak > st.budget:
             problems.append(f"measured peak {human_bytes(m.peak)} is above the budget "
                             f"{human_bytes(st.budget)}")
-        if m.wall > st.start.wall * (1.0 + st.tolerance):
+        if m.wall > st.start.wall * (1.0 + self.tolerance):
             problems.append(f"SLOWER than the start: {m.wall:.6f} s against {st.start.wall:.6f} s, "
-                            f"beyond the tolerance of {st.tolerance:.1%}")
+                            f"beyond the tolerance of {self.tolerance:.1%}")
         cmp = self.loop.guard.compare(st.start, m)
         extra = {}
         if not cmp.same:

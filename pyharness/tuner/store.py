@@ -14,6 +14,9 @@ Layout (docs/FORMAT.md, kind ``tune``)::
                       attempt_log (JSON: every failed attempt's job id, state, exit
                       code and log), grad_differs, grad_detail, grad_rel_diff, ...
                       datasets: wall_s, cpu_s, peak_bytes (per rank)
+                      greedy inhibit steps: attrs margin_s, runs; datasets
+                      rounds_incumbent_s, rounds_candidate_s (slowest-rank wall of
+                      every run of the incumbent and of the candidate in that step)
       /steps/NNNNN/estimates   key, dt, dpk, count, dt_cpu (of that step's profile)
       /steps/NNNNN/predicted   --method optimal: the model's prediction of that step's
                       configuration: datasets peak_bytes, time_s (per rank); attrs
@@ -245,6 +248,11 @@ class TuneStore:
         a["grad_differs"] = bool(rec.grad_differs)
         a["grad_detail"] = rec.grad_detail
         a["grad_rel_diff"] = float(rec.grad_rel_diff)
+        a["margin_s"] = float(rec.margin_s)
+        a["runs"] = int(rec.runs or rec.attempts)
+        if rec.rounds_incumbent or rec.rounds_candidate:
+            g["rounds_incumbent_s"] = np.array(rec.rounds_incumbent, dtype=np.float64)
+            g["rounds_candidate_s"] = np.array(rec.rounds_candidate, dtype=np.float64)
         m = rec.measurement
         if m is not None:
             a["profile"] = relative_path(m.profile, self.path)
@@ -317,7 +325,12 @@ class TuneStore:
             job_id=str(a["job_id"]), grad_differs=bool(a.get("grad_differs", False)),
             grad_detail=str(a.get("grad_detail", "")),
             grad_rel_diff=float(a.get("grad_rel_diff", float("nan"))), prediction=pred,
-            attempt_log=tuple(json.loads(a.get("attempt_log", "[]"))))
+            attempt_log=tuple(json.loads(a.get("attempt_log", "[]"))),
+            margin_s=float(a.get("margin_s", 0.0)), runs=int(a.get("runs", 0)),
+            rounds_incumbent=tuple(float(x) for x in g["rounds_incumbent_s"][()])
+            if "rounds_incumbent_s" in g else (),
+            rounds_candidate=tuple(float(x) for x in g["rounds_candidate_s"][()])
+            if "rounds_candidate_s" in g else ())
 
     # ------------------------------------------------------------ a run in flight
     def pending(self) -> dict | None:
