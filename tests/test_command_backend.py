@@ -139,7 +139,14 @@ def test_tune_finds_a_nocheckpoint_list_within_budget(project, method):
     assert "Tapenade: -nocheckpoint" in p.stdout
     assert "within 1e-10 of the start's" in p.stdout
     listed, recs = check_recommendation(project, 3.0)
-    assert listed, "inhibiting something fits 3x the all-checkpointed peak"
+    if method == "optimal":
+        assert listed, "inhibiting something fits 3x the all-checkpointed peak"
+    else:
+        # the greedy loop keeps a flip only when faster beyond the spread of runs measured
+        # alternately in its step (docs/MODEL.md); this example's gains (tens of ms) can
+        # drown in a loaded machine's noise: then every step says so and nothing is listed
+        assert listed or all(r["decision"] == "rejected" and "beyond the margin" in r["reason"]
+                             for r in recs[1:]), [(r["flips"], r["reason"]) for r in recs[1:]]
     assert all(r["decision"] != "failed" for r in recs)
     if method == "optimal":
         assert recs[1]["phase"] == "optimal"
