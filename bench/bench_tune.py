@@ -1,29 +1,40 @@
-"""Tuning results: speed-up and peak of the tuned configuration against every site
-checkpointed, for two budgets, and how well the estimates predicted each step.
+"""Tuning: --method optimal against --method greedy, side by side in one job.
 
-    python bench/bench_tune.py --kernel streamice --size medium --ranks 2
-    python bench/bench_tune.py --kernel biogeo --budgets 1.0x --snapshots 0,2,4   # pairs
+    python bench/bench_tune.py                                  # the three cases below
+    python bench/bench_tune.py --cases streamice:demo --budgets 1.5x,0.95x
+    python bench/bench_tune.py --kernel biogeo --size medium --budgets 0.6x --snapshots 0,2,4   # pairs
 
-Runs `mpiexec -n RANKS python -m pyharness.tune` (inline backend) per budget, then
-reads tune.h5: for every step (one flip against the configuration it came from) the
-estimated dT/dPk next to the measured change.
+For every case (kernel and size; a calltree tree) and budget, tunes with both methods
+(`mpiexec -n RANKS python -m pyharness.tune`, inline backend), then measures the start
+and both choices again, alternately, --rounds times each without profiling, so the
+final times are compared under the same load. Prints per method: runs used, wall time
+of the tuning, the final time (median of the rounds, and their spread max - min), the
+speed-up over the start, the final peak against the budget; and the time ratio
+optimal/greedy of the two choices.
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
-
-import numpy as np
+import time
 
 from pyharness.tuner.store import TuneStore
 from pyharness.units import human_bytes
-from pyharness.vocabulary import Decision, Phase
+
+CASES = {
+    "streamice:demo": ["--kernel", "streamice", "--size", "demo"],
+    "biogeo:small": ["--kernel", "biogeo", "--size", "small"],
+    "calltree:random12": ["--kernel", "calltree", "--param", "shape=random", "--param", "nsites=12",
+                          "--param", "seed=3", "--param", "m=4096"],
+}
 
 
 def run(kernel, size, ranks, budget, strategy, out, repeat, snapshots="0", max_steps=30):
+    """The pair search (--snapshots 0,2,4) with the greedy loop."""
     cmd = ["mpiexec", "-n", str(ranks), sys.executable, "-m", "pyharness.tune", "--kernel", kernel,
            "--size", size, "--budget", budget, "--strategy", strategy, "--backend", "inline",
            "--method", "greedy",
@@ -33,6 +44,88 @@ def run(kernel, size, ranks, budget, strategy, out, repeat, snapshots="0", max_s
     if "," in snapshots:
         return None
     return TuneStore(out).records()
+
+
+def tune(case, ranks, budget, method, out, args):
+    """One tuning; (records, wall seconds, exit status, stderr tail)."""
+    cmd = ["mpiexec", "-n", str(ranks), sys.executable, "-m", "pyharness.tune", *case,
+           "--budget", budget, "--method", method, "--strategy", args.strategy, "--backend", "inline",
+           "--max-steps", str(args.max_steps), "--rounds", str(args.tune_rounds), "--no-progress",
+           "--out", out]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=os.path.dirname(out))
+    wall = time.perf_counter() - t0
+    recs = TuneStore(out).records() if os.path.exists(out) else []
+    return recs, wall, p.returncode, p.stderr.strip().splitlines()[-1:] if p.returncode else []
+
+
+def measure(case, ranks, config, out):
+    """Slowest rank's adjoint time of one run without profiling, and its largest peak."""
+    cmd = ["mpiexec", "-n", str(ranks), sys.executable, "-m", "pyharness.profile", *case,
+           "--no-profiling", "--out", out]
+    if config:
+        cmd += ["--config", config]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=os.path.dirname(out))
+    import h5py
+    with h5py.File(out) as f:
+        return float(max(f["summary/wall_s"][()])), int(max(f["summary/peak_bytes"][()]))
+
+
+def compare(args, tmp):
+    cases = args.cases.split(",")
+    print(f"optimal against greedy ({args.strategy}, --rounds {args.tune_rounds}), {args.ranks} ranks; "
+          f"final times: median of {args.rounds} runs without profiling, start and both choices "
+          f"measured alternately (spread = max - min)")
+    print(f"{'case':<18} {'budget':>6} {'method':>7} {'runs':>5} {'tuning':>8} {'final':>9} "
+          f"{'spread':>8} {'speed-up':>8} {'peak':>10} {'budget':>10}  fits")
+    for name in cases:
+        case = CASES[name]
+        for b in args.budgets.split(","):
+            d = tempfile.mkdtemp(prefix=f"{name.replace(':', '-')}-{b}-", dir=tmp)
+            res = {}
+            for method in ("optimal", "greedy"):
+                out = os.path.join(d, f"{method}.h5")
+                recs, wall, rc, err = tune(case, args.ranks, b, method, out, args)
+                cfg = os.path.join(d, f"{method}.config.json")
+                res[method] = dict(recs=recs, wall=wall, rc=rc, err=err,
+                                   cfg=cfg if rc == 0 and os.path.exists(cfg) else None)
+            if not res["optimal"]["recs"]:
+                print(f"{name:<18} {b:>6}  no start: {res['optimal']['err']}")
+                continue
+            budget = None
+            with_cfg = [m for m in res if res[m]["cfg"]]
+            times = {"start": []}
+            times.update({m: [] for m in with_cfg})
+            peaks = {}
+            for r in range(args.rounds):
+                for key in times:
+                    cfg = None if key == "start" else res[key]["cfg"]
+                    t, pk = measure(case, args.ranks, cfg, os.path.join(d, f"m-{key}-{r}.h5"))
+                    times[key].append(t)
+                    peaks[key] = pk
+            start = statistics.median(times["start"])
+            for method in ("optimal", "greedy"):
+                x = res[method]
+                recs = x["recs"]
+                runs = sum(r.runs or r.attempts for r in recs)
+                if budget is None and recs:
+                    from pyharness.units import parse_budget
+                    budget = parse_budget(b).resolve(recs[0].measurement.peak)
+                if method not in times:
+                    print(f"{name:<18} {b:>6} {method:>7} {runs:>5} {x['wall']:>7.1f}s  "
+                          f"no configuration: {' '.join(x['err'])[:70]}")
+                    continue
+                t = times[method]
+                med = statistics.median(t)
+                print(f"{name:<18} {b:>6} {method:>7} {runs:>5} {x['wall']:>7.1f}s {med:>8.4f}s "
+                      f"{max(t) - min(t):>7.4f}s {start / med:>7.2f}x {human_bytes(peaks[method]):>10} "
+                      f"{human_bytes(budget):>10}  {'yes' if peaks[method] <= budget else 'NO'}")
+            print(f"{name:<18} {b:>6} {'start':>7} {'':>5} {'':>8} {start:>8.4f}s "
+                  f"{max(times['start']) - min(times['start']):>7.4f}s {1.0:>7.2f}x "
+                  f"{human_bytes(peaks['start']):>10}")
+            if "optimal" in times and "greedy" in times:
+                ratio = statistics.median(times["optimal"]) / statistics.median(times["greedy"])
+                print(f"{name:<18} {b:>6}   time ratio optimal/greedy {ratio:.3f}")
 
 
 def pairs(args, tmp):
@@ -57,15 +150,19 @@ def pairs(args, tmp):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--kernel", default="streamice")
-    ap.add_argument("--size", default="medium")
+    ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
+    ap.add_argument("--kernel", default="biogeo", help="pair search (--snapshots 0,2,4) only")
+    ap.add_argument("--size", default="medium", help="pair search only")
     ap.add_argument("--ranks", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--budgets", default="1.5x,3x")
+    ap.add_argument("--repeat", type=int, default=3, help="pair search: each run the fastest of N")
+    ap.add_argument("--budgets", default="1.5x,0.95x")
     ap.add_argument("--strategy", default="runtime-first")
-    ap.add_argument("--max-steps", type=int, default=30, help="tuning steps per run (default 30)")
+    ap.add_argument("--max-steps", type=int, default=60, help="greedy steps per tuning (default 60)")
+    ap.add_argument("--tune-rounds", type=int, default=2, help="the greedy loop's --rounds (default 2)")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="runs of the start and of each choice, alternately, to compare them (default 5)")
     ap.add_argument("--snapshots", default="0",
-                    help="time-loop snapshot count; several (0,2,4): the pair search")
+                    help="several (0,2,4): the pair search of the greedy loop instead")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-tune-")
     if "," in args.snapshots:
@@ -73,39 +170,7 @@ def main():
               f"snapshot count), each run the fastest of {args.repeat}")
         pairs(args, tmp)
         return
-    print(f"{args.kernel} {args.size} on {args.ranks} ranks, strategy {args.strategy}, "
-          f"each run the fastest of {args.repeat}")
-    print(f"{'budget':>8} {'start':>9} {'tuned':>9} {'speed-up':>9} {'start peak':>11} "
-          f"{'tuned peak':>11} {'steps':>6} {'inhibited':>10}")
-    errs_t, errs_p = [], []
-    for b in args.budgets.split(","):
-        recs = run(args.kernel, args.size, args.ranks, b, args.strategy,
-                   os.path.join(tmp, f"tune-{b}.h5"), args.repeat, args.snapshots, args.max_steps)
-        start = recs[0].measurement
-        acc = [r for r in recs if r.decision.kept]
-        best = acc[-1].measurement
-        print(f"{b:>8} {start.wall:>8.3f}s {best.wall:>8.3f}s {start.wall / best.wall:>8.2f}x "
-              f"{human_bytes(start.peak):>11} {human_bytes(best.peak):>11} {len(recs) - 1:>6} "
-              f"{len(acc[-1].inhibited):>10}")
-        cur = recs[0].measurement
-        for r in recs[1:]:
-            if r.measurement is not None and r.phase is Phase.INHIBIT:
-                m = r.measurement
-                errs_t.append((r.est_dt, cur.wall - m.wall))
-                errs_p.append((r.est_dpk, m.peak - cur.peak))
-            if r.decision is Decision.ACCEPTED:
-                cur = r.measurement
-    if errs_p:
-        et = np.array(errs_t)
-        ep = np.array(errs_p)
-        exact = int(np.sum(ep[:, 0] == ep[:, 1]))
-        print(f"\nestimate vs measurement over {len(ep)} steps:")
-        print(f"  peak change: exact in {exact}/{len(ep)} steps; "
-              f"median |error| {human_bytes(float(np.median(np.abs(ep[:, 0] - ep[:, 1]))))}")
-        rel = np.abs(et[:, 0] - et[:, 1]) / np.maximum(np.abs(et[:, 1]), 1e-9)
-        print(f"  time gain: median estimate {np.median(et[:, 0]):.4f} s, median measured "
-              f"{np.median(et[:, 1]):.4f} s, median relative error {np.median(rel):.0%} "
-              f"(noise of single runs on a shared 2-core machine included)")
+    compare(args, tmp)
 
 
 if __name__ == "__main__":

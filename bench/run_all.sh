@@ -9,9 +9,8 @@ echo "## adjoint cost and profiling overhead"
 mpiexec -n 2 python "$here/bench/bench_adjoint.py" --kernel streamice --size medium
 mpiexec -n 2 python "$here/bench/bench_adjoint.py" --kernel biogeo --size medium
 echo "## analysis throughput"; python "$here/bench/bench_analysis.py"
-echo "## tuning"
-python "$here/bench/bench_tune.py" --kernel streamice --size medium
-python "$here/bench/bench_tune.py" --kernel biogeo --size medium --budgets 1.5x --max-steps 50
+echo "## tuning: --method optimal against --method greedy"
+python "$here/bench/bench_tune.py" --budgets 1.5x,0.95x --rounds 5
 echo "## pairs of configuration and time-loop snapshot count"
 python "$here/bench/bench_tune.py" --kernel biogeo --size medium --budgets 0.6x --snapshots 0,2,4 --max-steps 40
 echo "## scaling with the number of sites"
