@@ -119,6 +119,9 @@ def _cut(out, keep: int) -> None:
         for name in list(f["steps"]):
             if int(name) > keep:
                 del f["steps"][name]
+    for p in Path(out).with_name(Path(out).name + ".steps").glob("*.h5"):   # each step is a file
+        if int(p.stem) > keep:
+            p.unlink()
 
 
 def _optimum(tmp_path, start_rec, budget: int) -> list[str]:
@@ -155,22 +158,15 @@ def test_resume_after_a_kill_continues_with_the_same_solve(tmp_path):
                       "--tolerance", "0.95", "--budget", "1.3x", "--resume"], timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(TuneStore(out).records()) == 2
-    # 3. a real SIGKILL (PYHARNESS_STOP_AT): the n-th atomic rename is killed before it lands;
-    # find the n that leaves exactly the start recorded (the kill lands around the choice's run)
-    killed = None
-    for n in range(2, 12):
-        d = tmp_path / f"kill{n}"
-        d.mkdir()
-        k_out = d / "tune.h5"
-        proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(k_out), "--no-progress",
-                          "--tolerance", "0.95", "--budget", "1.3x"], timeout=600, cwd=d,
-                      env={"PYHARNESS_STOP_AT": f"tmp-written@{n}"})
-        if proc.returncode == 0:
-            break                   # past the last rename: the run finished
-        if k_out.exists() and len(TuneStore(k_out).records()) == 1:
-            killed = k_out
-            break
-    assert killed is not None, "no kill left the start alone recorded"
+    # 3. a real SIGKILL (PYHARNESS_STOP_AT): after the choice's run, before its step is written
+    d = tmp_path / "killed"
+    d.mkdir()
+    killed = d / "tune.h5"
+    proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(killed), "--no-progress",
+                      "--tolerance", "0.95", "--budget", "1.3x"], timeout=600, cwd=d,
+                  env={"PYHARNESS_STOP_AT": "run-done@2"})
+    assert proc.returncode != 0 and "SIGKILL at run-done@2" in proc.stderr, proc.stderr[-2000:]
+    assert len(TuneStore(killed).records()) == 1
     start = TuneStore(killed).records()[0]
     proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(killed), "--no-progress",
                       "--tolerance", "0.95", "--budget", "1.3x", "--resume"], timeout=600, cwd=killed.parent)
