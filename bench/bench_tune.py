@@ -56,7 +56,8 @@ def tune(case, ranks, budget, method, out, args):
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=os.path.dirname(out))
     wall = time.perf_counter() - t0
     recs = TuneStore(out).records() if os.path.exists(out) else []
-    return recs, wall, p.returncode, p.stderr.strip().splitlines()[-1:] if p.returncode else []
+    said = [l for l in p.stderr.splitlines() if any(c.isalnum() for c in l)]
+    return recs, wall, p.returncode, said[-1:] if p.returncode else []
 
 
 def measure(case, ranks, config, out):
