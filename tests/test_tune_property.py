@@ -79,7 +79,7 @@ class Table:
                 self.rows[key] = (
                     int(np.max(g["peak_bytes"][()])), float(np.max(g["wall_s"][()])),
                     str(a["grad_sha1"]), float(a["cost"]))
-                self.profiles[key] = str(a["profile"])
+                self.profiles[key] = resolve_path(str(a["profile"]), path)   # relative to the file
         self.ref_digest = self.rows[frozenset()][2]
 
     def sites_of(self, keys, granularity):
