@@ -292,7 +292,7 @@ def test_resume_refuses_other_settings_of_the_history_and_says_what_to_pass(tmp_
     import h5py
     with h5py.File(tmp_path / "tune.h5") as f:
         before = dict(f.attrs)
-    for args, want in [(["--tolerance", "0.05", "--method", "greedy"], "pass --tolerance 0.01"),
+    for args, want in [(["--tolerance", "0.05", "--method", "greedy"], "pass --tolerance 0"),
                        (["--flips", "2", "--method", "greedy"], "pass --flips 1"),
                        (["--method", "optimal"], "pass --method greedy"),
                        (["--repeat", "2", "--method", "greedy"], "pass --repeat 1"),
