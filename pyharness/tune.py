@@ -93,8 +93,9 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                          "N times each, and keeps the candidate when the difference of the median "
                          "times is larger than the measured spread (the larger range of the two "
                          "sets of runs); flips estimated to lower the peak are kept when the peak "
-                         "is lower and the time not worse beyond that spread (default 2; the "
-                         "replay backend runs once: its measurements do not vary)")
+                         "is lower and the time not worse beyond that spread (default 2). 1: the "
+                         "candidate's one run against the incumbent's recorded run, no spread (the "
+                         "paper's loop; what the replay backend does: its measurements do not vary)")
     ap.add_argument("--tolerance", type=float, default=None, metavar="F",
                     help="greedy loop: a candidate must also be faster by this fraction of the "
                          "incumbent's time (default 0: the measured spread decides, and without "

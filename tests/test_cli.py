@@ -311,7 +311,10 @@ def test_replay_honours_the_stack_limit(tmp_path):
     """D11: the replay backend ignored --limit (steps at 506 KiB under a 100 KiB limit,
     exit 0). A recorded configuration above the limit fails as the real run would."""
     from pyharness.tuner.store import TuneStore
-    proc = _tune1(tmp_path, "--budget", "3x", "--max-steps", "6", "--method", "greedy", out="ref.h5")
+    # --rounds 1: each step one run against the incumbent's recorded one, so the replay
+    # (one measurement per configuration) takes the same path
+    proc = _tune1(tmp_path, "--budget", "3x", "--max-steps", "6", "--method", "greedy", "--rounds", "1",
+                  out="ref.h5")
     assert proc.returncode == 0, proc.stderr[-2000:]
     ref = TuneStore(tmp_path / "ref.h5").records()
     peaks = sorted({r.measurement.peak for r in ref if r.measurement is not None})

@@ -74,7 +74,8 @@ class TuneLoop:
         self.snapshots = snapshots
         self.guard = guard if guard is not None else GradientGuard()
         # inhibit steps run the incumbent and the candidate alternately, this many times
-        # each (once with a backend that gives the same measurement every time)
+        # each; 1 (and any backend that gives the same measurement every time): the
+        # candidate once, against the incumbent's recorded run
         self.rounds = 1 if getattr(backend, "deterministic", False) else max(1, int(rounds))
         self._models: dict[str, object] = {}
         # --method optimal: step record -> the model's prediction, stored with the step
@@ -135,6 +136,8 @@ class TuneLoop:
             if m is None:
                 return None, {}, attempts_c, runs, failure, (), ()
             cand.append(m)
+            if self.rounds == 1:     # the paper's loop: against the incumbent's recorded run
+                break
             mi, _, attempts, failure = self._measure(step, incumbent, f".incumbent{r}", estimate=False)
             runs += attempts
             if mi is not None:
