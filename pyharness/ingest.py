@@ -82,14 +82,18 @@ class Trace:
     cpu: np.ndarray
     stack: np.ndarray
     ctl_bits: np.ndarray | None   # control bits on the stack per event (None: version-1 trace)
+    nevents: int = -1         # events in the file (the arrays are empty when read without them)
 
     @property
     def command(self) -> str:
         return " ".join(shlex.quote(a) for a in self.argv)
 
 
-def read_trace(path) -> Trace:
-    """Read one trace file; :class:`TraceFileError` if it is not one or is truncated."""
+def read_trace(path, events: bool = True) -> Trace:
+    """Read one trace file; :class:`TraceFileError` if it is not one or is truncated.
+
+    With ``events=False`` the event arrays are checked but not kept (empty):
+    the header, the location table and ``nevents`` only."""
     p = Path(path)
     data = p.read_bytes()
     if len(data) < 8 or data[:8] != MAGIC:
@@ -147,14 +151,20 @@ def read_trace(path) -> Trace:
         return a
 
     kind, loc = arr("<i1", 1), arr("<i4", 4)
-    wall_a, cpu_a, stack = arr("<i8", 8), arr("<i8", 8), arr("<i8", 8)
-    ctl = arr("<i8", 8) if version >= 2 else None
     if nev and (loc.min() < -1 or loc.max() >= nloc):
         raise TraceFileError(f"'{p}' is damaged: an event names location {int(loc.max())} of {nloc}")
+    if not events:
+        kind, loc = kind[:0], loc[:0]
+        wall_a = cpu_a = stack = np.zeros(0, dtype=np.int64)
+        ctl = np.zeros(0, dtype=np.int64) if version >= 2 else None
+    else:
+        wall_a, cpu_a, stack = arr("<i8", 8), arr("<i8", 8), arr("<i8", 8)
+        ctl = arr("<i8", 8) if version >= 2 else None
+    del data
     return Trace(str(p), rank, nranks, bool(flags & 1), bool(flags & 2), wall, cpu, peak, pushed,
                  popped, cur, unix0, pid, event_ns if event_ns >= 0 else float("nan"),
                  callback_ns if callback_ns >= 0 else float("nan"), program, argv, run_id, host, tuple(callee), tuple(file),
-                 tuple(line), tuple(is_site), tuple(active), kind, loc, wall_a, cpu_a, stack, ctl)
+                 tuple(line), tuple(is_site), tuple(active), kind, loc, wall_a, cpu_a, stack, ctl, nev)
 
 
 def _trace_files(directory: Path) -> list[Path]:
@@ -172,10 +182,13 @@ def _trace_files(directory: Path) -> list[Path]:
     return files
 
 
-def read_traces(directory) -> list[Trace]:
-    """Every rank's trace in ``directory``, in rank order, checked to be one complete run."""
+def read_traces(directory, events: bool = True) -> list[Trace]:
+    """Every rank's trace in ``directory``, in rank order, checked to be one complete run.
+
+    With ``events=False`` only headers and location tables are kept (one file
+    in memory at a time): what :func:`ingest` needs before it streams the events."""
     d = Path(directory)
-    traces = [read_trace(f) for f in _trace_files(d)]
+    traces = [read_trace(f, events) for f in _trace_files(d)]
     for t in traces:
         m = _NAME.match(Path(t.path).name)
         if int(m.group(1)) != t.rank:
@@ -209,20 +222,31 @@ def read_traces(directory) -> list[Trace]:
     return sorted(traces, key=lambda t: t.rank)
 
 
-def ingest(directory, out, *, command: str = "") -> list[Trace]:
+def ingest(directory, out, *, command: str = "", keep_events: bool = True) -> list[Trace]:
     """Join the per-rank traces of ``directory`` into ``out`` (a profile.h5, docs/FORMAT.md).
 
-    Returns the traces read (rank order)."""
-    from .profile import RunSummary, write_profile_h5
-    from .runtime import Location
+    The traces are read twice, one at a time: first their headers and location
+    tables (to build the one location table), then each rank's events, which go
+    to ``out.events/rank_NNNNN.h5`` and are reduced (merge and model part,
+    pyharness/reduction.py) before the next rank is read; ``out`` joins the
+    per-rank files with virtual datasets and stores the reductions in ``/reduced``.
+    Memory: one rank's events plus sites x ranks figures.
 
-    traces = read_traces(directory)
+    Returns the traces read (rank order); with ``keep_events=False`` without
+    their event arrays (``nevents`` says how many there were)."""
+    import uuid
+
+    from .analysis.profiles import Locations
+    from .profile import RunSummary, write_profile_h5
+    from .reduction import reduce_events, remove_stale_rank_files, write_rank_events
+    from .runtime import Location
+    heads = read_traces(directory, events=False)
     # one location table for all ranks (each rank numbers locations as it first met them)
     index: dict[tuple, int] = {}
     locs: list[Location] = []
     inhibited: list[bool] = []
     maps = []
-    for t in traces:
+    for t in heads:
         m = np.empty(len(t.callee) + 1, dtype=np.int32)
         m[-1] = -1
         for i, key in enumerate(zip(t.callee, t.file, t.line, t.is_site)):
@@ -236,17 +260,31 @@ def ingest(directory, out, *, command: str = "") -> list[Trace]:
     dup = {x for x in names if names.count(x) > 1}
     if dup:
         raise TraceFileError(f"a site and a routine share the name(s) {sorted(dup)[:5]}")
-
-    def events():
-        for t, m in zip(traces, maps):
-            yield {"kind": t.kind, "loc": m[t.loc], "wall_ns": t.wall, "cpu_ns": t.cpu,
-                   "stack": t.stack, "ctl_bits": t.ctl_bits}
-
+    table = Locations.from_records(locs)
+    run_id = uuid.uuid4().hex
+    kept: list[Trace] = []
+    reductions = []
+    counts: list[int] = []
+    ctl: list[bool] = []
+    for h, m in zip(heads, maps):
+        t = read_trace(h.path)
+        if (t.rank, t.nranks, t.run_id, t.nevents) != (h.rank, h.nranks, h.run_id, h.nevents):
+            raise TraceFileError(f"'{t.path}' changed while it was being ingested: run again")
+        ev = {"kind": t.kind, "loc": m[t.loc], "wall_ns": t.wall, "cpu_ns": t.cpu, "stack": t.stack,
+              "ctl_bits": t.ctl_bits}
+        if len(t.kind):
+            write_rank_events(out, t.rank, ev, run_id)
+        reductions.append(reduce_events(ev, table, t.rank))
+        counts.append(len(t.kind))
+        ctl.append(t.ctl_bits is not None)
+        kept.append(t if keep_events else h)
+        del ev, t
+    traces = kept
     f64 = lambda v: np.array(v, dtype=np.float64)
     i64 = lambda v: np.array(v, dtype=np.int64)
     summary = RunSummary(f64([t.wall_ns * 1e-9 for t in traces]), f64([t.cpu_ns * 1e-9 for t in traces]),
                          i64([t.peak for t in traces]), i64([t.pushed for t in traces]),
-                         i64([t.popped for t in traces]), i64([len(t.kind) for t in traces]),
+                         i64([t.popped for t in traces]), i64(counts),
                          float("nan"), float("nan"), "",
                          f64([t.event_cost_ns for t in traces]), f64([t.callback_cost_ns for t in traces]))
     t0 = traces[0]
@@ -256,7 +294,9 @@ def ingest(directory, out, *, command: str = "") -> list[Trace]:
                      command=command or t0.command, profiling=True,
                      cpu_clock=all(t.cpu_clock for t in traces), locations=locs,
                      inhibited=np.array(inhibited, dtype=bool), snapshots=0, summary=summary,
-                     events=events())
+                     event_counts=counts, event_ctl=ctl, run_id=run_id,
+                     reductions=reductions if sum(counts) else None)
+    remove_stale_rank_files(out, len(traces))
     return traces
 
 
@@ -273,7 +313,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         check_writable(args.out)
-        traces = ingest(args.directory, args.out)
+        traces = ingest(args.directory, args.out, keep_events=False)
     except UsageError as exc:
         print(f"pyharness.ingest: error: {exc}", file=sys.stderr)
         return 2
@@ -282,7 +322,7 @@ def main(argv=None) -> int:
     print(f"{len(traces)} rank(s) of {t0.command or t0.program}\n"
           f"  wall           {max(wall):.3f} s slowest rank (min {min(wall):.3f} s)\n"
           f"  peak stack     {human_bytes(max(t.peak for t in traces))} max over ranks\n"
-          f"  events         {sum(len(t.kind) for t in traces)} in all"
+          f"  events         {sum(t.nevents for t in traces)} in all"
           + ("" if t0.cpu_clock else " (no CPU clock: PYHARNESS_PROFILE_CPU=1 to record it)")
           + f"\n  profile written to {args.out}", flush=True)
     return 0

@@ -28,10 +28,10 @@ from .durable import OutputLock, remove_stale_tmp
 from .errors import UsageError
 from .h5io import atomic_h5, check_writable, str_array
 from .faults import stop_at
-from .mpiutil import collective, gather_arrays, run_cli
+from .mpiutil import collective, run_cli
 from .units import human_bytes, parse_size
 
-__all__ = ["RunSummary", "run_adjoint", "write_profile", "write_profile_h5", "main"]
+__all__ = ["RunSummary", "WriteStats", "run_adjoint", "write_profile", "write_profile_h5", "main"]
 
 EVENT_FIELDS = ("kind", "loc", "wall_ns", "cpu_ns", "stack")
 # written when the events carry it (every run since trace format 2; absent in older
@@ -127,16 +127,57 @@ def run_adjoint(comm, kernel, table: SiteTable, config: Configuration, *,
     return best
 
 
+@dataclass(frozen=True)
+class WriteStats:
+    """What writing a profile cost this rank (pyharness' own traffic, for bench/bench_ranks.py)."""
+
+    sent_bytes: int          # bytes this rank sent to rank 0 (its reduction, O(sites))
+    event_bytes: int         # bytes of raw events this rank wrote to its own file
+    reduce_s: float          # time to merge its events and build its part of the model
+    write_events_s: float    # time to write its event file
+    gather_s: float          # time of the gather of reductions
+    write_profile_s: float   # rank 0: time to write profile.h5 (0 elsewhere)
+
+
 def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
-                  summary: RunSummary, events, command: str = "", profiling: bool = True) -> None:
-    """Gather every rank's events to rank 0 and write profile.h5 atomically."""
+                  summary: RunSummary, events, command: str = "", profiling: bool = True) -> WriteStats:
+    """Write profile.h5 atomically; every rank reduces its own events.
+
+    Each rank writes its raw events to ``PATH.events/rank_NNNNN.h5`` and merges
+    them itself (per site, per callee, and its part of the cost model); only
+    those per-site and per-node figures travel to rank 0, which writes the
+    profile with ``/events`` as virtual datasets over the per-rank files and
+    the figures in ``/reduced`` (pyharness/reduction.py, docs/FORMAT.md).
+    """
+    import time
+    import uuid
+
+    from .reduction import (RankReduction, gather_reductions, reduce_events,
+                            remove_stale_rank_files, write_rank_events)
     if events is None:
         arrays = {k: np.zeros(0, dtype=dt) for k, dt in zip(
             EVENT_FIELDS + (CTL_FIELD,), (np.int8, np.int32, np.int64, np.int64, np.int64, np.int64))}
     else:
         arrays = {"kind": events.kind, "loc": events.loc, "wall_ns": events.wall_ns,
-                  "cpu_ns": events.cpu_ns, "stack": events.stack, CTL_FIELD: events.ctl_bits}
-    gathered = gather_arrays(comm, arrays)
+                  "cpu_ns": events.cpu_ns, "stack": events.stack}
+        if getattr(events, CTL_FIELD, None) is not None:
+            arrays[CTL_FIELD] = events.ctl_bits
+    n = len(arrays["kind"])
+    run_id = comm.bcast(uuid.uuid4().hex if comm.rank == 0 else None, root=0)
+    t0 = time.perf_counter()
+    with collective(comm, f"writing the events of {path}"):
+        if n:
+            write_rank_events(path, comm.rank, arrays, run_id)
+    t1 = time.perf_counter()
+    with collective(comm, "reducing this rank's events"):
+        locs = runtime.locations()
+        red = (reduce_events(arrays, locs, comm.rank) if n
+               else RankReduction(comm.rank, 0, len(locs)))
+    t2 = time.perf_counter()
+    reds, sent = gather_reductions(comm, red)
+    counts = comm.gather((n, CTL_FIELD in arrays), root=0)
+    t3 = time.perf_counter()
+    del red
     with collective(comm, f"writing {path}"):
         if comm.rank == 0:
             locs = runtime.locations()
@@ -147,16 +188,23 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
             write_profile_h5(path, kernel=kernel.name, params=kernel.params_dict(), nranks=comm.size,
                              command=command, profiling=profiling, cpu_clock=runtime.cpu_clock(),
                              locations=locs, inhibited=inhibited, snapshots=config.snapshots,
-                             summary=summary, events=gathered)
+                             summary=summary, event_counts=[c[0] for c in counts],
+                             event_ctl=[c[1] for c in counts], run_id=run_id,
+                             reductions=reds if sum(c[0] for c in counts) else None)
+            remove_stale_rank_files(path, comm.size)
+    t4 = time.perf_counter()
+    ebytes = sum(a.nbytes for a in arrays.values())
+    return WriteStats(sent + 8, ebytes if n else 0, t2 - t1, t1 - t0, t3 - t2, t4 - t3)
 
 
 def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: str,
                      profiling: bool, cpu_clock: bool, locations, inhibited, snapshots: int,
-                     summary: RunSummary, events) -> None:
+                     summary: RunSummary, events=None, event_counts=None, event_ctl=None,
+                     run_id: str = "", reductions=None) -> None:
     """Write one profile.h5 atomically (docs/FORMAT.md): the one writer of profiles.
 
-    Used by :func:`write_profile` (built-in kernels, events gathered from the
-    ranks) and by :mod:`pyharness.ingest` (per-rank trace files).
+    Used by :func:`write_profile` (built-in kernels, every rank's events in its
+    own file) and by :mod:`pyharness.ingest` (per-rank trace files).
 
     Parameters
     ----------
@@ -164,8 +212,18 @@ def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: s
     inhibited : bool[nloc]   sites inhibited in the run
     events : iterable of mappings (one per rank, in rank order) with the arrays
         ``kind``, ``loc``, ``wall_ns``, ``cpu_ns``, ``stack`` and, when known,
-        ``ctl_bits``; consumed one rank at a time
+        ``ctl_bits``, stored inside the file (the layout before per-rank files;
+        consumed one rank at a time)
+    event_counts : events per rank already written by
+        :func:`pyharness.reduction.write_rank_events` beside ``path`` (with ``run_id``):
+        ``/events`` becomes virtual datasets over those files. Give this or ``events``.
+    event_ctl : per rank, whether its file holds ``ctl_bits`` (default: none does)
+    reductions : the ranks' :class:`~pyharness.reduction.RankReduction`, in rank
+        order, stored as ``/reduced`` (None: readers merge the events themselves)
     """
+    from pathlib import Path
+
+    from .reduction import write_events_vds, write_reduced
     locs = list(locations)
     attrs = {"kernel": kernel, "params": json.dumps(params), "nranks": int(nranks),
              "command": command, "profiling": bool(profiling), "cpu_clock": bool(cpu_clock)}
@@ -193,12 +251,17 @@ def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: s
         r["cost"] = summary.cost
         r["grad_norm"] = summary.grad_norm
         r.attrs["grad_sha1"] = summary.grad_digest
-        e = f.create_group("events")
-        for rank, d in enumerate(events):
-            gr = e.create_group(f"rank_{rank:05d}")
-            for k in EVENT_FIELDS + ((CTL_FIELD,) if d.get(CTL_FIELD) is not None else ()):
-                gr.create_dataset(k, data=d[k], compression="gzip" if len(d[k]) > 4096 else None,
-                                  shuffle=len(d[k]) > 4096)
+        if event_counts is not None:
+            write_events_vds(f, Path(path).name, event_counts, run_id, event_ctl)
+        else:
+            e = f.create_group("events")
+            for rank, d in enumerate(events):
+                gr = e.create_group(f"rank_{rank:05d}")
+                for k in EVENT_FIELDS + ((CTL_FIELD,) if d.get(CTL_FIELD) is not None else ()):
+                    gr.create_dataset(k, data=d[k], compression="gzip" if len(d[k]) > 4096 else None,
+                                      shuffle=len(d[k]) > 4096)
+        if reductions is not None:
+            write_reduced(f, reductions, nranks, len(locs))
 
 
 def format_summary(path, kernel, comm_size: int, config: Configuration, table: SiteTable,

@@ -1,8 +1,10 @@
 """Profiles in and out: events of ``profile.h5`` to an :class:`Analysis`, and ``/analysis``.
 
 ``profile.h5`` is laid out as docs/FORMAT.md says; this module reads
-``/locations``, ``/config``, ``/summary`` and ``/events/rank_*``, runs the
-per-rank merge and combines the ranks. It also writes and reads an
+``/locations``, ``/config``, ``/summary`` and either ``/reduced`` (each rank's
+merge, computed by that rank when the profile was written: no event is read)
+or ``/events/rank_*`` (older profiles, or ``method`` other than ``auto``: the
+per-rank merge runs here), and combines the ranks. It also writes and reads an
 ``/analysis`` group, the per-group, per-rank figures behind the estimates::
 
     /analysis                 attrs: granularity (site|callee), time_basis (wall|cpu),
@@ -43,7 +45,7 @@ from .merge import MergeResult, TraceError, merge_events
 from .ranks import (Analysis, Granularity, GroupTable, RankData, combine_ranks, rank_data,
                     sum_by_callee)
 
-__all__ = ["Locations", "analyze_events", "analyze_profile", "read_locations", "read_rank_events",
+__all__ = ["Locations", "analyze_events", "analyze_results", "analyze_profile", "read_locations", "read_rank_events",
            "write_analysis", "read_analysis", "EVENT_FIELDS"]
 
 EVENT_FIELDS = ("kind", "loc", "wall_ns", "cpu_ns", "stack")
@@ -128,6 +130,8 @@ def _rank_groups(f) -> list[str]:
 def read_rank_events(f, rank: int) -> dict[str, np.ndarray]:
     """The five event arrays of one rank of an open profile file, and ``ctl_bits``
     (control bits on the stack at each event) when the file has it."""
+    from ..reduction import check_rank_file
+    check_rank_file(f, rank)
     try:
         g = f["events"][f"rank_{rank:05d}"]
         out = {k: g[k][()] for k in EVENT_FIELDS}
@@ -190,6 +194,15 @@ def analyze_events(events: Iterable[Mapping[str, np.ndarray]], locations: Locati
         except TraceError as exc:
             prefix = f"{source}: " if source else ""
             raise TraceError(f"{prefix}rank {r}: {exc}", exc.code, exc.event) from None
+    return analyze_results(results, groups, wall_s=wall_s, cpu_s=cpu_s, source=source,
+                           inhibited_sites=inhibited_sites, cpu_clock=cpu_clock)
+
+
+def analyze_results(results: Sequence[MergeResult], groups: GroupTable, *, wall_s=None,
+                    cpu_s=None, source: str = "", inhibited_sites: Sequence[str] = (),
+                    cpu_clock: bool = True) -> Analysis:
+    """:func:`analyze_events` from the ranks' merge results (one per rank, rank order),
+    e.g. those each rank computed itself and ``/reduced`` stores (pyharness.reduction)."""
     data = rank_data(results, wall_s, cpu_s)
     notes = ()
     if not cpu_clock:
@@ -239,6 +252,12 @@ def analyze_profile(path: str | os.PathLike, granularity: Granularity | str = Gr
             raise UsageError(f"'{path}' has no /events: it was written with --no-profiling "
                              "(profile again with profiling on)")
         ranks = _rank_groups(f)
+        reduced = None
+        if method == "auto":
+            from ..reduction import read_reduced_merges
+            reduced = read_reduced_merges(f, gran.value)
+            if reduced is not None and len(reduced) != len(ranks):
+                reduced = None
         wall = cpu = None
         if "summary" in f:
             s = f["summary"]
@@ -246,6 +265,12 @@ def analyze_profile(path: str | os.PathLike, granularity: Granularity | str = Gr
                 wall = s["wall_s"][()]
             if "cpu_s" in s and s["cpu_s"].shape == (len(ranks),):
                 cpu = s["cpu_s"][()]
+        if reduced is not None:
+            # every rank merged its own events when the profile was written: the
+            # per-rank figures (sites x ranks) are all that is read, never the events
+            return analyze_results(reduced, locs.groups(gran), wall_s=wall, cpu_s=cpu,
+                                   source=str(path), inhibited_sites=inhibited,
+                                   cpu_clock=bool(f.attrs.get("cpu_clock", True)))
         # one rank's events in memory at a time
         bits = []
         events = (_note_bits(read_rank_events(f, r), bits) for r in range(len(ranks)))

@@ -11,7 +11,6 @@ run would have (the AD stack's hard limit).
 
 from __future__ import annotations
 
-import shutil
 import time
 
 from ..config import Configuration
@@ -65,7 +64,8 @@ class ReplayBackend(Backend):
             raise RunFailed(f"AD stack limit exceeded: the recorded peak {m.peak} bytes (rank "
                             f"{ranks[0]}) is above --limit {self.stack_limit} bytes (replayed from "
                             f"{self.source})", state="FAILED", exit_code=2)
-        shutil.copyfile(m.profile, profile_path)
+        from ..reduction import copy_profile
+        copy_profile(m.profile, profile_path)     # with its per-rank event files
         return Measurement(m.wall_s, m.cpu_s, m.peak_bytes, m.cost, m.grad_digest, str(profile_path))
 
 

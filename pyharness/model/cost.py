@@ -26,7 +26,14 @@ from ..config import Configuration, SiteTable
 from ..errors import UsageError
 from .structure import WORD_BITS, Node, RankModel, StructureError, reduce_rank
 
-__all__ = ["CostModel", "Prediction", "EVENTS_PER_INSTANCE"]
+__all__ = ["CostModel", "Prediction", "ModelParts", "combine_rank_models", "EVENTS_PER_INSTANCE"]
+
+# what the model says (rank 0's notes) of a profile whose events carry no control bits
+NO_CONTROL_BITS_NOTE = (
+    "the profile does not record the control bits on the stack (written "
+    "before pyharness recorded them, or ingested from version-1 traces): "
+    "predicted peaks are exact only if the adjoint pushes no control bits "
+    "(PUSHCONTROLnB, PUSHBOOLEAN); profile again for exact peaks")
 
 # SNPWRITE, BEGINADVANCE, ENDADVANCE, SNPREAD, BEGINREVERSE, the callee's TURN, ENDREVERSE
 EVENTS_PER_INSTANCE = 7
@@ -126,6 +133,63 @@ def _eval_nodes(nodes: Sequence[Node], active: np.ndarray, want: Iterable[int]) 
     return {i: R[i][:, 0] for i in want}
 
 
+@dataclass(frozen=True)
+class ModelParts:
+    """Every rank's model combined: one DAG of nodes shared by all ranks (identical
+    nodes stored once) and per-rank, per-location arrays (``[R, nloc]``)."""
+
+    nodes: list[Node]
+    roots: np.ndarray             # int64 (R,): root node of every rank
+    snap: np.ndarray              # int64 (R, nloc), -1 where never seen
+    mult: np.ndarray              # int64 (R, nloc)
+    t1t2_ns: np.ndarray           # float64 (R, nloc)
+    t_sq: np.ndarray              # float64 (R, nloc)
+    snap_bits: np.ndarray         # int64 (R, nloc): control bits of the snapshots
+    notes: tuple[str, ...] = ()
+    t1t2_cpu_ns: np.ndarray | None = None   # float64 (R, nloc): in CPU time (--cpu-clock), or None
+
+
+def combine_rank_models(models: Iterable[RankModel], nranks: int, nloc: int) -> ModelParts:
+    """Join ranks' :class:`RankModel` (any order, each rank once) into one :class:`ModelParts`.
+
+    Memory grows as nodes + ranks x locations, never with the events.
+    """
+    nodes: list[Node] = []
+    ids: dict[Node, int] = {}
+    R = nranks
+    roots = np.zeros(R, dtype=np.int64)
+    snap = np.full((R, nloc), -1, dtype=np.int64)
+    snapb = np.zeros((R, nloc), dtype=np.int64)
+    mult = np.zeros((R, nloc), dtype=np.int64)
+    t12 = np.zeros((R, nloc))
+    tsq = np.zeros((R, nloc))
+    notes: list[str] = []
+    models = list(models)
+    with_cpu = bool(models) and all(m.t1t2_cpu_ns is not None for m in models)
+    tcpu = np.zeros((R, nloc))
+    for m in models:
+        local = np.zeros(len(m.nodes), dtype=np.int64)
+        for j, nd in enumerate(m.nodes):
+            g = nd.remap(local)
+            got = ids.get(g)
+            if got is None:
+                got = ids[g] = len(nodes)
+                nodes.append(g)
+            local[j] = got
+        roots[m.rank] = local[m.root]
+        snap[m.rank] = m.snap
+        if m.snap_bits is not None:
+            snapb[m.rank] = m.snap_bits
+        mult[m.rank] = m.mult
+        t12[m.rank] = m.t1t2_ns
+        tsq[m.rank] = m.t_sq
+        if with_cpu:
+            tcpu[m.rank] = m.t1t2_cpu_ns
+        notes += m.notes
+    return ModelParts(nodes, roots, snap, mult, t12, tsq, snapb, tuple(notes),
+                      tcpu if with_cpu else None)
+
+
 @dataclass
 class CostModel:
     """Every rank's model from one profile, merged: one DAG of distinct nodes.
@@ -182,6 +246,7 @@ class CostModel:
         me = comm.rank if comm is not None else 0
         err = None
         head = None
+        parts = None
         mine: list[RankModel] = []
         try:
             with open_h5(path, kinds=("profile",)) as f:
@@ -202,66 +267,54 @@ class CostModel:
                 if total == 0 and sum(len(f["events"][g]["kind"]) for g in f["events"]) == 0:
                     raise UsageError(f"'{path}' has no recorded events (was it profiled with "
                                      "--no-profiling?): profile again with profiling on")
-                for r in range(me, nranks, size):
-                    ev = read_rank_events(f, r)
-                    mine.append(reduce_rank(ev["kind"], ev["loc"], ev["wall_ns"], ev["stack"],
-                                            locs.names, rank=r, ctl_bits=ev.get("ctl_bits"),
-                                            cpu_ns=ev["cpu_ns"] if cpu_clock else None))
-                    if "ctl_bits" not in ev and r == 0:
-                        mine[-1].notes.append(
-                            "the profile does not record the control bits on the stack (written "
-                            "before pyharness recorded them, or ingested from version-1 traces): "
-                            "predicted peaks are exact only if the adjoint pushes no control bits "
-                            "(PUSHCONTROLnB, PUSHBOOLEAN); profile again for exact peaks")
+                if "reduced" in f and bool(f["reduced"].attrs.get("model", False)):
+                    # each profiled rank reduced its own events when the profile was
+                    # written: read those figures (sites x ranks), never the events
+                    from ..reduction import read_model_parts
+                    parts = read_model_parts(f, nranks, len(locs.names))
+                else:
+                    for r in range(me, nranks, size):
+                        ev = read_rank_events(f, r)
+                        mine.append(reduce_rank(ev["kind"], ev["loc"], ev["wall_ns"], ev["stack"],
+                                                locs.names, rank=r, ctl_bits=ev.get("ctl_bits"),
+                                                cpu_ns=ev["cpu_ns"] if cpu_clock else None))
+                        if "ctl_bits" not in ev and r == 0:
+                            mine[-1].notes.append(NO_CONTROL_BITS_NOTE)
         except (UsageError, StructureError) as exc:
             err = exc
         if comm is not None:
             with collective(comm, f"reducing the events of {path}"):
                 if err is not None:
                     raise err
+            if parts is not None:        # the same file on every rank: all take this branch
+                return cls.from_parts(parts, head, str(path))
             gathered = comm.allgather(mine)
             models = sorted((m for part in gathered for m in part), key=lambda m: m.rank)
         else:
             if err is not None:
                 raise err
+            if parts is not None:
+                return cls.from_parts(parts, head, str(path))
             models = mine
         return cls.from_rank_models(models, head, str(path))
 
     @classmethod
     def from_rank_models(cls, models: Sequence[RankModel], head, path: str = "") -> "CostModel":
+        locs, nranks = head[0], head[1]
+        return cls.from_parts(combine_rank_models(models, nranks, len(locs.names)), head, path)
+
+    @classmethod
+    def from_parts(cls, parts: "ModelParts", head, path: str = "") -> "CostModel":
+        """The model from ranks' models already combined (:func:`combine_rank_models`),
+        e.g. as ``/reduced/model`` of a profile stores them (pyharness.reduction)."""
         locs, nranks, summ, inh, snaps, kernel, params = head
-        nloc = len(locs.names)
-        nodes: list[Node] = []
-        ids: dict[Node, int] = {}
-        roots = np.zeros(nranks, dtype=np.int64)
         R = nranks
-        snap = np.full((R, nloc), -1, dtype=np.int64)
-        snapb = np.zeros((R, nloc), dtype=np.int64)
-        mult = np.zeros((R, nloc), dtype=np.int64)
-        t12 = np.zeros((R, nloc))
-        tsq = np.zeros((R, nloc))
-        notes: list[str] = []
-        with_cpu = bool(models) and all(m.t1t2_cpu_ns is not None for m in models)
-        tcpu = np.zeros((R, nloc))
-        for m in models:
-            local = np.zeros(len(m.nodes), dtype=np.int64)
-            for j, nd in enumerate(m.nodes):
-                g = nd.remap(local)
-                got = ids.get(g)
-                if got is None:
-                    got = ids[g] = len(nodes)
-                    nodes.append(g)
-                local[j] = got
-            roots[m.rank] = local[m.root]
-            snap[m.rank] = m.snap
-            if m.snap_bits is not None:
-                snapb[m.rank] = m.snap_bits
-            mult[m.rank] = m.mult
-            t12[m.rank] = m.t1t2_ns
-            tsq[m.rank] = m.t_sq
-            if with_cpu:
-                tcpu[m.rank] = m.t1t2_cpu_ns
-            notes += m.notes
+        nodes, roots, snap, mult, t12, tsq = (parts.nodes, parts.roots, parts.snap, parts.mult,
+                                              parts.t1t2_ns, parts.t_sq)
+        snapb = parts.snap_bits
+        notes = list(parts.notes)
+        with_cpu = parts.t1t2_cpu_ns is not None
+        tcpu = parts.t1t2_cpu_ns
 
         def arr(key, default):
             v = summ.get(key)

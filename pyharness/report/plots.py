@@ -124,7 +124,9 @@ def memory_timeline(profile_path, top: int = 4):
         ranks = sorted(f["events"])
         fig, axes = plt.subplots(len(ranks), 1, figsize=(9, 2.4 * len(ranks) + 0.6), sharex=True,
                                  squeeze=False)
+        from ..reduction import check_rank_file
         for ax, rk in zip(axes[:, 0], ranks):
+            check_rank_file(f, int(rk.split("_")[1]))   # per-rank file present, same run
             g = f["events"][rk]
             kind, loc = g["kind"][()], g["loc"][()]
             t = g["wall_ns"][()] * 1e-9

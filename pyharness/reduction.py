@@ -1,0 +1,488 @@
+"""Per-rank reduction of profiling events: what travels between ranks is O(sites).
+
+Each rank of a profiled run (or each trace that :mod:`pyharness.ingest` reads)
+
+1. writes its raw events to its own file beside the profile,
+   ``NAME.events/rank_NNNNN.h5`` (temporary name, fsync, rename), and
+2. reduces them itself: the nested-checkpoint merge (per site and per callee,
+   :func:`~pyharness.analysis.merge.merge_events`) and its part of the cost
+   model (:func:`~pyharness.model.structure.reduce_rank`).
+
+Only the reductions travel to rank 0 (one ``Gatherv`` of bytes): per-site and
+per-node figures, whose size does not depend on the number of events. Rank 0
+writes ``profile.h5`` with
+
+- ``/events/rank_NNNNN/{kind,loc,wall_ns,cpu_ns,stack}`` as HDF5 *virtual*
+  datasets mapped onto the per-rank files (relative paths, resolved beside the
+  profile), so h5dump and every reader still see one file, and
+- ``/reduced``: the gathered per-rank figures, which analyze, report, predict,
+  optimize, tune and explore read instead of merging every rank's events again.
+
+Rank 0 therefore holds sites x ranks numbers, never events x ranks.
+docs/FORMAT.md documents the layout.
+
+Example
+-------
+>>> red = reduce_events(ev, locations, rank=comm.rank)                # doctest: +SKIP
+>>> reds, sent = gather_reductions(comm, red)                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import UsageError
+
+__all__ = ["EVENT_FIELDS", "CTL_FIELD", "EVENT_DTYPES", "EVENTS_LAYOUT", "RankReduction", "events_dir",
+           "rank_file", "reduce_events", "write_rank_events", "gather_reductions",
+           "write_events_vds", "pack_reduction", "unpack_reduction", "write_reduced", "read_reduced_merges", "read_model_parts",
+           "check_rank_file", "remove_stale_rank_files", "copy_profile"]
+
+EVENT_FIELDS = ("kind", "loc", "wall_ns", "cpu_ns", "stack")
+CTL_FIELD = "ctl_bits"    # control bits on the stack at each event, when the events carry them
+EVENT_DTYPES = {"kind": np.int8, "loc": np.int32, "wall_ns": np.int64, "cpu_ns": np.int64,
+                "stack": np.int64, CTL_FIELD: np.int64}
+EVENTS_LAYOUT = "per-rank files"          # /events attribute `layout`
+MERGE_ARRAYS = ("count", "dt_wall_ns", "dt_cpu_ns", "dpk", "dtn")
+MERGE_SCALARS = ("peak", "turn", "nevents", "span_wall_ns", "span_cpu_ns")
+_RANK_RE = re.compile(r"^rank_(\d+)\.h5$")
+
+
+@dataclass(frozen=True)
+class RankReduction:
+    """What one rank sends to rank 0 instead of its events.
+
+    ``merges`` maps a granularity (``site``, ``callee``) to that rank's
+    :class:`~pyharness.analysis.merge.MergeResult`; ``model`` is its
+    :class:`~pyharness.model.structure.RankModel`. Either is missing (with the
+    reason in ``merge_error`` / ``model_error``) when the events do not reduce
+    (a trace that does not nest): readers then fall back to the raw events and
+    raise the same error the merge would.
+    """
+
+    rank: int
+    nevents: int
+    nloc: int
+    merges: dict = field(default_factory=dict)
+    model: object = None
+    merge_error: str = ""
+    model_error: str = ""
+
+
+def events_dir(path: str | os.PathLike) -> Path:
+    """The directory of per-rank event files of the profile ``path`` (``NAME.events``)."""
+    p = Path(path)
+    return p.with_name(p.name + ".events")
+
+
+def rank_file(path: str | os.PathLike, rank: int) -> Path:
+    """The event file of ``rank`` of the profile ``path``."""
+    return events_dir(path) / f"rank_{rank:05d}.h5"
+
+
+def reduce_events(events: Mapping[str, np.ndarray], locations, rank: int) -> RankReduction:
+    """Reduce one rank's events: merges at both granularities and the model part.
+
+    Parameters
+    ----------
+    events : mapping with the five arrays of docs/FORMAT.md, and ``ctl_bits`` when known
+    locations : :class:`~pyharness.analysis.profiles.Locations`, or records with
+        ``name``, ``callee``, ``file``, ``line``, ``is_site`` (``runtime.locations()``)
+    rank : this rank (messages)
+    """
+    from .analysis.merge import TraceError, merge_events
+    from .analysis.profiles import Locations
+    from .analysis.ranks import Granularity
+    from .model.structure import StructureError, reduce_rank
+    locs = locations if isinstance(locations, Locations) else Locations.from_records(locations)
+    n = len(events["kind"])
+    merges: dict = {}
+    merr = moderr = ""
+    try:
+        for gran in Granularity:
+            groups = locs.groups(gran)
+            merges[gran.value] = merge_events(events["kind"], events["loc"], events["wall_ns"],
+                                              events["cpu_ns"], events["stack"], groups.key,
+                                              len(groups), names=locs.names)
+    except (TraceError, ValueError) as exc:
+        merges, merr = {}, f"rank {rank}: {exc}"
+    model = None
+    ctl = events.get(CTL_FIELD)
+    try:
+        model = reduce_rank(events["kind"], events["loc"], events["wall_ns"], events["stack"],
+                            locs.names, rank=rank, ctl_bits=ctl)
+        if ctl is None and rank == 0:      # as CostModel.from_profile says it of such events
+            from .model.cost import NO_CONTROL_BITS_NOTE
+            model.notes.append(NO_CONTROL_BITS_NOTE)
+    except (StructureError, ValueError) as exc:
+        moderr = str(exc)
+    return RankReduction(rank, n, len(locs), merges, model, merr, moderr)
+
+
+def write_rank_events(path: str | os.PathLike, rank: int, events: Mapping[str, np.ndarray],
+                      run_id: str) -> Path:
+    """Write one rank's events to :func:`rank_file` (temporary name, fsync, rename).
+
+    Returns the file written. The file holds the five datasets of
+    ``/events/rank_NNNNN`` (and ``ctl_bits`` when given) and the attributes
+    ``rank``, ``run_id``, ``nevents``.
+    """
+    import h5py
+
+    from .durable import commit, tmp_name
+    final = rank_file(path, rank)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(final)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["schema"] = "pyharness"
+            f.attrs["kind"] = "events"
+            f.attrs["rank"] = int(rank)
+            f.attrs["run_id"] = run_id
+            f.attrs["nevents"] = int(len(events["kind"]))
+            for k in EVENT_FIELDS + ((CTL_FIELD,) if events.get(CTL_FIELD) is not None else ()):
+                a = np.ascontiguousarray(events[k], dtype=EVENT_DTYPES[k])
+                big = len(a) > 4096
+                f.create_dataset(k, data=a, compression="gzip" if big else None, shuffle=big)
+        commit(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return final
+
+
+_GRANS = ("site", "callee")
+
+
+def _flat_nodes(nodes):
+    """Nodes as int64 rows: items (anchor, gap bytes, gap bits, site, snap bytes,
+    snap bits, child, count), points (anchor, bytes, bits), tapes (anchor, bytes, bits)."""
+    items = np.array([(a, g[0], g[1], s, sn[0], sn[1], c, n)
+                      for nd in nodes for a, g, s, sn, c, n in nd.items],
+                     dtype=np.int64).reshape(-1, 8)
+    points = np.array([(a, o[0], o[1]) for nd in nodes for a, o in nd.points],
+                      dtype=np.int64).reshape(-1, 3)
+    tapes = np.array([(nd.tape[0], nd.tape[1][0], nd.tape[1][1]) for nd in nodes],
+                     dtype=np.int64).reshape(-1, 3)
+    return items, points, tapes
+
+
+def _nodes_from_flat(items, item_start, points, point_start, tapes):
+    """The :class:`~pyharness.model.structure.Node` list that :func:`_flat_nodes` flattened."""
+    from .model.structure import Node
+    it = items.tolist()
+    pt = points.tolist()
+    st_i = [int(v) for v in item_start]
+    st_p = [int(v) for v in point_start]
+    out = []
+    for i, (ta, tb, tc) in enumerate(tapes.tolist()):
+        out.append(Node(tuple((a, (gb, gc), s, (sb, sc), c, n)
+                              for a, gb, gc, s, sb, sc, c, n in it[st_i[i]:st_i[i + 1]]),
+                        tuple((a, (ob, oc)) for a, ob, oc in pt[st_p[i]:st_p[i + 1]]),
+                        (ta, (tb, tc))))
+    return out
+
+
+def pack_reduction(red: RankReduction) -> np.ndarray:
+    """One rank's reduction as fixed-width numbers (uint8 buffer, no pickle).
+
+    Its length depends on the locations, the groups and the model's nodes, and
+    on the text of any error or note, never on the number of events: counts and
+    times are int64/float64 whatever their magnitude.
+    """
+    text = "\0".join([red.merge_error, red.model_error]
+                      + (list(red.model.notes) if red.model is not None else [])).encode()
+    m = red.model
+    nodes = m.nodes if m is not None else []
+    items, points, tapes = _flat_nodes(nodes)
+    gsizes = [len(red.merges[g].count) if red.merges else 0 for g in _GRANS]
+    head = np.array([red.rank, red.nevents, red.nloc, int(bool(red.merges)), int(m is not None),
+                     *gsizes, len(nodes), len(items), len(points),
+                     m.root if m is not None else -1, len(text)], dtype=np.int64)
+    parts = [head]
+    if red.merges:
+        for g in _GRANS:
+            r = red.merges[g]
+            parts += [np.asarray(getattr(r, k), dtype=np.int64) for k in MERGE_ARRAYS]
+            parts.append(np.array([int(getattr(r, k)) for k in MERGE_SCALARS], dtype=np.int64))
+    if m is not None:
+        snapb = m.snap_bits if m.snap_bits is not None else np.zeros(red.nloc, dtype=np.int64)
+        parts += [np.asarray(m.snap, dtype=np.int64), np.asarray(snapb, dtype=np.int64),
+                  np.asarray(m.mult, dtype=np.int64),
+                  np.asarray(m.sw_ns, dtype=np.float64), np.asarray(m.u_ns, dtype=np.float64),
+                  np.asarray(m.sr_ns, dtype=np.float64), np.asarray(m.t_sq, dtype=np.float64),
+                  np.array([m.nevents], dtype=np.int64),
+                  np.array([len(nd.items) for nd in nodes], dtype=np.int64),
+                  np.array([len(nd.points) for nd in nodes], dtype=np.int64),
+                  tapes, items, points]
+    raw = b"".join(np.ascontiguousarray(a).tobytes() for a in parts) + text
+    return np.frombuffer(raw, dtype=np.uint8)
+
+
+def unpack_reduction(buf) -> RankReduction:
+    """The :class:`RankReduction` that :func:`pack_reduction` packed."""
+    from .analysis.merge import MergeResult
+    from .model.structure import RankModel
+    b = memoryview(np.ascontiguousarray(buf, dtype=np.uint8)).cast("B")
+    pos = 0
+
+    def take(n, dtype=np.int64):
+        nonlocal pos
+        a = np.frombuffer(b, dtype=dtype, count=n, offset=pos).copy()
+        pos += a.nbytes
+        return a
+
+    head = take(12)
+    rank, nev, nloc, has_merge, has_model, gs, gc, nn, ni, npt, root, ntext = (int(v) for v in head)
+    merges = {}
+    if has_merge:
+        for g, G in zip(_GRANS, (gs, gc)):
+            arrays = [take(G) for _ in MERGE_ARRAYS]
+            sc = take(len(MERGE_SCALARS))
+            merges[g] = MergeResult(*arrays, *(int(v) for v in sc))
+    model_parts = None
+    if has_model:
+        snap, snapb, mult = take(nloc), take(nloc), take(nloc)
+        sw, u, sr, tsq = (take(nloc, np.float64) for _ in range(4))
+        mnev = int(take(1)[0])
+        ilen, plen = take(nn), take(nn)
+        tape = take(3 * nn).reshape(-1, 3)
+        items = take(8 * ni).reshape(-1, 8)
+        points = take(3 * npt).reshape(-1, 3)
+        model_parts = (snap, snapb, mult, sw, u, sr, tsq, mnev, ilen, plen, tape, items, points)
+    text = bytes(b[pos:pos + ntext]).decode()
+    strs = text.split("\0")
+    merr, moderr, notes = strs[0], strs[1], [t for t in strs[2:] if t]
+    model = None
+    if model_parts is not None:
+        snap, snapb, mult, sw, u, sr, tsq, mnev, ilen, plen, tape, items, points = model_parts
+        nodes = _nodes_from_flat(items, np.concatenate([[0], np.cumsum(ilen)]).astype(np.int64),
+                                 points, np.concatenate([[0], np.cumsum(plen)]).astype(np.int64),
+                                 tape)
+        model = RankModel(rank, nodes, root, snap, mult, sw, u, sr, tsq, mnev, notes, snapb)
+    return RankReduction(rank, nev, nloc, merges, model, merr, moderr)
+
+
+def gather_reductions(comm, red: RankReduction, root: int = 0) -> tuple[list | None, int]:
+    """Gather every rank's :class:`RankReduction` to ``root`` as raw bytes.
+
+    Returns ``(reductions in rank order or None off root, bytes this rank sent)``.
+    The bytes sent are the packed reduction (:func:`pack_reduction`) plus its
+    8-byte length: they depend on the sites and nodes, not on the number of events.
+    """
+    payload = pack_reduction(red)
+    sizes = comm.gather(len(payload), root=root)
+    sent = len(payload) + 8
+    if comm.rank != root:
+        comm.Gatherv(payload, None, root=root)
+        return None, sent
+    counts = np.array(sizes, dtype=np.int64)
+    buf = np.empty(int(counts.sum()), dtype=np.uint8)
+    comm.Gatherv(payload, [buf, counts], root=root)
+    out = []
+    pos = 0
+    for c in counts:
+        out.append(unpack_reduction(buf[pos:pos + c]))
+        pos += int(c)
+    del buf
+    return out, sent
+
+
+def write_events_vds(f, profile_name: str, counts: Sequence[int], run_id: str,
+                     ctl: Sequence[bool] | None = None) -> None:
+    """``/events`` of an open profile as virtual datasets over the per-rank files.
+
+    Source paths are relative (``NAME.events/rank_NNNNN.h5``): HDF5 resolves
+    them beside the profile, wherever it is read from. A rank without events
+    gets ordinary empty datasets (a virtual dataset needs a non-empty source).
+    ``ctl[r]``: rank ``r``'s file holds ``ctl_bits`` too.
+    """
+    import h5py
+    e = f.create_group("events")
+    e.attrs["layout"] = EVENTS_LAYOUT
+    e.attrs["directory"] = profile_name + ".events"
+    e.attrs["run_id"] = run_id
+    for r, n in enumerate(counts):
+        g = e.create_group(f"rank_{r:05d}")
+        src = f"{profile_name}.events/rank_{r:05d}.h5"
+        for k in EVENT_FIELDS + ((CTL_FIELD,) if ctl is not None and ctl[r] else ()):
+            dt = EVENT_DTYPES[k]
+            if n == 0:
+                g.create_dataset(k, data=np.zeros(0, dtype=dt))
+                continue
+            lay = h5py.VirtualLayout(shape=(int(n),), dtype=dt)
+            lay[:] = h5py.VirtualSource(src, k, shape=(int(n),))
+            g.create_virtual_dataset(k, lay)
+
+
+def write_reduced(f, reductions: Iterable[RankReduction], nranks: int, nloc: int) -> dict:
+    """``/reduced`` of an open profile from every rank's reduction (rank order).
+
+    Layout (docs/FORMAT.md)::
+
+        /reduced                 attrs: merge (bool), model (bool), merge_error, model_error
+        /reduced/site/count, dt_wall_ns, dt_cpu_ns, dpk, dtn    int64[R, G]
+        /reduced/site/peak, turn, nevents, span_wall_ns, span_cpu_ns   int64[R]
+        /reduced/callee/...      the same per callee
+        /reduced/model/snap, snap_bits, mult   int64[R, nloc]
+        /reduced/model/t1t2_ns, t_sq  float64[R, nloc]
+        /reduced/model/root           int64[R]
+        /reduced/model/items          int64[K, 8]  (anchor, gap bytes, gap bits, site, snap bytes,
+                                                    snap bits, child, count)
+        /reduced/model/item_start     int64[N + 1] node i's items: items[item_start[i]:item_start[i+1]]
+        /reduced/model/points         int64[P, 3]  (anchor, bytes, bits)
+        /reduced/model/point_start    int64[N + 1]
+        /reduced/model/tape           int64[N, 3]  (anchor, bytes, bits)
+        /reduced/model attrs: notes (newline-separated)
+
+    Returns ``{"merge": bool, "model": bool}``: which parts every rank could reduce.
+    """
+    from .model.cost import combine_rank_models
+    reds = list(reductions)
+    if len(reds) != nranks or any(r.rank != i for i, r in enumerate(reds)):
+        raise ValueError(f"write_reduced needs one reduction per rank in rank order ({nranks})")
+    g = f.create_group("reduced")
+    same = all(r.nloc == nloc for r in reds)      # every rank saw the profile's location table
+    merge_ok = same and all(r.merges for r in reds)
+    model_ok = same and all(r.model is not None for r in reds)
+    g.attrs["merge"] = merge_ok
+    g.attrs["model"] = model_ok
+    g.attrs["merge_error"] = next((r.merge_error for r in reds if r.merge_error), "")
+    g.attrs["model_error"] = next((r.model_error for r in reds if r.model_error), "")
+    if merge_ok:
+        for gran in reds[0].merges:
+            gg = g.create_group(gran)
+            for k in MERGE_ARRAYS:
+                gg[k] = np.stack([np.asarray(getattr(r.merges[gran], k), dtype=np.int64)
+                                  for r in reds])
+            for k in MERGE_SCALARS:
+                gg[k] = np.array([int(getattr(r.merges[gran], k)) for r in reds], dtype=np.int64)
+    if model_ok:
+        parts = combine_rank_models((r.model for r in reds), nranks, nloc)
+        m = g.create_group("model")
+        m["snap"] = parts.snap
+        m["snap_bits"] = parts.snap_bits
+        m["mult"] = parts.mult
+        m["t1t2_ns"] = parts.t1t2_ns
+        m["t_sq"] = parts.t_sq
+        m["root"] = parts.roots
+        items, points, tapes = _flat_nodes(parts.nodes)
+        m["items"] = items
+        m["item_start"] = np.cumsum([0] + [len(nd.items) for nd in parts.nodes], dtype=np.int64)
+        m["points"] = points
+        m["point_start"] = np.cumsum([0] + [len(nd.points) for nd in parts.nodes], dtype=np.int64)
+        m["tape"] = tapes
+        m.attrs["notes"] = "\n".join(parts.notes)
+    return {"merge": merge_ok, "model": model_ok}
+
+
+def read_reduced_merges(f, granularity: str):
+    """The per-rank :class:`MergeResult` list stored in ``/reduced/<granularity>``, or None."""
+    from .analysis.merge import MergeResult
+    if "reduced" not in f or not bool(f["reduced"].attrs.get("merge", False)):
+        return None
+    if granularity not in f["reduced"]:
+        return None
+    g = f["reduced"][granularity]
+    arrays = {k: g[k][()] for k in MERGE_ARRAYS}
+    scalars = {k: g[k][()] for k in MERGE_SCALARS}
+    R = arrays["count"].shape[0]
+    return [MergeResult(*(arrays[k][r] for k in MERGE_ARRAYS),
+                        *(int(scalars[k][r]) for k in MERGE_SCALARS)) for r in range(R)]
+
+
+def read_model_parts(f, nranks: int, nloc: int):
+    """The :class:`~pyharness.model.cost.ModelParts` stored in ``/reduced/model``."""
+    from .model.cost import ModelParts
+    try:
+        m = f["reduced"]["model"]
+        nodes = _nodes_from_flat(m["items"][()], m["item_start"][()], m["points"][()],
+                                 m["point_start"][()], m["tape"][()])
+        parts = ModelParts(nodes, m["root"][()].astype(np.int64), m["snap"][()], m["mult"][()],
+                           m["t1t2_ns"][()], m["t_sq"][()], m["snap_bits"][()],
+                           tuple(n for n in str(m.attrs.get("notes", "")).split("\n") if n))
+    except KeyError as exc:
+        raise UsageError(f"'{f.filename}': incomplete /reduced/model group ({exc})") from None
+    if parts.snap.shape != (nranks, nloc):
+        raise UsageError(f"'{f.filename}': /reduced/model holds {parts.snap.shape} figures for "
+                         f"{nranks} rank(s) and {nloc} locations")
+    return parts
+
+
+def check_rank_file(f, rank: int) -> None:
+    """Raise a clear :class:`UsageError` if the events of ``rank`` live in a per-rank
+    file that is missing or belongs to another run (HDF5 would read zeros)."""
+    e = f["events"]
+    if e.attrs.get("layout") != EVENTS_LAYOUT:
+        return
+    g = e.get(f"rank_{rank:05d}")
+    if g is None or "kind" not in g or len(g["kind"]) == 0:
+        return
+    where = Path(f.filename).resolve().parent / str(e.attrs["directory"]) / f"rank_{rank:05d}.h5"
+    if not where.exists():
+        raise UsageError(f"'{f.filename}': the events of rank {rank} are in '{where}', which is "
+                         f"missing: keep the directory {e.attrs['directory']} beside the profile "
+                         "(copy or move them together)")
+    import h5py
+    with h5py.File(where, "r") as s:
+        if str(s.attrs.get("run_id", "")) != str(e.attrs.get("run_id", "")):
+            raise UsageError(f"'{where}' holds the events of another run than '{f.filename}' "
+                             "(overwritten by a later profile with the same name?)")
+
+
+def remove_stale_rank_files(path: str | os.PathLike, nranks: int) -> None:
+    """Delete per-rank event files of ranks >= ``nranks`` left by an earlier, larger run."""
+    d = events_dir(path)
+    if not d.is_dir():
+        return
+    for p in d.iterdir():
+        m = _RANK_RE.match(p.name)
+        if m and int(m.group(1)) >= nranks:
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+def copy_profile(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy a profile with its per-rank event files, so that the copy's ``/events``
+    read the copied files (its virtual datasets are rebuilt to point at them).
+
+    A profile with its events inside (written before per-rank files) is copied as is.
+    """
+    import shutil
+
+    import h5py
+
+    from .durable import commit, tmp_name
+    src, dst = Path(src), Path(dst)
+    tmp = tmp_name(dst)
+    try:
+        shutil.copyfile(src, tmp)
+        with h5py.File(tmp, "r+") as f:
+            e = f.get("events")
+            if e is not None and e.attrs.get("layout") == EVENTS_LAYOUT:
+                run_id = str(e.attrs.get("run_id", ""))
+                names = sorted(k for k in e if k.startswith("rank_"))
+                counts = [len(e[k]["kind"]) for k in names]
+                ctl = [CTL_FIELD in e[k] for k in names]
+                sdir = src.parent / str(e.attrs["directory"])
+                ddir = events_dir(dst)
+                ddir.mkdir(exist_ok=True)
+                for r, n in enumerate(counts):
+                    if n:
+                        ftmp = tmp_name(ddir / f"rank_{r:05d}.h5")
+                        shutil.copyfile(sdir / f"rank_{r:05d}.h5", ftmp)
+                        commit(ftmp, ddir / f"rank_{r:05d}.h5")
+                del f["events"]
+                write_events_vds(f, dst.name, counts, run_id, ctl)
+        commit(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
