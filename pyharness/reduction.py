@@ -52,6 +52,7 @@ EVENTS_LAYOUT = "per-rank files"          # /events attribute `layout`
 MERGE_ARRAYS = ("count", "dt_wall_ns", "dt_cpu_ns", "dpk", "dtn")
 MERGE_SCALARS = ("peak", "turn", "nevents", "span_wall_ns", "span_cpu_ns")
 _RANK_RE = re.compile(r"^rank_(\d+)\.h5$")
+REFERENCE_MERGE_BELOW = 300_000   # events per rank: below, the per-rank merge runs without numba
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,10 @@ def reduce_events(events: Mapping[str, np.ndarray], locations, rank: int) -> Ran
     from .model.structure import StructureError, reduce_rank
     locs = locations if isinstance(locations, Locations) else Locations.from_records(locations)
     n = len(events["kind"])
+    # the compiled merge costs every process about 3 s and 120 MB to load numba; the
+    # reference merge (fuzzed equal to it) does ~100k events/s: below this size it is
+    # the cheaper of the two, on every rank and above all on rank 0
+    method = "reference" if n < REFERENCE_MERGE_BELOW else "auto"
     merges: dict = {}
     merr = moderr = ""
     try:
@@ -109,7 +114,7 @@ def reduce_events(events: Mapping[str, np.ndarray], locations, rank: int) -> Ran
             groups = locs.groups(gran)
             merges[gran.value] = merge_events(events["kind"], events["loc"], events["wall_ns"],
                                               events["cpu_ns"], events["stack"], groups.key,
-                                              len(groups), names=locs.names)
+                                              len(groups), names=locs.names, method=method)
     except (TraceError, ValueError) as exc:
         merges, merr = {}, f"rank {rank}: {exc}"
     model = None
