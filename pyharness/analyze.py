@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --budget: write the proposed callee list (one per line) to FILE")
     ap.add_argument("--top", type=int, metavar="N", help="show at most N entries per group")
     ap.add_argument("--method", choices=("auto", "numba", "reference"), default="auto",
-                    help="per-rank merge implementation (default: numba if installed)")
+                    help="auto (default): the per-rank figures each rank stored in the profile "
+                         "(/reduced), else the events merged with numba if installed; numba or "
+                         "reference: merge the events again with that implementation")
     return ap
 
 

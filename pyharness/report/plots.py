@@ -116,12 +116,22 @@ def pareto_plane(points, title: str = "Peak stack vs adjoint run time", predicte
     return fig
 
 
-def memory_timeline(profile_path, top: int = 4):
+def memory_timeline(profile_path, top: int = 4, max_ranks: int = 4):
     """Stack size over time on every rank, with the advance/reverse phases of the
-    sites that hold the most time shaded, and each rank's peak marked."""
+    sites that hold the most time shaded, and each rank's peak marked.
+
+    With more than ``max_ranks`` ranks, only rank 0, the ranks of the largest and
+    smallest peaks and the slowest rank are drawn (only their events are read)."""
     with open_h5(profile_path, ("profile",)) as f:
         names = read_str(f["locations/name"])
         ranks = sorted(f["events"])
+        shown_of = ""
+        if len(ranks) > max_ranks:
+            s = f["summary"]
+            pk, wall = s["peak_bytes"][()], s["wall_s"][()]
+            pick = sorted({0, int(np.argmax(pk)), int(np.argmin(pk)), int(np.argmax(wall))})
+            shown_of = f" ({len(pick)} of {len(ranks)} ranks: 0, largest and smallest peak, slowest)"
+            ranks = [f"rank_{r:05d}" for r in pick[:max_ranks]]
         fig, axes = plt.subplots(len(ranks), 1, figsize=(9, 2.4 * len(ranks) + 0.6), sharex=True,
                                  squeeze=False)
         from ..reduction import check_rank_file
@@ -164,7 +174,7 @@ def memory_timeline(profile_path, top: int = 4):
         axes[0, 0].legend(fontsize=7, loc="upper right", title="sites (light: advance, pale: reverse)",
                           title_fontsize=7)
         axes[-1, 0].set_xlabel("wall time since the adjoint started (s)")
-        fig.suptitle("AD stack over time per rank (dotted: the root's turn)")
+        fig.suptitle("AD stack over time per rank (dotted: the root's turn)" + shown_of)
     return fig
 
 
