@@ -16,6 +16,8 @@ python "$here/bench/bench_tune.py" --kernel biogeo --size medium --budgets 0.6x 
 echo "## scaling with the number of sites"
 mpiexec -n 2 python "$here/bench/bench_calltree.py"
 python "$here/bench/bench_calltree.py" --tuning
+echo "## scaling with the number of ranks (per-rank reduction)"
+python "$here/bench/bench_ranks.py" --ranks 2,8,32,64 --loop 3000 --legacy 2,64
 echo "## the cost model: predicted against measured, and the MILP's solve time"
 mpiexec -n 2 python "$here/bench/bench_model.py" --kernel streamice --size medium --configs 20
 mpiexec -n 2 python "$here/bench/bench_model.py" --kernel biogeo --size medium --configs 20
