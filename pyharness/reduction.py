@@ -74,6 +74,7 @@ class RankReduction:
     model: object = None
     merge_error: str = ""
     model_error: str = ""
+    has_bits: bool = False    # the stack held control bits at some event of this rank
 
 
 def events_dir(path: str | os.PathLike) -> Path:
@@ -127,7 +128,8 @@ def reduce_events(events: Mapping[str, np.ndarray], locations, rank: int) -> Ran
             model.notes.append(NO_CONTROL_BITS_NOTE)
     except (StructureError, ValueError) as exc:
         moderr = str(exc)
-    return RankReduction(rank, n, len(locs), merges, model, merr, moderr)
+    return RankReduction(rank, n, len(locs), merges, model, merr, moderr,
+                         bool(ctl is not None and np.any(ctl)))
 
 
 def write_rank_events(path: str | os.PathLike, rank: int, events: Mapping[str, np.ndarray],
@@ -209,7 +211,8 @@ def pack_reduction(red: RankReduction) -> np.ndarray:
     gsizes = [len(red.merges[g].count) if red.merges else 0 for g in _GRANS]
     head = np.array([red.rank, red.nevents, red.nloc, int(bool(red.merges)), int(m is not None),
                      *gsizes, len(nodes), len(items), len(points),
-                     m.root if m is not None else -1, len(text)], dtype=np.int64)
+                     m.root if m is not None else -1, len(text), int(red.has_bits)],
+                    dtype=np.int64)
     parts = [head]
     if red.merges:
         for g in _GRANS:
@@ -243,8 +246,9 @@ def unpack_reduction(buf) -> RankReduction:
         pos += a.nbytes
         return a
 
-    head = take(12)
-    rank, nev, nloc, has_merge, has_model, gs, gc, nn, ni, npt, root, ntext = (int(v) for v in head)
+    head = take(13)
+    (rank, nev, nloc, has_merge, has_model, gs, gc, nn, ni, npt, root, ntext,
+     has_bits) = (int(v) for v in head)
     merges = {}
     if has_merge:
         for g, G in zip(_GRANS, (gs, gc)):
@@ -271,7 +275,7 @@ def unpack_reduction(buf) -> RankReduction:
                                  points, np.concatenate([[0], np.cumsum(plen)]).astype(np.int64),
                                  tape)
         model = RankModel(rank, nodes, root, snap, mult, sw, u, sr, tsq, mnev, notes, snapb)
-    return RankReduction(rank, nev, nloc, merges, model, merr, moderr)
+    return RankReduction(rank, nev, nloc, merges, model, merr, moderr, bool(has_bits))
 
 
 def gather_reductions(comm, red: RankReduction, root: int = 0) -> tuple[list | None, int]:
@@ -331,7 +335,8 @@ def write_reduced(f, reductions: Iterable[RankReduction], nranks: int, nloc: int
 
     Layout (docs/FORMAT.md)::
 
-        /reduced                 attrs: merge (bool), model (bool), merge_error, model_error
+        /reduced                 attrs: merge (bool), model (bool), merge_error, model_error,
+                                        control_bits (bool: some rank's stack held control bits)
         /reduced/site/count, dt_wall_ns, dt_cpu_ns, dpk, dtn    int64[R, G]
         /reduced/site/peak, turn, nevents, span_wall_ns, span_cpu_ns   int64[R]
         /reduced/callee/...      the same per callee
@@ -358,6 +363,7 @@ def write_reduced(f, reductions: Iterable[RankReduction], nranks: int, nloc: int
     model_ok = same and all(r.model is not None for r in reds)
     g.attrs["merge"] = merge_ok
     g.attrs["model"] = model_ok
+    g.attrs["control_bits"] = any(r.has_bits for r in reds)
     g.attrs["merge_error"] = next((r.merge_error for r in reds if r.merge_error), "")
     g.attrs["model_error"] = next((r.model_error for r in reds if r.model_error), "")
     if merge_ok:

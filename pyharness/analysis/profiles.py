@@ -268,15 +268,17 @@ def analyze_profile(path: str | os.PathLike, granularity: Granularity | str = Gr
         if reduced is not None:
             # every rank merged its own events when the profile was written: the
             # per-rank figures (sites x ranks) are all that is read, never the events
-            return analyze_results(reduced, locs.groups(gran), wall_s=wall, cpu_s=cpu,
-                                   source=str(path), inhibited_sites=inhibited,
-                                   cpu_clock=bool(f.attrs.get("cpu_clock", True)))
-        # one rank's events in memory at a time
-        bits = []
-        events = (_note_bits(read_rank_events(f, r), bits) for r in range(len(ranks)))
-        an = analyze_events(events, locs, gran, wall_s=wall, cpu_s=cpu, method=method,
-                            source=str(path), inhibited_sites=inhibited,
-                            cpu_clock=bool(f.attrs.get("cpu_clock", True)))
+            an = analyze_results(reduced, locs.groups(gran), wall_s=wall, cpu_s=cpu,
+                                 source=str(path), inhibited_sites=inhibited,
+                                 cpu_clock=bool(f.attrs.get("cpu_clock", True)))
+            bits = [bool(f["reduced"].attrs.get("control_bits", False))]
+        else:
+            # one rank's events in memory at a time
+            bits = []
+            events = (_note_bits(read_rank_events(f, r), bits) for r in range(len(ranks)))
+            an = analyze_events(events, locs, gran, wall_s=wall, cpu_s=cpu, method=method,
+                                source=str(path), inhibited_sites=inhibited,
+                                cpu_clock=bool(f.attrs.get("cpu_clock", True)))
     return _exact_peak_changes(an, path) if any(bits) else an
 
 
