@@ -315,6 +315,8 @@ def main(argv=None) -> int:
             # one writer per --out (named when refused); a killed writer's temporary file goes
             lock = OutputLock(args.out, "profile").acquire()
             remove_stale_tmp(Path(args.out).parent, names={Path(args.out).name})
+            from .reduction import events_dir    # and the rank files of a killed profile
+            remove_stale_tmp(events_dir(args.out), prefix="rank_")
     stop_at("profile-started")
     with collective(comm, "setting up the kernel"):
         kernel, table = setup_kernel(comm, args)
