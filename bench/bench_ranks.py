@@ -275,7 +275,7 @@ def driver(args) -> int:
         (d / "tree.json").write_text(json.dumps(tree(args.loop)))
     load = os.getloadavg()
     print(f"calltree, {args.loop} loop iterations per rank (~{21 * args.loop} events per rank, "
-          f"5 sites), ranks {args.ranks}; {os.cpu_count()} cores; load average at start "
+          f"4 sites), ranks {args.ranks}; {os.cpu_count()} cores; load average at start "
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}", flush=True)
     hdr = (f"{'ranks':>5} {'events/rank':>11} {'event B/rank':>12} {'sent B/rank':>11} "
            f"{'RSS0 start':>10} {'pre-write':>10} {'RSS0 peak':>9} {'run':>7} {'write':>7} {'evfile':>7} "
