@@ -274,7 +274,8 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True) -> li
               "ctl_bits": t.ctl_bits}
         if len(t.kind):
             write_rank_events(out, t.rank, ev, run_id)
-        reductions.append(reduce_events(ev, table, t.rank))
+        reductions.append(reduce_events(ev, table, t.rank,
+                                        cpu_clock=all(x.cpu_clock for x in heads)))
         counts.append(len(t.kind))
         ctl.append(t.ctl_bits is not None)
         kept.append(t if keep_events else h)

@@ -171,7 +171,7 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
     t1 = time.perf_counter()
     with collective(comm, "reducing this rank's events"):
         locs = runtime.locations()
-        red = (reduce_events(arrays, locs, comm.rank) if n
+        red = (reduce_events(arrays, locs, comm.rank, cpu_clock=runtime.cpu_clock()) if n
                else RankReduction(comm.rank, 0, len(locs)))
     t2 = time.perf_counter()
     reds, sent = gather_reductions(comm, red)

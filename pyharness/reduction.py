@@ -88,7 +88,8 @@ def rank_file(path: str | os.PathLike, rank: int) -> Path:
     return events_dir(path) / f"rank_{rank:05d}.h5"
 
 
-def reduce_events(events: Mapping[str, np.ndarray], locations, rank: int) -> RankReduction:
+def reduce_events(events: Mapping[str, np.ndarray], locations, rank: int,
+                  cpu_clock: bool = False) -> RankReduction:
     """Reduce one rank's events: merges at both granularities and the model part.
 
     Parameters
@@ -97,6 +98,8 @@ def reduce_events(events: Mapping[str, np.ndarray], locations, rank: int) -> Ran
     locations : :class:`~pyharness.analysis.profiles.Locations`, or records with
         ``name``, ``callee``, ``file``, ``line``, ``is_site`` (``runtime.locations()``)
     rank : this rank (messages)
+    cpu_clock : the events carry CPU times (``profile --cpu-clock``): the model part
+        then also sums the sites' intervals in CPU time
     """
     from .analysis.merge import TraceError, merge_events
     from .analysis.profiles import Locations
@@ -122,7 +125,8 @@ def reduce_events(events: Mapping[str, np.ndarray], locations, rank: int) -> Ran
     ctl = events.get(CTL_FIELD)
     try:
         model = reduce_rank(events["kind"], events["loc"], events["wall_ns"], events["stack"],
-                            locs.names, rank=rank, ctl_bits=ctl)
+                            locs.names, rank=rank, ctl_bits=ctl,
+                            cpu_ns=events["cpu_ns"] if cpu_clock else None)
         if ctl is None and rank == 0:      # as CostModel.from_profile says it of such events
             from .model.cost import NO_CONTROL_BITS_NOTE
             model.notes.append(NO_CONTROL_BITS_NOTE)
@@ -211,8 +215,8 @@ def pack_reduction(red: RankReduction) -> np.ndarray:
     gsizes = [len(red.merges[g].count) if red.merges else 0 for g in _GRANS]
     head = np.array([red.rank, red.nevents, red.nloc, int(bool(red.merges)), int(m is not None),
                      *gsizes, len(nodes), len(items), len(points),
-                     m.root if m is not None else -1, len(text), int(red.has_bits)],
-                    dtype=np.int64)
+                     m.root if m is not None else -1, len(text), int(red.has_bits),
+                     int(m is not None and m.t1t2_cpu_ns is not None)], dtype=np.int64)
     parts = [head]
     if red.merges:
         for g in _GRANS:
@@ -229,6 +233,8 @@ def pack_reduction(red: RankReduction) -> np.ndarray:
                   np.array([len(nd.items) for nd in nodes], dtype=np.int64),
                   np.array([len(nd.points) for nd in nodes], dtype=np.int64),
                   tapes, items, points]
+        if m.t1t2_cpu_ns is not None:
+            parts.append(np.asarray(m.t1t2_cpu_ns, dtype=np.float64))
     raw = b"".join(np.ascontiguousarray(a).tobytes() for a in parts) + text
     return np.frombuffer(raw, dtype=np.uint8)
 
@@ -246,9 +252,9 @@ def unpack_reduction(buf) -> RankReduction:
         pos += a.nbytes
         return a
 
-    head = take(13)
+    head = take(14)
     (rank, nev, nloc, has_merge, has_model, gs, gc, nn, ni, npt, root, ntext,
-     has_bits) = (int(v) for v in head)
+     has_bits, has_cpu) = (int(v) for v in head)
     merges = {}
     if has_merge:
         for g, G in zip(_GRANS, (gs, gc)):
@@ -264,6 +270,7 @@ def unpack_reduction(buf) -> RankReduction:
         tape = take(3 * nn).reshape(-1, 3)
         items = take(8 * ni).reshape(-1, 8)
         points = take(3 * npt).reshape(-1, 3)
+        tcpu = take(nloc, np.float64) if has_cpu else None
         model_parts = (snap, snapb, mult, sw, u, sr, tsq, mnev, ilen, plen, tape, items, points)
     text = bytes(b[pos:pos + ntext]).decode()
     strs = text.split("\0")
@@ -274,7 +281,7 @@ def unpack_reduction(buf) -> RankReduction:
         nodes = _nodes_from_flat(items, np.concatenate([[0], np.cumsum(ilen)]).astype(np.int64),
                                  points, np.concatenate([[0], np.cumsum(plen)]).astype(np.int64),
                                  tape)
-        model = RankModel(rank, nodes, root, snap, mult, sw, u, sr, tsq, mnev, notes, snapb)
+        model = RankModel(rank, nodes, root, snap, mult, sw, u, sr, tsq, mnev, notes, snapb, tcpu)
     return RankReduction(rank, nev, nloc, merges, model, merr, moderr, bool(has_bits))
 
 
@@ -342,6 +349,7 @@ def write_reduced(f, reductions: Iterable[RankReduction], nranks: int, nloc: int
         /reduced/callee/...      the same per callee
         /reduced/model/snap, snap_bits, mult   int64[R, nloc]
         /reduced/model/t1t2_ns, t_sq  float64[R, nloc]
+        /reduced/model/t1t2_cpu_ns    float64[R, nloc]  in CPU time (profiles with --cpu-clock only)
         /reduced/model/root           int64[R]
         /reduced/model/items          int64[K, 8]  (anchor, gap bytes, gap bits, site, snap bytes,
                                                     snap bits, child, count)
@@ -382,6 +390,8 @@ def write_reduced(f, reductions: Iterable[RankReduction], nranks: int, nloc: int
         m["mult"] = parts.mult
         m["t1t2_ns"] = parts.t1t2_ns
         m["t_sq"] = parts.t_sq
+        if parts.t1t2_cpu_ns is not None:
+            m["t1t2_cpu_ns"] = parts.t1t2_cpu_ns
         m["root"] = parts.roots
         items, points, tapes = _flat_nodes(parts.nodes)
         m["items"] = items
@@ -417,7 +427,8 @@ def read_model_parts(f, nranks: int, nloc: int):
                                  m["point_start"][()], m["tape"][()])
         parts = ModelParts(nodes, m["root"][()].astype(np.int64), m["snap"][()], m["mult"][()],
                            m["t1t2_ns"][()], m["t_sq"][()], m["snap_bits"][()],
-                           tuple(n for n in str(m.attrs.get("notes", "")).split("\n") if n))
+                           tuple(n for n in str(m.attrs.get("notes", "")).split("\n") if n),
+                           m["t1t2_cpu_ns"][()] if "t1t2_cpu_ns" in m else None)
     except KeyError as exc:
         raise UsageError(f"'{f.filename}': incomplete /reduced/model group ({exc})") from None
     if parts.snap.shape != (nranks, nloc):
