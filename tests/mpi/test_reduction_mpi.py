@@ -75,7 +75,11 @@ def test_rank_files_and_virtual_datasets_read_back_the_events(comm, tmpdir_share
 
 
 def test_reduced_figures_equal_a_merge_of_the_events(comm, tmpdir_shared):
-    path, _, _ = _profile(comm, tmpdir_shared, 7)
+    runtime.set_cpu_clock(True)          # the model's CPU-time sums travel too
+    try:
+        path, _, _ = _profile(comm, tmpdir_shared, 7)
+    finally:
+        runtime.set_cpu_clock(False)
     comm.Barrier()
     ok = True
     for gran in ("site", "callee"):
@@ -92,6 +96,7 @@ def test_reduced_figures_equal_a_merge_of_the_events(comm, tmpdir_shared):
     ok &= a.nodes == b.nodes and list(a.roots) == list(b.roots)
     for k in ("snap", "snap_bits", "mult", "t1t2_ns", "t_sq"):
         ok &= np.array_equal(getattr(a, k), getattr(b, k))
+    ok &= a.has_cpu and b.has_cpu and np.array_equal(a.t1t2_cpu_ns, b.t1t2_cpu_ns)
     ok &= list(a.predict().peak_by_rank) == list(b.predict().peak_by_rank)
     assert all_ranks(comm, ok)
 
