@@ -39,6 +39,11 @@ from pathlib import Path
 
 import h5py
 
+# the test suite's process helpers (tests/phtest.py): the campaign and tests/test_faults.py
+# look for orphans the same way
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from phtest import procs_mentioning, wait_for  # noqa: E402
+
 # the driver's kill points each backend reaches (pending-written and job-submitted are
 # the slurm backend's: tests/test_slurm.py)
 POINTS = {"replay": ["tmp-written", "run-done", "step-written"],
@@ -52,7 +57,7 @@ MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
 
 
 def tune_cmd(backend: str, out: Path, ref: Path) -> list[str]:
-    args = ["-m", "pyharness.tune", "--kernel", "streamice", "--method", "greedy", "--budget", BUDGET,
+    args = ["-m", "pyharness.tune", "--kernel", "streamice", "--method", "greedy", "--rounds", "1", "--budget", BUDGET,
             "--max-steps", str(STEPS), "--no-progress", "--out", str(out), "--backend", backend]
     if backend == "replay":
         args += ["--replay-from", str(ref), "--replay-delay", "0.1"]
@@ -86,28 +91,6 @@ def records(path: Path) -> list[dict]:
     return out
 
 
-def procs_mentioning(text: str) -> list[int]:
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmd and state != "Z":
-            out.append(int(name))
-    return out
-
-
-def wait_for(cond, seconds: float) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def run_case(backend: str, case_dir: Path, ref: Path, reference: list[dict], stop: str | None,

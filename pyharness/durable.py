@@ -101,7 +101,8 @@ def remove_stale_tmp(directory: str | os.PathLike, names: set[str] | None = None
 
 def remove_stale_outputs(out: str | os.PathLike, dirs=()) -> list[Path]:
     """Temporary files that killed writers left beside ``out`` (``tune.h5.tmp.<pid>``,
-    ``tune.config.json.tmp.<pid>``, ...) and in ``dirs``: removed, and said so.
+    ``tune.config.json.tmp.<pid>``, ...) and in ``dirs`` (and the ``*.events``
+    directories of the profiles there): removed, and said so.
 
     Call it holding ``out``'s :class:`OutputLock`. Only for directories written on this
     host: the pid of a job's writer on another node means nothing here."""
@@ -110,6 +111,10 @@ def remove_stale_outputs(out: str | os.PathLike, dirs=()) -> list[Path]:
     removed = remove_stale_tmp(out.parent if str(out.parent) else ".", prefix=stem)
     for d in dirs:
         removed += remove_stale_tmp(d)
+        # the per-rank event files of the profiles kept there (PROFILE.events/rank_*.h5)
+        if Path(d).is_dir():
+            for sub in sorted(Path(d).glob("*.events")):
+                removed += remove_stale_tmp(sub)
     if removed:
         import sys
         print(f"removed {len(removed)} temporary file(s) left by killed writers: "

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,3 +69,29 @@ def build_against_runtime(sources: list, exe: Path, compiler: str = "gfortran",
     if proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stderr}")
     return exe
+
+
+def procs_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains ``text`` (not zombies)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmd and state != "Z":
+            out.append(int(name))
+    return out
+
+
+def wait_for(cond, seconds: float) -> bool:
+    """Poll ``cond`` until true or ``seconds`` passed (a liveness bound, not a timing)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()

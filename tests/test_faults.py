@@ -19,13 +19,15 @@ from pathlib import Path
 import h5py
 import pytest
 
-from phtest import MPI_ENV, mpirun
+from phtest import MPI_ENV, mpirun, procs_mentioning as _procs_mentioning, wait_for as _wait_for
 from pyharness.durable import OutputLock
 from pyharness.tuner.store import TuneStore
 
 KERNEL = ["--kernel", "calltree"]
-TUNE = [sys.executable, "-m", "pyharness.tune", *KERNEL, "--method", "greedy", "--budget", "1.5x",
-        "--max-steps", "6", "--no-progress"]
+# --rounds 1: the paper's loop (one candidate run per step against the incumbent's
+# recorded run), whose history a replay follows step for step
+TUNE = [sys.executable, "-m", "pyharness.tune", *KERNEL, "--method", "greedy", "--rounds", "1",
+        "--budget", "1.5x", "--max-steps", "6", "--no-progress"]
 
 
 def run(cmd, cwd, env=None, timeout=300):
@@ -72,10 +74,11 @@ def test_each_step_is_one_small_file_and_tune_h5_links_them(ref):
     assert not ref.with_name("tune.h5.steps").joinpath("pending.json").exists()
 
 
-@pytest.mark.parametrize("point", ["run-done@3", "step-written@2", "tmp-written@4"])
+@pytest.mark.parametrize("point", ["run-done@3", "step-written@2", "tmp-written@10"])
 def test_kill_at_a_named_point_then_resume_gives_the_uninterrupted_history(ref, tmp_path, point):
     """kill -9 between a run and its step, between a step's file and the index, and
-    between a temporary file and its rename: the history is never torn, the resumed run
+    between a temporary file and its rename (the 10th: the replayed step 2's per-rank
+    event file, beside its profile): the history is never torn, the resumed run
     repeats no step and ends as the uninterrupted one, and the killed writer's
     temporary file is gone after the resume (D5)."""
     cmd = TUNE + ["--backend", "replay", "--replay-from", str(ref), "--out", "tune.h5"]
@@ -260,32 +263,6 @@ def test_a_second_profile_writer_is_refused(tmp_path):
 
 # ---------------------------------------------------------------- the local backend's steps
 # (a killed driver takes its step down: pyharness/watchdog.py)
-
-def _procs_mentioning(text: str) -> list[int]:
-    """Live processes whose command line contains ``text`` (not zombies)."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmd and state != "Z":
-            out.append(int(name))
-    return out
-
-
-def _wait_for(cond, seconds: float) -> bool:
-    """Poll ``cond`` until true or ``seconds`` passed (a liveness bound, not a timing)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
 
 def _local_tune(tmp_path, out, *extra):
     return [sys.executable, "-m", "pyharness.tune", "--kernel", "streamice", "--budget", "1.5x",
