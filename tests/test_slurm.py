@@ -94,6 +94,16 @@ def test_failed_job_is_reported_with_state_and_exit_code(slurm, tmp_path):
     assert "unknown site" in str(err.value)
 
 
+def test_stack_limit_reaches_the_job(slurm, tmp_path):
+    """D11 on a real Slurm (beside tests/test_cli.py's stand-in sbatch): the job's profile
+    run gets --limit, stops cleanly beyond it, and the step fails saying so."""
+    b = slurm_backend(tmp_path, stack_limit=1024)
+    with pytest.raises(RunFailed) as err:
+        b.run(Configuration(), str(tmp_path / "lim.h5"))
+    assert "stack limit" in str(err.value), str(err.value)
+    assert not (tmp_path / "lim.h5").exists()
+
+
 def test_cancelled_job(slurm, tmp_path):
     b = slurm_backend(tmp_path)
     # a long run: calltree with many time steps
