@@ -168,7 +168,8 @@ def test_exploration_as_a_job_array(slurm, tmp_path):
 # ---------------------------------------------------------------- faults (issue 13)
 
 def _tune_cmd(out, *extra):
-    return [sys.executable, "-m", "pyharness.tune", "--method", "greedy", "--kernel", "calltree",
+    # --rounds 1: one job per step (the paper's loop), so a step's job is the one recorded
+    return [sys.executable, "-m", "pyharness.tune", "--method", "greedy", "--rounds", "1", "--kernel", "calltree",
             "--backend", "slurm", "--ranks", "2", "--budget", "1.5x", "--no-progress",
             "--sbatch-arg=--overcommit", "--time-limit", "5", "--out", str(out), *extra]
 

@@ -36,6 +36,7 @@ import numpy as np
 import pytest
 
 from phtest import mpirun
+from pyharness.reduction import copy_profile
 from pyharness.tuner.store import TuneStore, resolve_path
 
 TREES = [("random", 5, 1), ("chain", 4, 2), ("wide", 5, 3)]
@@ -342,7 +343,8 @@ def tampered(tmp_path_factory):
         for name in f["samples"]:
             a = f["samples"][name].attrs
             prof = t / (name + ".h5")
-            shutil.copy(resolve_path(str(a["profile"]), d / "all.h5"), prof)   # relative to all.h5
+            # relative to all.h5; with its per-rank event files (NAME.events)
+            copy_profile(resolve_path(str(a["profile"]), d / "all.h5"), prof)
             a["profile"] = str(prof)
             if x in json.loads(a["inhibited"]):
                 bad.add(frozenset(json.loads(a["inhibited"])))
