@@ -321,13 +321,24 @@ def test_replay_honours_the_stack_limit(tmp_path):
     if peaks[-1] == ref[0].measurement.peak:
         pytest.skip("no step above the start's peak to put a limit under")
     limit = peaks[-1] - 1                     # at or above the start, below the highest step
-    proc = _tune1(tmp_path, "--budget", "3x", "--max-steps", "6", "--method", "greedy", "--backend", "replay",
-                  "--replay-from", str(tmp_path / "ref.h5"), "--limit", f"{limit}B", out="rep.h5")
+    proc = _tune1(tmp_path, "--budget", "3x", "--max-steps", "6", "--method", "greedy", "--rounds", "1",
+                  "--backend", "replay", "--replay-from", str(tmp_path / "ref.h5"), "--limit", f"{limit}B",
+                  out="rep.h5")
     assert proc.returncode == 0, proc.stderr[-2000:]
     recs = TuneStore(tmp_path / "rep.h5").records()
     assert all(r.measurement.peak <= limit for r in recs if r.measurement is not None)
+    # every recorded configuration above the limit fails as the real run would; once one
+    # has failed, the replay's path leaves the reference's, and configurations the
+    # reference never ran fail as not measured
+    ref_peak = {frozenset(r.inhibited): r.measurement.peak for r in ref if r.measurement is not None}
     failed = [r for r in recs if r.decision == "failed"]
-    assert failed and all("stack limit" in r.reason for r in failed), [(r.decision, r.reason) for r in recs]
+    over = [r for r in failed if ref_peak.get(frozenset(r.inhibited), -1) > limit]
+    assert over, [(r.decision, r.reason) for r in recs]
+    for r in failed:
+        if frozenset(r.inhibited) in ref_peak:
+            assert "stack limit" in r.reason, (r.inhibited, r.reason)
+        else:
+            assert "not measured" in r.reason, (r.inhibited, r.reason)
 
 
 def test_slurm_backend_passes_the_stack_limit_to_its_job(tmp_path, monkeypatch):
