@@ -44,6 +44,9 @@ module ph_api
       import :: c_int
       integer(c_int), value :: on
     end function ph_fpe_traps
+    ! fortran/api/ph_heap.c: keep the kernels' heap temporaries mapped (once per process)
+    subroutine ph_heap_keep() bind(c, name='ph_heap_keep')
+    end subroutine ph_heap_keep
   end interface
 
 contains
@@ -428,6 +431,7 @@ contains
     integer(c_int) :: saved
     call get(kid, k, ierr, errmsg)
     if (ierr /= 0) return
+    call ph_heap_keep()
     call trap_begin(saved)
     call k%setup(comm, ni, ipar, nr, rpar, ierr, errmsg)
     call trap_end(saved)
