@@ -28,6 +28,8 @@ from pyharness.units import human_bytes
 CASES = {
     "streamice:demo": ["--kernel", "streamice", "--size", "demo"],
     "biogeo:small": ["--kernel", "biogeo", "--size", "small"],
+    "streamice:medium": ["--kernel", "streamice", "--size", "medium"],
+    "biogeo:medium": ["--kernel", "biogeo", "--size", "medium"],
     "calltree:random12": ["--kernel", "calltree", "--param", "shape=random", "--param", "nsites=12",
                           "--param", "seed=3", "--param", "m=4096"],
 }
@@ -151,7 +153,7 @@ def pairs(args, tmp):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
+    ap.add_argument("--cases", default="streamice:demo,biogeo:small,calltree:random12", help=f"comma-separated, of {', '.join(CASES)}")
     ap.add_argument("--kernel", default="biogeo", help="pair search (--snapshots 0,2,4) only")
     ap.add_argument("--size", default="medium", help="pair search only")
     ap.add_argument("--ranks", type=int, default=2)
