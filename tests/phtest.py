@@ -95,3 +95,24 @@ def wait_for(cond, seconds: float) -> bool:
             return True
         time.sleep(0.1)
     return cond()
+
+
+def recorded_steps(out) -> int:
+    """Steps committed to the tune.h5 at ``out`` (0 while it does not exist or is being made)."""
+    from pyharness.tuner.store import TuneStore
+    try:
+        return len(TuneStore(out).records())
+    except Exception:
+        return 0
+
+
+def kill_after_steps(cmd: list[str], out, steps: int, seconds: float, **popen) -> int:
+    """Start ``cmd``, SIGKILL it once ``out`` holds ``steps`` recorded steps (or after
+    ``seconds``, a liveness bound), and return how many steps were recorded then."""
+    import signal
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    wait_for(lambda: p.poll() is not None or recorded_steps(out) >= steps, seconds)
+    n = recorded_steps(out)
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    return n

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import pytest
 
-from phtest import MPI_ENV, ROOT
+from phtest import MPI_ENV, ROOT, kill_after_steps
 
 from pyharness.ingest import ingest
 from pyharness.tuner.guard import load_gradient_file
@@ -235,18 +235,6 @@ def test_explore_samples_callees_and_guards_gradients(project):
 
 # ---------------------------------------------------------------- the runs as Slurm jobs
 
-@pytest.fixture(scope="module")
-def slurm():
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "slurm-up.sh")], capture_output=True, text=True,
-                          timeout=600)
-    if proc.returncode != 0:
-        why = f"Slurm could not be started here: {proc.stdout[-500:]} {proc.stderr[-1500:]}"
-        if os.environ.get("CI") == "true":     # under CI the Slurm tests must not pass by skipping
-            pytest.fail("CI=true: " + why)
-        pytest.skip(why)
-    return True
-
-
 def test_tune_with_runs_as_slurm_jobs(project, slurm):
     # srun --mpi=pmix starts the ranks; the traces are written at exit, after MPI_Finalize,
     # so each rank's size comes from the launcher's variables (PMIX_RANK, SLURM_NTASKS)
@@ -263,25 +251,12 @@ def test_tune_with_runs_as_slurm_jobs(project, slurm):
 # ---------------------------------------------------------------- kill and --resume
 
 def test_killed_tuning_resumes_from_tune_h5(project):
-    import signal
-    import time
     from pyharness.tuner.store import TuneStore
     out = project / "tune.h5"
     cmd = [sys.executable, "-m", "pyharness.tune", "--backend", "command", "--ranks", "2",
            "--build", BUILD + " FAULT=react", "--run", "./adjoint", "--gradient-file", "gradient.txt",
            "--no-progress", "--method", "greedy", "--budget", "20x", "--out", str(out)]
-    p = subprocess.Popen(cmd, cwd=project, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline, nrec = time.time() + 300, 0
-    while time.time() < deadline and p.poll() is None:
-        time.sleep(0.3)
-        try:
-            nrec = len(TuneStore(out).records())
-        except Exception:
-            nrec = 0
-        if nrec >= 2:
-            break
-    p.send_signal(signal.SIGKILL)
-    p.communicate()
+    nrec = kill_after_steps(cmd, out, 2, 300, cwd=project, env=_env())
     assert nrec >= 2, "the kill did not land mid-loop"
     before = TuneStore(out).records()
     r = subprocess.run(cmd + ["--resume"], cwd=project, env=_env(), capture_output=True, text=True,

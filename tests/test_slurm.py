@@ -1,7 +1,8 @@
 """The slurm backend and the job scripts against a real Slurm on localhost.
 
 The Slurm daemons are started by the project's own script (scripts/slurm-up.sh);
-these tests are skipped only when Slurm cannot be started at all on this machine.
+these tests are skipped only when Slurm cannot be started at all on this machine
+(the `slurm` fixture of conftest.py).
 """
 
 import json
@@ -18,20 +19,6 @@ from phtest import ROOT
 from pyharness.backends.base import RunFailed, RunRequest
 from pyharness.config import Configuration
 from pyharness.tuner.store import TuneStore
-
-
-@pytest.fixture(scope="module")
-def slurm():
-    up = ROOT / "scripts" / "slurm-up.sh"
-    if not up.exists():
-        pytest.fail("scripts/slurm-up.sh is missing")
-    proc = subprocess.run(["bash", str(up)], capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        why = f"Slurm could not be started here: {proc.stdout[-500:]} {proc.stderr[-1500:]}"
-        if os.environ.get("CI") == "true":     # under CI the Slurm tests must not pass by skipping
-            pytest.fail("CI=true: " + why)
-        pytest.skip(why)
-    return True
 
 
 def sbatch_wait(tmp_path, env, script="profile.sbatch", args=()):

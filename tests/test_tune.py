@@ -1,17 +1,14 @@
 """The tuning loop end to end: real MPI runs, real tune.h5 files, real kills."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
 import pytest
 
-from phtest import ROOT, mpirun
+from phtest import ROOT, kill_after_steps, mpirun
 from pyharness.tuner.store import TuneStore
 
 KERNEL = ["--kernel", "streamice"]
@@ -84,19 +81,7 @@ def test_resume_after_kill_gives_the_same_final_configuration(tmp_path):
     # the same measurements, replayed slowly, in a process we kill with SIGKILL mid-loop
     out = tmp_path / "killed.h5"
     cmd = cmd + ["--out", str(out), "--replay-delay", "0.4"]
-    p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    nrec = 0
-    while time.time() < deadline:
-        time.sleep(0.2)
-        try:
-            nrec = len(TuneStore(out).records())
-        except Exception:
-            nrec = 0
-        if nrec >= 3:
-            break
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    nrec = kill_after_steps(cmd, out, 3, 120, cwd=tmp_path)
     assert 3 <= nrec < len(ref_recs), "the kill did not land mid-loop"
     before = TuneStore(out).records()        # the file is intact after the kill
     proc = subprocess.run(cmd + ["--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
