@@ -1,11 +1,13 @@
 """AD stack speed: pyharness's runtime against Tapenade's adStack.c, and against a plain copy.
 
 1. Scalar and control push+pop through one Fortran driver (bench/stack_driver.f90)
-   linked three ways: against the installed runtime, static and shared, and, when
-   you give the path of Tapenade's adStack.c in ADSTACK_C, against that. The
+   linked three ways, all with plain gfortran (no MPI): against the installed
+   runtime as `pyharness-config --libs` links it ("default": the static archive)
+   and as `--libs --shared` does ("shared"), and, when you give the path of
+   Tapenade's adStack.c in ADSTACK_C, against that. The
    variants run alternately, round after round; each keeps its fastest round, the
    spread is (slowest - fastest) / fastest, and the ratios are to adStack.c (or to
-   the static runtime when no adStack.c is given); --adstack-shared also links
+   the default link when no adStack.c is given); --adstack-shared also links
    adStack.c as a shared library, like the runtime's shared one. Times are the process's CPU
    time (--clock cpu, the default): on a shared, loaded machine the wall clock
    (--clock wall) mostly measures the time a run waits for a core.
@@ -43,10 +45,10 @@ def build_drivers(d: Path, adstack_c: str | None, adstack_shared: bool = False) 
     fc = shutil.which("gfortran") or sys.exit("gfortran not found: run scripts/setup.sh")
     obj = d / "stack_driver.o"
     subprocess.run([fc, "-O2", "-c", str(HERE / "stack_driver.f90"), "-o", str(obj)], check=True)
-    # linked through the MPI wrapper: the static runtime needs MPI's libraries
-    ld = shutil.which("mpif90") or sys.exit("mpif90 not found: run scripts/setup.sh")
+    # plain gfortran, as a program without MPI links: the default flags need no MPI
+    ld = fc
     exes = {}
-    for name, libs in (("static", config("--libs", "--static")), ("shared", config("--libs"))):
+    for name, libs in (("default", config("--libs")), ("shared", config("--libs", "--shared"))):
         exes[name] = d / f"driver_{name}"
         subprocess.run([ld, str(obj), *libs, "-o", str(exes[name])], check=True)
     if adstack_c:
@@ -84,7 +86,7 @@ def run_drivers(exes: dict[str, Path], rounds: int, total_log: int,
 
 
 def report_drivers(times, total_log: int, clock: str = "cpu") -> None:
-    ref = "adStack.c" if "adStack.c" in times else "static"
+    ref = "adStack.c" if "adStack.c" in times else "default"
     variants = list(times)
     pair = "adStack.c.so" in times        # both as shared libraries
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -51,18 +51,17 @@ def pyharness_config(*args: str) -> list[str]:
 
 
 def build_against_runtime(sources: list, exe: Path, compiler: str = "gfortran",
-                          static: bool = False, extra: tuple = ()) -> Path:
+                          shared: bool = False, extra: tuple = ()) -> Path:
     """Compile and link a user's program with nothing but pyharness-config's flags.
 
-    Static links go through the MPI compiler wrapper: the runtime asks MPI for
-    the rank (when MPI is initialised), so the static archive needs MPI's libraries.
+    The default link is the static archive (``--libs``), with the compiler given:
+    plain gfortran/gcc for a program without MPI, mpif90/mpicc for an MPI one
+    (the archive needs no MPI library). ``shared=True``: ``--libs --shared``.
     """
-    if static:
-        compiler = {"gfortran": "mpif90", "gcc": "mpicc"}.get(compiler, compiler)
     if shutil.which(compiler) is None:
         raise AssertionError(f"{compiler} not found: run scripts/setup.sh")
     comp = pyharness_config("--cflags" if compiler in ("gcc", "cc", "mpicc") else "--fflags")
-    libs = pyharness_config("--libs", *(["--static"] if static else []))
+    libs = pyharness_config("--libs", *(["--shared"] if shared else []))
     modules = [] if compiler in ("gcc", "cc", "mpicc") else ["-J", str(exe.parent)]
     cmd = [compiler, "-O2", *extra, *comp, *modules, *map(str, sources), *libs, "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True)

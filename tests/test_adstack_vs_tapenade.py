@@ -9,11 +9,11 @@ when their paths are given, and are skipped otherwise (with the reason):
 
 - tests/fortran/adstack_accounting.f90 calls only Tapenade's entry points and
   prints the stack size after every push, pop and repeat-section call; linked
-  against the runtime (shared and static) and against adStack.c, the outputs must
+  against the runtime (static, the default, and shared) and against adStack.c, the outputs must
   be the same line for line (sizes, values, peak).
 - tests/fortran/tapenade_binomial.f90 is a time loop reversed by binomial
   checkpointing with Tapenade's adBinomial.c choosing the actions: it must link
-  alongside the runtime (shared and static) and give the gradient of the fully
+  alongside the runtime (static and shared) and give the gradient of the fully
   taped loop, bit for bit.
 
 Without the sources, the runtime's own output of the accounting program is
@@ -69,13 +69,13 @@ def _rows(out: str, tag: str) -> list:
     return [line.split()[1:] for line in out.splitlines() if line.split()[:1] == [tag]]
 
 
-@pytest.fixture(scope="module", params=["shared", "static"])
+@pytest.fixture(scope="module", params=["static", "shared"])
 def ours(request, tmp_path_factory):
     d = tmp_path_factory.mktemp(f"vs_tapenade_{request.param}")
 
     def _build(name: str, extra_objs=()) -> Path:
         return build_against_runtime([SRC / f"{name}.f90", *extra_objs], d / name,
-                                     static=request.param == "static")
+                                     shared=request.param == "shared")
     _build.dir = d
     return _build
 

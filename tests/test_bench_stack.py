@@ -1,5 +1,5 @@
-"""bench/bench_stack.py builds and runs its driver every way it promises: static,
-shared and, with ADSTACK_C, against a given adStack.c. Tiny sizes; no timing is
+"""bench/bench_stack.py builds and runs its driver every way it promises: the
+default link (static), shared and, with ADSTACK_C, against a given adStack.c. Tiny sizes; no timing is
 asserted (speed is the benchmark's business). The adStack.c here is a stand-in
 written into the test's temp dir with the few entry points the driver calls."""
 
@@ -40,4 +40,4 @@ def test_bench_stack_without_adstack_c_says_so(tmp_path):
                         "--rounds", "1", "--log2-pairs", "12"], capture_output=True, text=True,
                        env=env, cwd=tmp_path, timeout=300)
     assert p.returncode == 0, p.stderr
-    assert "no ADSTACK_C given" in p.stdout and "ratio to static" in p.stdout
+    assert "no ADSTACK_C given" in p.stdout and "ratio to default" in p.stdout

@@ -301,6 +301,16 @@ static void fault_parse(const char *v) {
   S.fault_gate = S.fault_site[0] == 0;
 }
 
+/* The event recorder (ph_trace.c) starts in its own constructor when
+ * PYHARNESS_PROFILE is set, and writes the rank's trace at exit. From the
+ * static archive (the default link) the linker takes only the members a
+ * program references: a program that calls only PUSH/POP would lose the
+ * recorder, and with it the trace at exit the shared library writes. This
+ * reference (to a function only ph_trace.c defines) takes it along wherever
+ * the stack goes. */
+extern int32_t ph_trace_write(const char *dir, char *errmsg, int64_t errlen);
+__attribute__((used)) static int32_t (*const ph_keep_recorder)(const char *, char *, int64_t) = ph_trace_write;
+
 __attribute__((constructor)) static void ph_adstack_init(void) {
   const char *v = getenv("PYHARNESS_FAULT");
   if (v) {

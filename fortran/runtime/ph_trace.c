@@ -11,10 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
-
-#ifdef PH_HAVE_MPI
-#include <mpi.h>
-#endif
+#include <dlfcn.h>
 
 int32_t ph_trace_on = 0;
 
@@ -366,19 +363,69 @@ static int env_int(const char *name, int32_t *out) {
 
 static int32_t mpi_rank = -1, mpi_size = -1;
 
+/* The rank from MPI, without linking MPI. The runtime (static archive and
+ * shared library alike) has no reference to any MPI symbol, so it links into
+ * a program without MPI (plain gfortran) as into an MPI one (mpif90). MPI's
+ * functions are looked up at run time with dlsym(RTLD_DEFAULT): that finds
+ * the MPI library the program loaded however it was linked (directly, or only
+ * through the Fortran bindings libmpi_mpifh, with or without --as-needed),
+ * and nothing in a program without MPI. Weak symbols would not: a weak
+ * reference from a static archive is resolved or not depending on the link
+ * line, the linker and --as-needed, silently.
+ *
+ * MPI_COMM_WORLD is not a value the C ABI shares between MPI libraries:
+ *   - Open MPI: a pointer, the address of the data symbol ompi_mpi_comm_world;
+ *   - the MPICH ABI (MPICH, MVAPICH, Intel MPI, Cray MPICH): the int 0x44000000.
+ * The library is recognised at run time (Open MPI by that symbol, the MPICH ABI
+ * by MPI_Get_library_version), not by the mpi.h pyharness was built with, so
+ * the runtime built with one MPI asks the other correctly. Any other MPI is not
+ * asked, nor one that offers the MPI 5 standard ABI (MPI_Abi_get_version, or
+ * the draft's MPI_Abi_version): its handles differ again, and a program built
+ * against it may sit beside the implementation's own symbols. The launcher's
+ * variables give the rank then, as for a program without MPI: a wrong handle
+ * would crash the program, a skipped query costs nothing under a launcher. */
+typedef int (*mpi_flag_fn)(int *);
+typedef int (*ompi_comm_fn)(void *, int *);      /* MPI_Comm is a pointer */
+typedef int (*mpich_comm_fn)(int, int *);        /* MPI_Comm is an int */
+typedef int (*mpi_version_fn)(char *, int *);
+#define PH_MPICH_COMM_WORLD 0x44000000
+
+static void *mpi_sym(const char *name) { return dlsym(RTLD_DEFAULT, name); }
+
+static int mpich_abi(void) {
+  mpi_version_fn version = (mpi_version_fn)mpi_sym("MPI_Get_library_version");
+  if (version == NULL) return 0;
+  static char v[16384];                /* MPICH's MPI_MAX_LIBRARY_VERSION_STRING is 8192 */
+  int n = 0;
+  if (version(v, &n) != 0) return 0;
+  v[n >= 0 && n < (int)sizeof v ? n : (int)sizeof v - 1] = 0;
+  return strstr(v, "MPICH") != NULL || strstr(v, "MVAPICH") != NULL || strstr(v, "Intel(R) MPI") != NULL;
+}
+
 static void query_mpi(void) {
-#ifdef PH_HAVE_MPI
+  mpi_flag_fn initialized = (mpi_flag_fn)mpi_sym("MPI_Initialized");
+  mpi_flag_fn finalized = (mpi_flag_fn)mpi_sym("MPI_Finalized");
+  void *comm_rank = mpi_sym("MPI_Comm_rank"), *comm_size = mpi_sym("MPI_Comm_size");
+  if (initialized == NULL || finalized == NULL || comm_rank == NULL || comm_size == NULL) return;
+  if (mpi_sym("MPI_Abi_get_version") != NULL || mpi_sym("MPI_Abi_version") != NULL) return;
   int init = 0, fin = 0;
-  MPI_Initialized(&init);
-  MPI_Finalized(&fin);
-  if (init && !fin) {
-    int r, s;
-    MPI_Comm_rank(MPI_COMM_WORLD, &r);
-    MPI_Comm_size(MPI_COMM_WORLD, &s);
+  if (initialized(&init) != 0 || !init || finalized(&fin) != 0 || fin) return;
+  int r = -1, s = -1;
+  void *ompi_world = mpi_sym("ompi_mpi_comm_world");
+  if (ompi_world != NULL) {
+    if (((ompi_comm_fn)comm_rank)(ompi_world, &r) != 0 || ((ompi_comm_fn)comm_size)(ompi_world, &s) != 0)
+      return;
+  } else if (mpich_abi()) {
+    if (((mpich_comm_fn)comm_rank)(PH_MPICH_COMM_WORLD, &r) != 0
+        || ((mpich_comm_fn)comm_size)(PH_MPICH_COMM_WORLD, &s) != 0)
+      return;
+  } else {
+    return;
+  }
+  if (r >= 0 && s > r) {
     mpi_rank = r;
     mpi_size = s;
   }
-#endif
 }
 
 void ph_trace_rank(int32_t *rank, int32_t *size) {
