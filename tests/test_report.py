@@ -43,6 +43,18 @@ def test_report_makes_every_plot_and_the_html(runs):
     assert page.count("data:image/png;base64,") == 4 and "http" not in page.split("<body>")[1][:200]
 
 
+def test_timeline_of_a_real_profile_reaches_each_ranks_peak(runs):
+    """The drawn curve of every rank of a real 2-rank profile peaks at the largest
+    stack size among that rank's events, read with h5py through /events."""
+    from pyharness.report import plots
+    fig = plots.memory_timeline(runs / "profile.h5")
+    with h5py.File(runs / "profile.h5") as f:
+        peaks = [f[f"events/rank_{r:05d}/stack"][()].max() for r in range(2)]
+    for ax, peak in zip(fig.axes, peaks):
+        line = max(ax.get_lines(), key=lambda ln: len(ln.get_xdata()))
+        assert np.max(line.get_ydata()) == peak / plots.MIB
+
+
 def test_csv_agrees_with_the_files(runs):
     out = runs / "rep"
     rows = list(csv.DictReader(open(out / "configurations.csv")))
@@ -77,3 +89,102 @@ def test_bad_files_get_a_message_not_a_traceback(tmp_path, content, message):
     p = subprocess.run([sys.executable, "-m", "pyharness.report", str(f)], capture_output=True, text=True,
                        cwd=tmp_path)
     assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_envelope_holds_every_column_extreme():
+    """stack_envelope against a brute force: per column, the least and largest value
+    the step series takes in it (the value carried into the column included), on
+    random series with repeated times and empty columns."""
+    from pyharness.report.plots import stack_envelope
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        n = int(rng.integers(1, 400))
+        t = np.sort(rng.integers(0, int(rng.integers(1, 5000)), n)).astype(np.int64)
+        v = np.cumsum(rng.integers(-50, 51, n)).astype(np.int64)
+        ncols = int(rng.integers(1, 120))
+        cols, vmin, vmax, vexit = stack_envelope(t, v, ncols)
+        lo, hi = t[0], t[-1]
+        col = [min(ncols - 1, int((x - lo) * ncols // (hi - lo))) if hi > lo else 0 for x in t]
+        assert list(cols) == list(range(col[0], col[-1] + 1))
+        for k, c in enumerate(cols):
+            inside = [i for i in range(n) if col[i] == c]
+            before = [i for i in range(n) if col[i] < c]
+            vals = [v[i] for i in inside] + ([v[before[-1]]] if before else [])
+            assert vmin[k] == min(vals) and vmax[k] == max(vals), (trial, c)
+            assert vexit[k] == v[(inside or before)[-1]]
+        assert vmax.max() == v.max() and vmin.min() == v.min()
+
+
+def _long_profile(path, nranks=2):
+    """A profile of ``nranks`` simulated ranks with ~100k events each (events inside)."""
+    from pyharness.analysis.simulate import Node, simulate_loop
+    from pyharness.profile import RunSummary, write_profile_h5
+    from pyharness.runtime import Location
+    locs = [Location(0, "step", "m.f90", 10, True), Location(1, "inner", "m.f90", 20, True),
+            Location(2, "step", "m.f90", 0, False)]
+    evs, traces = [], []
+    for r in range(nranks):
+        step = Node(site=0, routine=2, tape=(30 + r, 40), snapshot=12, run_ns=500, fwd_ns=400,
+                    bwd_ns=700 + 50 * r, write_ns=20, read_ns=20,
+                    children=(Node(site=1, routine=2, tape=900 + 100 * r, snapshot=5, run_ns=40,
+                                   count=2),))
+        t = simulate_loop(step, 7000 + 1000 * r, tape=(64, 8))
+        traces.append(t)
+        evs.append(dict(zip(("kind", "loc", "wall_ns", "cpu_ns", "stack"), t.arrays)))
+    f64 = lambda v: np.array(v, dtype=np.float64)
+    i64 = lambda v: np.array(v, dtype=np.int64)
+    summ = RunSummary(f64([t.total_wall_ns * 1e-9 for t in traces]),
+                      f64([t.total_cpu_ns * 1e-9 for t in traces]), i64([t.peak for t in traces]),
+                      i64([0] * nranks), i64([0] * nranks), i64([len(t.kind) for t in traces]),
+                      0.0, 0.0)
+    write_profile_h5(path, kernel="sim", params={}, nranks=nranks, command="test", profiling=True,
+                     cpu_clock=False, locations=locs, inhibited=[False] * 3, snapshots=0,
+                     summary=summ, events=evs)
+    return path
+
+
+def test_timeline_draws_each_ranks_true_peak_in_two_points_per_column(tmp_path):
+    """The memory timeline of ~100k events per rank draws at most 2 points per pixel
+    column, and its curve reaches each rank's true peak and least value, taken from
+    the events with h5py."""
+    from pyharness.report import plots
+    path = _long_profile(tmp_path / "long.h5")
+    fig = plots.memory_timeline(path)
+    with h5py.File(path) as f:
+        truth = [(f[f"events/rank_{r:05d}/stack"][()].max(), f[f"events/rank_{r:05d}/stack"][()].min(),
+                  len(f[f"events/rank_{r:05d}/stack"])) for r in range(2)]
+    for ax, (peak, least, nev) in zip(fig.axes, truth):
+        line = max(ax.get_lines(), key=lambda ln: len(ln.get_xdata()))
+        y = np.asarray(line.get_ydata())
+        width_px = ax.get_position().width * fig.get_figwidth() * plots.SAVE_DPI
+        assert nev > 50_000 and len(y) <= 2 * width_px
+        assert y.max() == peak / plots.MIB and y.min() == least / plots.MIB
+        assert "peak" in ax.texts[0].get_text()
+    plots.save(fig, tmp_path / "long-timeline")
+    assert png_size(tmp_path / "long-timeline.png")[0] > 400
+
+
+def test_span_coverage_is_the_covered_share_of_each_column():
+    """span_coverage against a brute force: the length of the union of the intervals
+    within each column, over the column's width (nested and overlapping intervals)."""
+    from pyharness.report.plots import span_coverage
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n = int(rng.integers(0, 40))
+        b = rng.uniform(0, 100, n)
+        e = b + rng.exponential(rng.choice([0.3, 5.0, 30.0]), n)
+        ncols = int(rng.integers(1, 50))
+        cov = span_coverage(b, e, 0.0, 100.0, ncols)
+        w = 100.0 / ncols
+        for k in range(ncols):
+            c0, c1 = k * w, (k + 1) * w
+            parts = sorted((max(x, c0), min(y, c1)) for x, y in zip(b, e) if y > c0 and x < c1)
+            total, end = 0.0, c0
+            for x, y in parts:                     # union length
+                x = max(x, end)
+                if y > x:
+                    total += y - x
+                    end = y
+            if sum(y - x for x, y in parts) <= w:     # no overlap beyond the column: exact
+                assert abs(cov[k] - sum(y - x for x, y in parts) / w) < 1e-9
+            assert cov[k] >= total / w - 1e-9 and cov[k] <= 1.0

@@ -14,18 +14,20 @@ import numpy as np  # noqa: E402
 from ..h5io import open_h5, read_str  # noqa: E402
 from ..vocabulary import Decision, MemoryEffect  # noqa: E402
 
-__all__ = ["pareto_plane", "memory_timeline", "site_estimates", "rank_imbalance", "save"]
+__all__ = ["pareto_plane", "memory_timeline", "stack_envelope", "span_coverage", "site_estimates", "rank_imbalance",
+           "save", "SAVE_DPI"]
 
 MIB = 2.0 ** 20
 GROUP_COLOURS = {MemoryEffect.GAIN: "#2a9d8f", MemoryEffect.NEUTRAL: "#8d99ae", MemoryEffect.COST: "#e76f51"}
 STRATEGY_COLOURS = ["#1d3557", "#e63946", "#2a9d8f", "#f4a261"]
+SAVE_DPI = 110       # the resolution figures are saved at (the timeline is drawn for it)
 
 
 def save(fig, out_base) -> list[str]:
     paths = []
     for ext in ("png", "svg"):
         p = f"{out_base}.{ext}"
-        fig.savefig(p, dpi=110, bbox_inches="tight")
+        fig.savefig(p, dpi=SAVE_DPI, bbox_inches="tight")
         paths.append(p)
     plt.close(fig)
     return paths
@@ -116,12 +118,135 @@ def pareto_plane(points, title: str = "Peak stack vs adjoint run time", predicte
     return fig
 
 
+def stack_envelope(t, v, ncols: int, lo=None, hi=None):
+    """The extremes of a step series in ``ncols`` equal columns of time.
+
+    ``v[i]`` holds from ``t[i]`` to ``t[i + 1]`` (the AD stack between two events);
+    ``t`` is non-decreasing. The columns split ``[lo, hi]`` (default: the events'
+    span) and only those from the first event's to the last event's are returned.
+
+    Returns ``(columns, vmin, vmax, vexit)``: the column indices and, per column,
+    the least and largest value the series takes in it (the value it enters with
+    included, so that a column without events holds the value carried into it) and
+    the value it leaves with. Every value of ``v`` lies in some column's range and
+    every range's ends are values of ``v``: ``vmax.max() == v.max()`` and
+    ``vmin.min() == v.min()`` exactly. Vectorised (no Python loop over events).
+    """
+    t = np.asarray(t)
+    v = np.asarray(v)
+    n = len(t)
+    if n == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return e, v[:0].copy(), v[:0].copy(), v[:0].copy()
+    lo = t[0] if lo is None else lo
+    hi = t[-1] if hi is None else hi
+    if hi > lo and np.issubdtype(t.dtype, np.integer):     # exact: times in ns
+        col = (t.astype(np.int64) - int(lo)) * int(ncols) // (int(hi) - int(lo))
+    elif hi > lo:
+        col = np.floor((t - lo) * (ncols / float(hi - lo))).astype(np.int64)
+    else:
+        col = np.zeros(n, dtype=np.int64)
+    np.clip(col, 0, ncols - 1, out=col)
+    cols = np.arange(col[0], col[-1] + 1)
+    starts = np.searchsorted(col, cols, side="left")      # first event at or after each column
+    ends = np.append(starts[1:], n)
+    has = ends > starts
+    entry = v[np.maximum(starts - 1, 0)]                  # the value carried into the column
+    vmin, vmax = entry.copy(), entry.copy()
+    idx = starts[has]                                      # strictly increasing: reduceat's segments
+    vmax[has] = np.maximum(vmax[has], np.maximum.reduceat(v, idx))
+    vmin[has] = np.minimum(vmin[has], np.minimum.reduceat(v, idx))
+    vexit = v[ends - 1]
+    return cols, vmin, vmax, vexit
+
+
+def _envelope_line(t, v, ncols: int, lo, hi):
+    """The series ``v`` (a step function of ``t``) as a polyline of at most 2 points per
+    column of :func:`stack_envelope`: each column's least and largest value at its
+    centre, the one nearer the value it leaves with last. Series with no more than 2
+    points per column are returned as their exact steps."""
+    if len(t) <= 2 * ncols:
+        x = np.repeat(t, 2)[1:]
+        y = np.repeat(v, 2)[:-1]
+        return x, y
+    cols, vmin, vmax, vexit = stack_envelope(t, v, ncols, lo, hi)
+    width = (hi - lo) / ncols if hi > lo else 1.0
+    xc = lo + (cols + 0.5) * width                       # float64: exact enough for a pixel
+    last_max = np.abs(vexit - vmax) <= np.abs(vexit - vmin)
+    y = np.empty(2 * len(cols), dtype=np.float64)
+    y[0::2] = np.where(last_max, vmin, vmax)
+    y[1::2] = np.where(last_max, vmax, vmin)
+    return np.repeat(xc, 2), y
+
+
+def _by_site(kind, loc, t, k):
+    """``{location: times of its events of kind k, in order}``, one sort for all sites."""
+    sel = np.flatnonzero(kind == k)
+    if not len(sel):
+        return {}
+    sel = sel[np.argsort(loc[sel], kind="stable")]
+    keys, first = np.unique(loc[sel], return_index=True)
+    bounds = np.append(first, len(sel))
+    return {int(i): t[sel[bounds[j]:bounds[j + 1]]] for j, i in enumerate(keys)}
+
+
+def span_coverage(b, e, lo, hi, ncols: int):
+    """The fraction of each of ``ncols`` equal columns of ``[lo, hi]`` that the
+    intervals ``[b[i], e[i]]`` cover (the sum of their lengths in it, clipped to 1:
+    nested intervals, as a recursive site's, darken up to a full column). Vectorised: the covered length up to x is
+    ``sum(x - b_i for b_i < x) - sum(x - e_i for e_i < x)``, evaluated at the edges
+    with two sorts and cumulative sums."""
+    b = np.asarray(b, dtype=np.float64) - lo
+    e = np.asarray(e, dtype=np.float64) - lo
+    if not len(b) or hi <= lo:
+        return np.zeros(ncols)
+    sb, se = np.sort(np.minimum(b, e)), np.sort(np.maximum(b, e))
+    cb = np.concatenate([[0.0], np.cumsum(sb)])
+    ce = np.concatenate([[0.0], np.cumsum(se)])
+    x = np.linspace(0.0, float(hi - lo), ncols + 1)
+    k, m = np.searchsorted(sb, x), np.searchsorted(se, x)
+    covered = (k * x - cb[k]) - (m * x - ce[m])
+    return np.clip(np.diff(covered) / (x[1] - x[0]), 0.0, 1.0)
+
+
+def _shade(ax, b, e, colour, alpha, lo, hi, ncols: int) -> None:
+    """Shade the intervals at pixel resolution: each column as dark as the share of its
+    time they cover (what drawing every interval would show, in at most ``ncols``
+    rectangles: runs of columns of one shade are one rectangle), one collection."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import to_rgba
+    cov = span_coverage(b, e, lo, hi, ncols)
+    level = np.round(cov * 32).astype(np.int64)            # 33 shades
+    if not level.any():
+        return
+    start = np.flatnonzero(np.diff(level, prepend=-1))      # runs of one shade
+    lev = level[start]
+    stop = np.append(start[1:], ncols)
+    keep = lev > 0
+    edges = np.linspace(lo, hi, ncols + 1)
+    x0, x1, lev = edges[start[keep]], edges[stop[keep]], lev[keep]
+    verts = np.stack([np.stack([x0, np.zeros_like(x0)], 1), np.stack([x0, np.ones_like(x0)], 1),
+                      np.stack([x1, np.ones_like(x1)], 1), np.stack([x1, np.zeros_like(x1)], 1)], 1)
+    rgba = np.tile(to_rgba(colour), (len(lev), 1))
+    rgba[:, 3] = alpha * lev / 32.0
+    ax.add_collection(PolyCollection(verts, facecolors=rgba, lw=0, antialiased=False,
+                                     transform=ax.get_xaxis_transform()), autolim=False)
+
+
 def memory_timeline(profile_path, top: int = 4, max_ranks: int = 4):
     """Stack size over time on every rank, with the advance/reverse phases of the
     sites that hold the most time shaded, and each rank's peak marked.
 
     With more than ``max_ranks`` ranks, only rank 0, the ranks of the largest and
-    smallest peaks and the slowest rank are drawn (only their events are read)."""
+    smallest peaks and the slowest rank are drawn (only their events are read).
+
+    Drawn at the resolution it is saved at (:data:`SAVE_DPI`): each rank's stack
+    series is reduced to the least and largest value in every pixel column
+    (:func:`stack_envelope`, at most 2 points per column), so the curve covers what
+    every event's would and the peaks are exact, whatever the number of events;
+    the shaded phases become, per pixel column, a shade as dark as the share of
+    the column's time they cover (:func:`span_coverage`), one collection per site
+    and phase. Events are read one rank at a time."""
     with open_h5(profile_path, ("profile",)) as f:
         names = read_str(f["locations/name"])
         ranks = sorted(f["events"])
@@ -135,35 +260,49 @@ def memory_timeline(profile_path, top: int = 4, max_ranks: int = 4):
         fig, axes = plt.subplots(len(ranks), 1, figsize=(9, 2.4 * len(ranks) + 0.6), sharex=True,
                                  squeeze=False)
         from ..reduction import check_rank_file
+        for rk in ranks:
+            check_rank_file(f, int(rk.split("_")[1]))   # its event file present, same run
+        # the common time axis, from each shown rank's first and last event
+        ends = [(int(g["wall_ns"][0]), int(g["wall_ns"][-1]))
+                for g in (f["events"][rk] for rk in ranks) if len(g["wall_ns"])]
+        lo_ns = min(a for a, _ in ends) if ends else 0
+        hi_ns = max(b for _, b in ends) if ends else 1
+        lo, hi = lo_ns * 1e-9, hi_ns * 1e-9
+        # pixel columns that [lo, hi] spans in the plotting area as saved (sharex: the same
+        # for every rank; the axes add their x margin on both sides)
+        width_px = axes[0, 0].get_position().width * fig.get_figwidth() * SAVE_DPI
+        ncols = max(64, int(width_px / (1 + 2 * axes[0, 0].margins()[0])))
         for ax, rk in zip(axes[:, 0], ranks):
-            check_rank_file(f, int(rk.split("_")[1]))   # per-rank file present, same run
             g = f["events"][rk]
             kind, loc = g["kind"][()], g["loc"][()]
-            t = g["wall_ns"][()] * 1e-9
+            t_ns = g["wall_ns"][()]
             st = g["stack"][()] / MIB
-            ax.step(t, st, where="post", color="#1d3557", lw=1)
+            if len(t_ns) > 1 and np.any(np.diff(t_ns) < 0):   # not expected: events in time order
+                o = np.argsort(t_ns, kind="stable")
+                kind, loc, t_ns, st = kind[o], loc[o], t_ns[o], st[o]
+            x, y = _envelope_line(t_ns, st, ncols, lo_ns, hi_ns)
+            ax.plot(x * 1e-9, y, color="#1d3557", lw=1)
+            t = t_ns * 1e-9
             # time in advance+reverse per site: shade the phases of the top sites
+            begins = {k: _by_site(kind, loc, t, k) for k in (1, 2, 3, 4, 5, 6)}
             tot = {}
             for k_begin, k_end in ((1, 3), (4, 6)):
-                for i in np.unique(loc[kind == k_begin]):
-                    b = t[(kind == k_begin) & (loc == i)]
-                    e = t[(kind == k_end) & (loc == i)]
+                for i, b in begins[k_begin].items():
+                    e = begins[k_end].get(i, b[:0])
                     n = min(len(b), len(e))
                     tot[i] = tot.get(i, 0.0) + float(np.sum(np.abs(e[:n] - b[:n])))
             tops = sorted(tot, key=lambda i: -tot[i])[:top]
             cols = plt.cm.tab10(np.arange(len(tops)))
             for c, i in zip(cols, tops):
-                for k_begin, k_end, alpha in ((2, 3, 0.25), (5, 6, 0.12)):
-                    b = t[(kind == k_begin) & (loc == i)]
-                    e = t[(kind == k_end) & (loc == i)]
-                    if k_begin == 5:   # reverse: pair each BEGINREVERSE with its ENDREVERSE (nested LIFO)
-                        b, e = _pair_lifo(t, kind, loc, i, 5, 6)
-                    for x0, x1 in zip(b, e):
-                        ax.axvspan(x0, x1, color=c, alpha=alpha, lw=0)
+                b, e = begins[2].get(i, t[:0]), begins[3].get(i, t[:0])
+                n = min(len(b), len(e))
+                _shade(ax, b[:n], e[:n], c, 0.25, lo, hi, ncols)        # advance
+                b, e = _pair_lifo(t, kind, loc, i, 5, 6)                # reverse: nested LIFO pairs
+                _shade(ax, b, e, c, 0.12, lo, hi, ncols)
                 ax.plot([], [], color=c, lw=6, alpha=0.4, label=names[i] if i >= 0 else "?")
             turns = t[kind == 7]
-            for x in turns[:1]:
-                ax.axvline(x, color="0.4", ls=":", lw=1)
+            for xt in turns[:1]:
+                ax.axvline(xt, color="0.4", ls=":", lw=1)
             if len(st):
                 j = int(np.argmax(st))
                 ax.plot(t[j], st[j], "v", color="#e63946", ms=8)
@@ -171,6 +310,7 @@ def memory_timeline(profile_path, top: int = 4, max_ranks: int = 4):
                             textcoords="offset points", fontsize=8, color="#e63946")
             ax.set_ylabel(f"rank {int(rk.split('_')[1])}\nstack (MiB)")
             ax.grid(alpha=0.3)
+            del kind, loc, t, t_ns, st, begins
         axes[0, 0].legend(fontsize=7, loc="upper right", title="sites (light: advance, pale: reverse)",
                           title_fontsize=7)
         axes[-1, 0].set_xlabel("wall time since the adjoint started (s)")
