@@ -14,9 +14,11 @@ equal the measured ones to the byte.
 
 Solve: real profiles of random calltree trees (1 rank, 16 reals of work per call),
 then pyharness.model.optimize at three budgets (the lowest reachable peak, halfway
-to the fastest configuration's peak, the all-checkpointed peak x 1.5): solve time,
-status and certified gap, the units the presolve settled (fixed) and how far the
-greedy first incumbent is from the solver's answer (greedy).
+to the fastest configuration's peak, the all-checkpointed peak x 1.5): solve time
+(presolve, building and solving), status and certified gap, the units the presolve
+settled (fixed), how far the greedy first incumbent is from the answer (greedy),
+and the program's size with the split of its time between building it and HiGHS;
+with --dp also the dynamic programme (--method dp) at the same budgets.
 """
 
 import argparse
@@ -114,42 +116,54 @@ def predict_bench(args):
 
 def solve_bench(args):
     from mpi4py import MPI
-    from pyharness import runtime
-    from pyharness.config import Configuration, SiteTable
-    from pyharness.kernels import get_kernel
     from pyharness.model import CostModel
-    from pyharness.model.milp import Units, _dominated, _greedy, _probe, lowest_peak, optimize
-    from pyharness.profile import run_adjoint, write_profile
+    from pyharness.model.milp import (LAST_SOLVE, Units, _dominated, _greedy, _harmless, _probe,
+                                      lowest_peak, optimize)
 
     comm = MPI.COMM_SELF
-    tmp = tempfile.mkdtemp(prefix="benchsolve")
-    print(f"{'sites':>6} {'nodes':>6} {'model':>7} {'budget':>22} {'solve':>8} {'status':>12} "
-          f"{'gap':>8} {'inhibited':>9} {'fixed':>6} {'greedy':>8}")
+    tmp = args.keep or tempfile.mkdtemp(prefix="benchsolve")
+    os.makedirs(tmp, exist_ok=True)
+    methods = ["milp"] + (["dp"] if args.dp else [])
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'sites':>6} {'nodes':>6} {'model':>7} {'budget':>22} {'solver':>6} {'solve':>8} "
+          f"{'status':>12} {'gap':>8} {'inhibited':>9} {'fixed':>6} {'greedy':>8}  notes")
     for n in [int(x) for x in args.solve.split(",")]:
-        k = get_kernel("calltree").create(comm, overrides={"shape": "random", "nsites": str(n),
-                                                           "seed": str(args.seed), "m": "16"})
-        table = SiteTable.from_locations(runtime.locations())
         path = os.path.join(tmp, f"calltree{n}.h5")
-        summary, ev, _ = run_adjoint(comm, k, table, Configuration(), profiling=True)
-        write_profile(path, comm, k, table, Configuration(), summary, ev)
+        if not os.path.exists(path):
+            from pyharness import runtime
+            from pyharness.config import Configuration, SiteTable
+            from pyharness.kernels import get_kernel
+            from pyharness.profile import run_adjoint, write_profile
+            k = get_kernel("calltree").create(comm, overrides={"shape": "random", "nsites": str(n),
+                                                               "seed": str(args.seed), "m": "16"})
+            table = SiteTable.from_locations(runtime.locations())
+            summary, ev, _ = run_adjoint(comm, k, table, Configuration(), profiling=True)
+            write_profile(path, comm, k, table, Configuration(), summary, ev)
         t0 = time.perf_counter()
         model = CostModel.from_profile(path)
         tm = time.perf_counter() - t0
         low = lowest_peak(model, time_limit=args.time_limit)
         fast = optimize(model, None, time_limit=args.time_limit)
         budgets = [("lowest peak", low.peak), ("halfway", (low.peak + fast.peak) // 2),
-                   ("1.5x all checkpointed", int(1.5 * summary.peak))]
+                   ("1.5x all checkpointed", int(1.5 * model.measured_peak.max()))]
         units = Units.of(model)
         for label, b in budgets:
-            p = optimize(model, b, time_limit=args.time_limit)
-            fixed = _probe(model, units, b, _dominated(model, units))
+            fixed = _probe(model, units, b, _harmless(model, units, b, _dominated(model, units)))
             start = _greedy(model, units, b, fixed)
-            first = "" if start is None else \
-                f"{100 * (model.predict(units.config(model, start)).time / p.predicted_time - 1):>+7.2f}%"
-            print(f"{n:>6} {len(model.nodes):>6} {tm:>6.1f}s {label:>22} {p.solve_s:>7.2f}s "
-                  f"{p.status:>12} {100 * p.gap:>7.3f}% {len(p.inhibited_units):>9} "
-                  f"{len(fixed):>6} {first:>8}", flush=True)
-        print(f"{'':>6} lowest-peak solve {low.solve_s:.2f} s, unconstrained {fast.solve_s:.2f} s")
+            for method in methods:
+                LAST_SOLVE.clear()
+                p = optimize(model, b, method=method, time_limit=args.time_limit)
+                first = "" if start is None else \
+                    f"{100 * (model.predict(units.config(model, start)).time / p.predicted_time - 1):>+7.2f}%"
+                note = ""
+                if LAST_SOLVE:
+                    note = (f"MILP {int(LAST_SOLVE['rows'])} rows x {int(LAST_SOLVE['cols'])} cols: "
+                            f"build {LAST_SOLVE['build_s']:.2f} s, HiGHS {LAST_SOLVE['solver_s']:.2f} s")
+                print(f"{n:>6} {len(model.nodes):>6} {tm:>6.1f}s {label:>22} {p.method:>6} "
+                      f"{p.solve_s:>7.2f}s {p.status:>12} {100 * p.gap:>7.4f}% "
+                      f"{len(p.inhibited_units):>9} {len(fixed):>6} {first:>8}  {note}", flush=True)
+        print(f"{'':>6} lowest-peak solve {low.solve_s:.2f} s, unconstrained {fast.solve_s:.2f} s; "
+              f"load average {os.getloadavg()[0]:.1f}")
 
 
 def main():
@@ -162,6 +176,10 @@ def main():
     ap.add_argument("--solve", default="", metavar="N,N,...",
                     help="MILP solve times on calltree trees of these numbers of sites instead")
     ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--keep", default="", metavar="DIR",
+                    help="--solve: keep the profiles in DIR (and reuse those already there)")
+    ap.add_argument("--dp", action="store_true",
+                    help="--solve: also solve with the dynamic programme (--method dp)")
     ap.add_argument("--cpu-clock", action="store_true",
                     help="profile with CPU times per event and report the CPU-time predictions too")
     args = ap.parse_args()

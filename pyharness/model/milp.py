@@ -33,6 +33,7 @@ from ..errors import UsageError
 from ..units import human_bytes
 from ..vocabulary import Granularity
 from .cost import CostModel, Prediction
+from .dp import dp_applicable, solve_dp
 
 __all__ = ["Plan", "BudgetError", "Units", "optimize", "lowest_peak", "pareto_front",
            "ParetoPoint", "EXHAUSTIVE_MAX_UNITS"]
@@ -179,6 +180,10 @@ def _bounds_of_tapes(model: CostModel, units: "Units | None" = None,
     return tmin, tmax
 
 
+# the last program's size and where its time went (build, solver): for the benchmark
+LAST_SOLVE: dict[str, float] = {}
+
+
 class _Builder:
     def __init__(self):
         self.ncols = 0
@@ -216,7 +221,10 @@ def _solve(model: CostModel, units: Units, budget: float | None, time_limit: flo
 
     ``exclude``: unit decisions (bool arrays) the solution must differ from;
     ``fixed``: unit -> activation settled before the solve (presolve); ``start``: a
-    configuration (activation per unit) that fits, the solver's first incumbent."""
+    configuration (activation per unit) that fits, the solver's first incumbent.
+    The seconds returned count building the program too (``LAST_SOLVE`` has the split)."""
+    _highs_bindings()           # imported once, outside the timing (about 2 s the first time)
+    t_build = time.perf_counter()
     nodes = model.bound_nodes
     fixed = fixed or {}
     tmin, tmax = _bounds_of_tapes(model, units, fixed)
@@ -356,14 +364,15 @@ def _solve(model: CostModel, units: Units, budget: float | None, time_limit: flo
         for r in roots:
             B.ub[Rv[r]] = budget * sc
     nunits = len(units.names)
-    _highs_bindings()           # imported once, outside the timing (about 2 s the first time)
     t0 = time.perf_counter()
+    LAST_SOLVE["build_s"] = t0 - t_build
+    LAST_SOLVE["rows"], LAST_SOLVE["cols"] = B.nrows, B.ncols
     with (contextlib.nullcontext() if os.environ.get("PYHARNESS_MILP_LOG") else _quiet_stdout()):
         res = _run_highs(B, c, time_limit, start, nunits)
-    dt = time.perf_counter() - t0
     if res is None:
         res = _run_scipy(B, c, time_limit)
-        dt = time.perf_counter() - t0
+    LAST_SOLVE["solver_s"] = time.perf_counter() - t0
+    dt = time.perf_counter() - t_build
     xs_all, status, gap, msg = res
     if xs_all is None:
         return None, status, np.nan, dt, msg
@@ -506,6 +515,109 @@ def _dominated(model: CostModel, units: Units, objective: str = "time") -> dict[
                 moved = True
         if not moved:
             break
+    return fixed
+
+
+def _high(model: CostModel, units: Units, fixed: dict[int, bool]):
+    """The all-high configuration: every free unit at its higher-peak choice
+    (``max(S, largest tape)``: every configuration is at or below it at every point).
+    Returns per node its peak ``Rhi``, its largest tape ``tmax``, its highest base
+    ``base_hi`` (over its calls), per call the highest point that includes the bytes the
+    call leaves (``after``, relative to the node's base: the later calls, its own re-run
+    when it loops, the node's turn) and per node ``up``: the highest point (absolute)
+    above its tape in any caller. None when some node's calls are not one chain
+    (binomial time steps), which these walks do not follow."""
+    nodes = model.bound_nodes
+    if any(it[0] != j - 1 for nd in nodes for j, it in enumerate(nd.items)) or \
+            any(nd.tape[0] not in (-1, len(nd.items) - 1) for nd in nodes):
+        return None
+    unit_of = {i: u for u, mem in enumerate(units.members) for i in mem}
+    _, tmax = _bounds_of_tapes(model, units, fixed)
+
+    def yhi(s, sn, c):
+        u = unit_of.get(s)
+        v = bool(units.fixed_active[s]) if u is None else fixed.get(u)
+        return sn if v is True else tmax[c] if v is False else max(sn, tmax[c])
+
+    Rhi = [0.0] * len(nodes)
+    after: list[list[float]] = []
+    for i, nd in enumerate(nodes):
+        n = len(nd.items)
+        Q: list[float] = []
+        own: list[float] = []          # the call's child re-run, relative to the node's base
+        for a, g, s, sn, c, cnt in nd.items:
+            b = (Q[-1] if Q else 0) + g
+            y = yhi(s, sn, c)
+            own.append(b + (cnt - 1) * y + Rhi[c])
+            Q.append(b + cnt * y)
+        pts = [-np.inf] * (n + 1)      # points anchored at call j (index j + 1)
+        for a, off in nd.points:
+            pts[a + 1] = max(pts[a + 1], (Q[a] if a >= 0 else 0) + off)
+        T = (Q[-1] if Q and nd.tape[0] >= 0 else 0) + nd.tape[1]
+        # suffix maxima: after[j] = the highest point that includes call j's y (the
+        # turn does when it comes after the calls; a turn anchored before them does not)
+        aft = [0.0] * n
+        run = max(T if nd.tape[0] >= 0 else -np.inf, pts[n])
+        for j in range(n - 1, -1, -1):
+            run = max(run, Q[j], pts[j + 1])
+            cnt = nd.items[j][5]
+            aft[j] = max(run, own[j]) if cnt > 1 else run
+            run = max(run, own[j])
+        after.append(aft)
+        Rhi[i] = max([0.0, T, pts[0]] + Q + own + [p for p in pts if p > -np.inf])
+    base_hi = [-np.inf] * len(nodes)
+    up = [-np.inf] * len(nodes)
+    for r in set(int(v) for v in model.roots):
+        base_hi[r] = 0.0
+    for i in range(len(nodes) - 1, -1, -1):       # parents have larger ids
+        if base_hi[i] == -np.inf:
+            continue
+        q = 0.0
+        above = up[i] if nodes[i].tape[0] >= 0 else -np.inf
+        for j, (a, g, s, sn, c, cnt) in enumerate(nodes[i].items):
+            b = q + g
+            y = yhi(s, sn, c)
+            base_hi[c] = max(base_hi[c], base_hi[i] + b + (cnt - 1) * y)
+            up[c] = max(up[c], base_hi[i] + after[i][j], above)
+            q = b + cnt * y
+    return Rhi, tmax, base_hi, after, up
+
+
+def _harmless(model: CostModel, units: Units, budget: float, fixed: dict[int, bool]) -> dict[int, bool]:
+    """Units whose inhibition can never break the budget, fixed inhibited.
+
+    Inhibiting a call changes the bytes ``y`` it leaves (snapshot -> child's tape) and
+    so only the stack at the points above ``y``: the later calls of its node, its own
+    re-run when it loops, the node's turn and, through the node's tape, the points
+    above that tape in every caller. In the all-high configuration (:func:`_high`;
+    every configuration is below it everywhere), with every node at its highest base:
+    if all those points stay within the budget for every call of a unit, and inhibiting
+    it saves time on every rank, inhibiting it keeps any configuration that fits within
+    the budget and is not slower: some optimum has it inhibited. Nodes whose calls do
+    not form a chain (binomial time steps) are left alone (nothing is fixed). Keeps
+    ``fixed`` and adds to it."""
+    fixed = dict(fixed)
+    hi = _high(model, units, fixed)
+    if hi is None:
+        return fixed
+    Rhi, tmax, base_hi, after, up = hi
+    nodes = model.bound_nodes
+    W = model.site_weight_s()
+    w = np.stack([W[:, list(mem)].sum(axis=1) for mem in units.members], axis=1) \
+        if units.members else np.zeros((model.nranks, 0))
+    unit_of = {i: u for u, mem in enumerate(units.members) for i in mem}
+    worst = [-np.inf] * len(units.names)
+    for i, nd in enumerate(nodes):
+        if base_hi[i] == -np.inf:
+            continue
+        above = up[i] if nd.tape[0] >= 0 else -np.inf
+        for j, (a, g, s, sn, c, cnt) in enumerate(nd.items):
+            u = unit_of.get(s)
+            if u is not None:
+                worst[u] = max(worst[u], base_hi[i] + after[i][j], above)
+    for u in range(len(units.names)):
+        if u not in fixed and worst[u] <= budget and np.all(w[:, u] >= 0):
+            fixed[u] = False
     return fixed
 
 
@@ -762,7 +874,9 @@ def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
     budget : bytes per rank, or None for no memory limit
     granularity : ``site`` (one decision per call site) or ``callee`` (a
         callee's sites together, as Tapenade's ``-nocheckpoint`` list does)
-    method : ``milp`` (HiGHS) or ``exhaustive`` (every configuration; small trees)
+    method : ``milp`` (HiGHS), ``dp`` (the dynamic programme of :mod:`.dp`: one
+        rank, site decisions, no control bits) or ``exhaustive`` (every
+        configuration; small trees)
     time_limit : seconds for the solver; when it stops the search the plan's
         status is ``time-limit`` and ``gap`` the certified relative gap
 
@@ -771,8 +885,8 @@ def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
     BudgetError
         The budget is below every reachable peak; ``.lowest_peak`` is the lowest.
     """
-    if method not in ("milp", "exhaustive"):
-        raise UsageError(f"method '{method}' is not milp or exhaustive")
+    if method not in ("milp", "exhaustive", "dp"):
+        raise UsageError(f"method '{method}' is not milp, dp or exhaustive")
     units = Units.of(model, granularity)
     if method == "exhaustive":
         x, dt = _exhaustive(model, units, budget)
@@ -796,9 +910,31 @@ def optimize(model: CostModel, budget: int | None, granularity: str = "site", *,
     total += time.perf_counter() - t0
     first: Plan | None = None       # the greedy first incumbent, when it fits exactly
     dual = None                     # a lower bound of the optimum's time (first solve)
+    if method == "dp":
+        # the dynamic programme over the call tree (docs/MODEL.md): exact by construction
+        why = dp_applicable(model, units)
+        if why is not None:
+            raise UsageError(f"--method dp does not apply here: {why}; use --method milp")
+        if budget is None:
+            raise UsageError("--method dp needs a budget; without one use --method milp")
+        t0 = time.perf_counter()
+        fixed = _probe(model, units, budget, _harmless(model, units, budget, fixed0))
+        start = _greedy(model, units, budget, fixed)
+        res = solve_dp(model, units, budget, fixed, time_limit=time_limit or None, start=start)
+        total += time.perf_counter() - t0
+        if res.x is None and res.complete:
+            raise _budget_error(model, granularity, budget, "milp")
+        if res.x is None:
+            raise UsageError(f"the dynamic programme found no configuration within {time_limit} s: "
+                             "raise --time-limit or use --method milp")
+        tx = model.predict(units.config(model, res.x)).time
+        gap = max(0.0, 1.0 - res.bound / tx) if np.isfinite(res.bound) else np.inf
+        return _plan(model, units, res.x, budget, "dp", "optimal" if res.proven else "time-limit",
+                     gap, total)
     for _ in range(6 + (MAX_EXCLUDED if relax else 0)):
         t0 = time.perf_counter()
-        fixed = fixed0 if target is None else _probe(model, units, target, fixed0)
+        fixed = fixed0 if target is None else \
+            _probe(model, units, target, _harmless(model, units, min(target, budget), fixed0))
         start = None if target is None else _greedy(model, units, target, fixed)
         if start is not None and first is None:
             p0 = _plan(model, units, start, budget, "milp", "time-limit", np.nan, 0.0)
