@@ -7,10 +7,9 @@ Usage::
 
 Minimises the slowest rank's predicted time subject to every rank's predicted
 peak fitting the budget, by a mixed-integer linear program (HiGHS, through
-scipy), which on one rank with site decisions first tries the exact dynamic
-programme over the call tree (``--method dp``: that alone); ``--method
-exhaustive`` evaluates every configuration of the model instead (small trees:
-the cross-check). Prints the configuration, its
+scipy); ``--method dp`` solves one-rank profiles by an exact dynamic programme
+over the call tree instead, ``--method exhaustive`` evaluates every
+configuration of the model (small trees: the cross-check). Prints the configuration, its
 predicted time and per-rank peak, the status (proven optimal, or the certified
 gap when the time limit stopped the solver) and the solve time. ``--out PLAN``
 writes ``PLAN.config.json`` and Tapenade's callee list ``PLAN.nocheckpoint.txt``
@@ -48,10 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--granularity", default="site", choices=[g.value for g in Granularity],
                     help="decide per call site ($AD NOCHECKPOINT) or per callee (-nocheckpoint list)")
     ap.add_argument("--method", default="milp", choices=["milp", "dp", "exhaustive"],
-                    help="milp (default: on one rank with site decisions the dynamic programme "
-                         "first, the MILP when it cannot prove the optimum in half the time "
-                         "limit), dp (the dynamic programme alone) or exhaustive (every "
-                         "configuration; small trees only)")
+                    help="milp (default), dp (an exact dynamic programme over the call tree: "
+                         "one rank, site granularity, no control bits; trees of about 100 sites) "
+                         "or exhaustive (every configuration; small trees only)")
     ap.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                     help="seconds for the solver (default 60); when it stops the search the "
                          "certified gap is reported")

@@ -21,7 +21,10 @@ When it does not, the search branches on a site that got both values (fixed
 checkpointed in one branch, inhibited in the other; best bound first) until the
 best choice is consistent. Applies to one rank (the objective is a sum, not the
 slowest of several ranks), site granularity and profiles without control bits
-(the exact peak is then linear); otherwise the MILP (:mod:`.milp`) solves.
+(the exact peak is then linear); elsewhere only the MILP (:mod:`.milp`) solves.
+``optimize(..., method="dp")`` (``--method dp``) runs it; the MILP stays the
+default because the sets grow too large beyond a few hundred sites (docs/MODEL.md
+has the figures).
 """
 
 from __future__ import annotations
