@@ -13,9 +13,11 @@ small machine: little work per rank, many events). For each N it prints
 - the bytes each rank sends to rank 0 when the profile is written (what
   :func:`pyharness.profile.write_profile` sends: its packed per-site and per-node
   reduction), against the bytes of its raw events;
-- the time of each phase: the adjoint run, writing the rank's event file,
-  reducing its events, the gather, rank 0 writing profile.h5, analyze (site and
-  callee), optimize (the MILP under a 1.5x budget);
+- the time of each phase: the adjoint run, writing the event files (the
+  slowest rank: with one file per node, the node's first rank writing every
+  rank's events), reducing its events (while they are written), the gather,
+  rank 0 writing profile.h5, analyze (site and callee), optimize (the MILP under
+  a 1.5x budget);
 
 then the same figures extrapolated to 1,024 and 10,000 ranks from the measured
 per-rank costs (a straight-line fit in the number of ranks of what rank 0 does
@@ -23,7 +25,8 @@ alone; per-rank phases stay constant on a machine with a core per rank), and
 the checks of issue 14: rank 0's peak RSS at the largest N within 2x of the
 smallest N, and the largest profile read by analyze, report and h5dump.
 
-``--legacy 2,64`` also measures, at those N, the way profiles were written before
+``--event-files node|rank|G`` chooses how the profiles file their raw events
+(default: profile's, one file per node). ``--legacy 2,64`` also measures, at those N, the way profiles were written before
 (every rank's events gathered to rank 0 and written there), for comparison.
 """
 
@@ -99,7 +102,8 @@ def worker(args) -> int:
                  "event_bytes": sum(a.nbytes for a in arrays.values()),
                  "reduce_s": 0.0, "write_events_s": 0.0, "gather_s": 0.0, "write_profile_s": 0.0}
     else:
-        st = write_profile(args.out, comm, k, table, Configuration(), summary, ev, "bench")
+        st = write_profile(args.out, comm, k, table, Configuration(), summary, ev, "bench",
+                           event_files=args.event_files or None)
         stats = dict(st.__dict__)
     t_write = time.perf_counter() - t1
     cpu_write = time.process_time() - c1
@@ -150,6 +154,8 @@ def measure(n: int, d: Path, args, legacy: bool) -> dict:
            "--worker", "--tree", str(d / "tree.json"), "--out", str(out), "--json", str(js)]
     if legacy:
         cmd.append("--gather-events")
+    elif args.event_files:
+        cmd += ["--event-files", args.event_files]
     if args.reuse and js.exists():
         wall = float("nan")      # measured in the earlier run (its log says how long)
     else:
@@ -200,6 +206,9 @@ def checks(rows, args) -> list[str]:
                f"({'within' if ratio <= 2 else 'NOT within'} 2x; same events per rank: "
                f"{lo['nevents']} / {hi['nevents']})")
     prof = hi["profile"]
+    evdir = Path(prof + ".events")
+    nfiles = len(list(evdir.glob("*.h5"))) if evdir.is_dir() else 0
+    out.append(f"the {hi['n']}-rank profile's raw events: {nfiles} file(s) in {evdir.name}")
     res = []
     a = run_phase("analyze", prof)
     res.append(f"analyze rc {a['rc']} ({a['out_chars']} chars)")
@@ -323,6 +332,8 @@ def main(argv=None) -> int:
     ap.add_argument("--legacy", default="", metavar="N,...",
                     help="at these rank counts, also measure the former way: every rank's events "
                          "gathered to rank 0 and written there")
+    ap.add_argument("--event-files", default="", metavar="node|rank|G",
+                    help="how the profiles file their raw events (default: profile's, one file per node)")
     ap.add_argument("--keep", action="store_true", help="keep the profiles")
     ap.add_argument("--reuse", default="", metavar="DIR",
                     help="take the profiling runs kept (--keep) in DIR instead of running them again; "

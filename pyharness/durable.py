@@ -111,7 +111,7 @@ def remove_stale_outputs(out: str | os.PathLike, dirs=()) -> list[Path]:
     removed = remove_stale_tmp(out.parent if str(out.parent) else ".", prefix=stem)
     for d in dirs:
         removed += remove_stale_tmp(d)
-        # the per-rank event files of the profiles kept there (PROFILE.events/rank_*.h5)
+        # the event files of the profiles kept there (PROFILE.events/{rank,group}_*.h5)
         if Path(d).is_dir():
             for sub in sorted(Path(d).glob("*.events")):
                 removed += remove_stale_tmp(sub)

@@ -222,15 +222,21 @@ def read_traces(directory, events: bool = True) -> list[Trace]:
     return sorted(traces, key=lambda t: t.rank)
 
 
-def ingest(directory, out, *, command: str = "", keep_events: bool = True) -> list[Trace]:
+def ingest(directory, out, *, command: str = "", keep_events: bool = True,
+           event_files=None) -> list[Trace]:
     """Join the per-rank traces of ``directory`` into ``out`` (a profile.h5, docs/FORMAT.md).
 
     The traces are read twice, one at a time: first their headers and location
     tables (to build the one location table), then each rank's events, which go
-    to ``out.events/rank_NNNNN.h5`` and are reduced (merge and model part,
+    to the event files beside ``out`` and are reduced (merge and model part,
     pyharness/reduction.py) before the next rank is read; ``out`` joins the
-    per-rank files with virtual datasets and stores the reductions in ``/reduced``.
+    event files with virtual datasets and stores the reductions in ``/reduced``.
     Memory: one rank's events plus sites x ranks figures.
+
+    ``event_files`` (:func:`pyharness.reduction.parse_event_files`): ``"node"``
+    (default): the ranks of one host (the traces' host name) share one file,
+    ``out.events/group_FFFFF.h5`` (F: its first rank); ``G``: G consecutive ranks
+    per file; ``"rank"``: ``out.events/rank_NNNNN.h5`` per rank.
 
     Returns the traces read (rank order); with ``keep_events=False`` without
     their event arrays (``nevents`` says how many there were)."""
@@ -238,7 +244,8 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True) -> li
 
     from .analysis.profiles import Locations
     from .profile import RunSummary, write_profile_h5
-    from .reduction import reduce_events, remove_stale_rank_files, write_rank_events
+    from .reduction import (EventFileWriter, group_file, parse_event_files, reduce_events,
+                            remove_stale_rank_files, write_rank_events)
     from .runtime import Location
     heads = read_traces(directory, events=False)
     # one location table for all ranks (each rank numbers locations as it first met them)
@@ -262,24 +269,47 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True) -> li
         raise TraceFileError(f"a site and a routine share the name(s) {sorted(dup)[:5]}")
     table = Locations.from_records(locs)
     run_id = uuid.uuid4().hex
-    kept: list[Trace] = []
-    reductions = []
-    counts: list[int] = []
-    ctl: list[bool] = []
-    for h, m in zip(heads, maps):
-        t = read_trace(h.path)
-        if (t.rank, t.nranks, t.run_id, t.nevents) != (h.rank, h.nranks, h.run_id, h.nevents):
-            raise TraceFileError(f"'{t.path}' changed while it was being ingested: run again")
-        ev = {"kind": t.kind, "loc": m[t.loc], "wall_ns": t.wall, "cpu_ns": t.cpu, "stack": t.stack,
-              "ctl_bits": t.ctl_bits}
-        if len(t.kind):
-            write_rank_events(out, t.rank, ev, run_id)
-        reductions.append(reduce_events(ev, table, t.rank,
-                                        cpu_clock=all(x.cpu_clock for x in heads)))
-        counts.append(len(t.kind))
-        ctl.append(t.ctl_bits is not None)
-        kept.append(t if keep_events else h)
-        del ev, t
+    spec = parse_event_files(event_files)
+    # the groups of ranks that share a file, one file written at a time
+    groups: dict = {}
+    for i, h in enumerate(heads):
+        key = h.host if spec == "node" else h.rank // spec
+        groups.setdefault(key, []).append(i)
+    nr = len(heads)
+    kept: list = [None] * nr
+    reductions: list = [None] * nr
+    counts: list[int] = [0] * nr
+    ctl: list[bool] = [False] * nr
+    sources: list = [("", "")] * nr
+    for members in groups.values():
+        first = heads[members[0]].rank
+        writer = EventFileWriter(group_file(out, first), run_id) if spec != 1 else None
+        try:
+            for i in members:
+                h, m = heads[i], maps[i]
+                t = read_trace(h.path)
+                if (t.rank, t.nranks, t.run_id, t.nevents) != (h.rank, h.nranks, h.run_id, h.nevents):
+                    raise TraceFileError(f"'{t.path}' changed while it was being ingested: run again")
+                ev = {"kind": t.kind, "loc": m[t.loc], "wall_ns": t.wall, "cpu_ns": t.cpu,
+                      "stack": t.stack, "ctl_bits": t.ctl_bits}
+                if len(t.kind):
+                    if writer is None:
+                        write_rank_events(out, t.rank, ev, run_id)
+                        sources[i] = (f"rank_{t.rank:05d}.h5", "")
+                    else:
+                        writer.add(t.rank, ev)
+                        sources[i] = (group_file(out, first).name, f"rank_{t.rank:05d}")
+                reductions[i] = reduce_events(ev, table, t.rank,
+                                              cpu_clock=all(x.cpu_clock for x in heads))
+                counts[i] = len(t.kind)
+                ctl[i] = t.ctl_bits is not None
+                kept[i] = t if keep_events else h
+                del ev, t
+            if writer is not None:
+                writer.commit()
+        finally:
+            if writer is not None:
+                writer.abort()
     traces = kept
     f64 = lambda v: np.array(v, dtype=np.float64)
     i64 = lambda v: np.array(v, dtype=np.int64)
@@ -295,9 +325,9 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True) -> li
                      command=command or t0.command, profiling=True,
                      cpu_clock=all(t.cpu_clock for t in traces), locations=locs,
                      inhibited=np.array(inhibited, dtype=bool), snapshots=0, summary=summary,
-                     event_counts=counts, event_ctl=ctl, run_id=run_id,
+                     event_counts=counts, event_ctl=ctl, run_id=run_id, event_sources=sources,
                      reductions=reductions if sum(counts) else None)
-    remove_stale_rank_files(out, len(traces))
+    remove_stale_rank_files(out, {fn for fn, _ in sources if fn})
     return traces
 
 
@@ -305,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m pyharness.ingest", description=__doc__.split("\n")[0])
     ap.add_argument("directory", help="the directory PYHARNESS_PROFILE named (pyharness.NNNNN.phtrace files)")
     ap.add_argument("--out", default="profile.h5", help="profile file to write (default: profile.h5)")
+    ap.add_argument("--event-files", default=None, metavar="node|rank|G",
+                    help="how the raw events are filed beside the profile: one file per host (the "
+                         "default, or $PYHARNESS_EVENT_FILES), per rank, or per G consecutive ranks")
     return ap
 
 
@@ -314,7 +347,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         check_writable(args.out)
-        traces = ingest(args.directory, args.out, keep_events=False)
+        traces = ingest(args.directory, args.out, keep_events=False, event_files=args.event_files)
     except UsageError as exc:
         print(f"pyharness.ingest: error: {exc}", file=sys.stderr)
         return 2

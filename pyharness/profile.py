@@ -132,28 +132,36 @@ class WriteStats:
     """What writing a profile cost this rank (pyharness' own traffic, for bench/bench_ranks.py)."""
 
     sent_bytes: int          # bytes this rank sent to rank 0 (its reduction, O(sites))
-    event_bytes: int         # bytes of raw events this rank wrote to its own file
+    event_bytes: int         # bytes of this rank's raw events (written by it or its group's first rank)
     reduce_s: float          # time to merge its events and build its part of the model
-    write_events_s: float    # time to write its event file
+    write_events_s: float    # time to write its event file (a group's first rank: the group's
+                             # file; the others: until their events were received)
     gather_s: float          # time of the gather of reductions
     write_profile_s: float   # rank 0: time to write profile.h5 (0 elsewhere)
 
 
 def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
-                  summary: RunSummary, events, command: str = "", profiling: bool = True) -> WriteStats:
+                  summary: RunSummary, events, command: str = "", profiling: bool = True,
+                  event_files=None) -> WriteStats:
     """Write profile.h5 atomically; every rank reduces its own events.
 
-    Each rank writes its raw events to ``PATH.events/rank_NNNNN.h5`` and merges
-    them itself (per site, per callee, and its part of the cost model); only
-    those per-site and per-node figures travel to rank 0, which writes the
-    profile with ``/events`` as virtual datasets over the per-rank files and
-    the figures in ``/reduced`` (pyharness/reduction.py, docs/FORMAT.md).
+    The raw events go beside the profile: by default each node's ranks send them
+    to the node's first rank, which writes one file for the node,
+    ``PATH.events/group_NNNNN.h5``; ``event_files`` (``"node"``, ``"rank"``: each
+    rank its own ``PATH.events/rank_NNNNN.h5``, or G ranks per file; default
+    ``$PYHARNESS_EVENT_FILES``, else node) chooses
+    (:func:`pyharness.reduction.write_event_files`). Each rank merges its events
+    itself (per site, per callee, and its part of the cost model) while they are
+    written; only those per-site and per-node figures travel to rank 0, which
+    writes the profile with ``/events`` as virtual datasets over the event files
+    (one ``/events/rank_NNNNN`` per rank, whatever the files) and the figures in
+    ``/reduced`` (pyharness/reduction.py, docs/FORMAT.md).
     """
     import time
     import uuid
 
-    from .reduction import (RankReduction, gather_reductions, reduce_events,
-                            remove_stale_rank_files, write_rank_events)
+    from .reduction import (RankReduction, gather_reductions, parse_event_files, reduce_events,
+                            remove_stale_rank_files, write_event_files)
     if events is None:
         arrays = {k: np.zeros(0, dtype=dt) for k, dt in zip(
             EVENT_FIELDS + (CTL_FIELD,), (np.int8, np.int32, np.int64, np.int64, np.int64, np.int64))}
@@ -163,19 +171,27 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
         if getattr(events, CTL_FIELD, None) is not None:
             arrays[CTL_FIELD] = events.ctl_bits
     n = len(arrays["kind"])
+    with collective(comm, "checking how the event files are grouped"):
+        spec = parse_event_files(event_files)
     run_id = comm.bcast(uuid.uuid4().hex if comm.rank == 0 else None, root=0)
     t0 = time.perf_counter()
-    with collective(comm, f"writing the events of {path}"):
-        if n:
-            write_rank_events(path, comm.rank, arrays, run_id)
-    t1 = time.perf_counter()
-    with collective(comm, "reducing this rank's events"):
-        locs = runtime.locations()
-        red = (reduce_events(arrays, locs, comm.rank, cpu_clock=runtime.cpu_clock()) if n
-               else RankReduction(comm.rank, 0, len(locs)))
+    t_wait = 0.0
+    with collective(comm, f"writing and reducing the events of {path}"):
+        # a group's first rank writes the group's file; the others' events are sent
+        # to it while they reduce them
+        source, pending = write_event_files(comm, path, arrays, run_id, spec)
+        t1 = time.perf_counter()
+        try:
+            locs = runtime.locations()
+            red = (reduce_events(arrays, locs, comm.rank, cpu_clock=runtime.cpu_clock()) if n
+                   else RankReduction(comm.rank, 0, len(locs)))
+        finally:
+            tw = time.perf_counter()
+            pending.wait()
+            t_wait = time.perf_counter() - tw
     t2 = time.perf_counter()
     reds, sent = gather_reductions(comm, red)
-    counts = comm.gather((n, CTL_FIELD in arrays), root=0)
+    counts = comm.gather((n, CTL_FIELD in arrays, source), root=0)
     t3 = time.perf_counter()
     del red
     with collective(comm, f"writing {path}"):
@@ -190,17 +206,19 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
                              locations=locs, inhibited=inhibited, snapshots=config.snapshots,
                              summary=summary, event_counts=[c[0] for c in counts],
                              event_ctl=[c[1] for c in counts], run_id=run_id,
+                             event_sources=[c[2] for c in counts],
                              reductions=reds if sum(c[0] for c in counts) else None)
-            remove_stale_rank_files(path, comm.size)
+            remove_stale_rank_files(path, {c[2][0] for c in counts if c[2][0]})
     t4 = time.perf_counter()
     ebytes = sum(a.nbytes for a in arrays.values())
-    return WriteStats(sent + 8, ebytes if n else 0, t2 - t1, t1 - t0, t3 - t2, t4 - t3)
+    return WriteStats(sent + 8, ebytes if n else 0, t2 - t1 - t_wait, (t1 - t0) + t_wait,
+                      t3 - t2, t4 - t3)
 
 
 def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: str,
                      profiling: bool, cpu_clock: bool, locations, inhibited, snapshots: int,
                      summary: RunSummary, events=None, event_counts=None, event_ctl=None,
-                     run_id: str = "", reductions=None) -> None:
+                     run_id: str = "", reductions=None, event_sources=None) -> None:
     """Write one profile.h5 atomically (docs/FORMAT.md): the one writer of profiles.
 
     Used by :func:`write_profile` (built-in kernels, every rank's events in its
@@ -215,9 +233,11 @@ def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: s
         ``ctl_bits``, stored inside the file (the layout before per-rank files;
         consumed one rank at a time)
     event_counts : events per rank already written by
-        :func:`pyharness.reduction.write_rank_events` beside ``path`` (with ``run_id``):
+        :func:`pyharness.reduction.write_event_files` beside ``path`` (with ``run_id``):
         ``/events`` becomes virtual datasets over those files. Give this or ``events``.
     event_ctl : per rank, whether its file holds ``ctl_bits`` (default: none does)
+    event_sources : per rank, ``(file, group)`` of its events in ``PATH.events``
+        (:func:`pyharness.reduction.write_event_files`; default: ``rank_NNNNN.h5``)
     reductions : the ranks' :class:`~pyharness.reduction.RankReduction`, in rank
         order, stored as ``/reduced`` (None: readers merge the events themselves)
     """
@@ -252,7 +272,7 @@ def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: s
         r["grad_norm"] = summary.grad_norm
         r.attrs["grad_sha1"] = summary.grad_digest
         if event_counts is not None:
-            write_events_vds(f, Path(path).name, event_counts, run_id, event_ctl)
+            write_events_vds(f, Path(path).name, event_counts, run_id, event_ctl, event_sources)
         else:
             e = f.create_group("events")
             for rank, d in enumerate(events):
@@ -298,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also read the thread CPU clock at every event (a system call each; off by "
                          "default, or PYHARNESS_PROFILE_CPU=1): per-site CPU-time gains")
     ap.add_argument("--repeat", type=int, default=1, help="run N times, keep the fastest (default 1)")
+    ap.add_argument("--event-files", default=None, metavar="node|rank|G",
+                    help="how the raw events are filed beside the profile: one file per node (the "
+                         "default, or $PYHARNESS_EVENT_FILES), per rank, or per G consecutive ranks")
     return ap
 
 
@@ -309,14 +332,17 @@ def main(argv=None) -> int:
         limit = parse_size(args.limit, "stack limit") if args.limit is not None else 0
         if args.repeat < 1:
             raise UsageError("--repeat must be at least 1")
+        from .reduction import parse_event_files
+        parse_event_files(args.event_files)
     with collective(comm, "checking the output path"):
         if comm.rank == 0:
             check_writable(args.out)
             # one writer per --out (named when refused); a killed writer's temporary file goes
             lock = OutputLock(args.out, "profile").acquire()
             remove_stale_tmp(Path(args.out).parent, names={Path(args.out).name})
-            from .reduction import events_dir    # and the rank files of a killed profile
+            from .reduction import events_dir    # and the event files of a killed profile
             remove_stale_tmp(events_dir(args.out), prefix="rank_")
+            remove_stale_tmp(events_dir(args.out), prefix="group_")
     stop_at("profile-started")
     with collective(comm, "setting up the kernel"):
         kernel, table = setup_kernel(comm, args)
@@ -327,7 +353,7 @@ def main(argv=None) -> int:
                                      stack_limit=limit, repeat=args.repeat)
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "pyharness.profile"] + (argv if argv is not None else sys.argv[1:]))
     write_profile(args.out, comm, kernel, table, config, summary, events, command,
-                  profiling=not args.no_profiling)
+                  profiling=not args.no_profiling, event_files=args.event_files)
     if comm.rank == 0:
         print(format_summary(args.out, kernel, comm.size, config, table, summary), flush=True)
     return 0

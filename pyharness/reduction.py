@@ -2,8 +2,12 @@
 
 Each rank of a profiled run (or each trace that :mod:`pyharness.ingest` reads)
 
-1. writes its raw events to its own file beside the profile,
-   ``NAME.events/rank_NNNNN.h5`` (temporary name, fsync, rename), and
+1. has its raw events written beside the profile: by default the ranks of one
+   node send them to the node's first rank, which writes one file for the node,
+   ``NAME.events/group_NNNNN.h5`` (NNNNN: its first rank; one group
+   ``rank_RRRRR`` per rank), or each rank writes its own
+   ``NAME.events/rank_NNNNN.h5`` (``event_files="rank"``), or groups of G
+   consecutive ranks share one (temporary name, fsync, rename), and
 2. reduces them itself: the nested-checkpoint merge (per site and per callee,
    :func:`~pyharness.analysis.merge.merge_events`) and its part of the cost
    model (:func:`~pyharness.model.structure.reduce_rank`).
@@ -13,12 +17,13 @@ per-node figures, whose size does not depend on the number of events. Rank 0
 writes ``profile.h5`` with
 
 - ``/events/rank_NNNNN/{kind,loc,wall_ns,cpu_ns,stack}`` as HDF5 *virtual*
-  datasets mapped onto the per-rank files (relative paths, resolved beside the
-  profile), so h5dump and every reader still see one file, and
+  datasets mapped onto the event files (relative paths, resolved beside the
+  profile), so h5dump and every reader still see one file per rank, and
 - ``/reduced``: the gathered per-rank figures, which analyze, report, predict,
   optimize, tune and explore read instead of merging every rank's events again.
 
-Rank 0 therefore holds sites x ranks numbers, never events x ranks.
+Rank 0 therefore holds sites x ranks numbers, never events x ranks; a node's
+first rank holds, besides its own events, one other rank's at a time.
 docs/FORMAT.md documents the layout.
 
 Example
@@ -39,19 +44,26 @@ import numpy as np
 
 from .errors import UsageError
 
-__all__ = ["EVENT_FIELDS", "CTL_FIELD", "EVENT_DTYPES", "EVENTS_LAYOUT", "RankReduction", "events_dir",
-           "rank_file", "reduce_events", "write_rank_events", "gather_reductions",
-           "write_events_vds", "pack_reduction", "unpack_reduction", "write_reduced", "read_reduced_merges", "read_model_parts",
-           "check_rank_file", "remove_stale_rank_files", "copy_profile"]
+__all__ = ["EVENT_FIELDS", "CTL_FIELD", "EVENT_DTYPES", "EVENTS_LAYOUT", "GROUPED_LAYOUT", "RankReduction",
+           "events_dir", "rank_file", "group_file", "parse_event_files", "DEFAULT_EVENT_FILES",
+           "reduce_events", "write_rank_events", "EventFileWriter", "write_event_files",
+           "gather_reductions", "write_events_vds", "pack_reduction", "unpack_reduction", "write_reduced",
+           "read_reduced_merges", "read_model_parts", "check_rank_file", "rank_source",
+           "remove_stale_rank_files", "copy_profile"]
 
 EVENT_FIELDS = ("kind", "loc", "wall_ns", "cpu_ns", "stack")
 CTL_FIELD = "ctl_bits"    # control bits on the stack at each event, when the events carry them
 EVENT_DTYPES = {"kind": np.int8, "loc": np.int32, "wall_ns": np.int64, "cpu_ns": np.int64,
                 "stack": np.int64, CTL_FIELD: np.int64}
-EVENTS_LAYOUT = "per-rank files"          # /events attribute `layout`
+EVENTS_LAYOUT = "per-rank files"          # /events attribute `layout`: one file per rank
+GROUPED_LAYOUT = "grouped files"          # ... files of several ranks (a node's, or G ranks')
+EVENT_LAYOUTS = (EVENTS_LAYOUT, GROUPED_LAYOUT)
+EVENT_FILES_ENV = "PYHARNESS_EVENT_FILES"  # node | rank | G: the default of event_files
+DEFAULT_EVENT_FILES = "node"
+_GROUP_TAG = 32101                         # point-to-point tags of the events a node's ranks send
 MERGE_ARRAYS = ("count", "dt_wall_ns", "dt_cpu_ns", "dpk", "dtn")
 MERGE_SCALARS = ("peak", "turn", "nevents", "span_wall_ns", "span_cpu_ns")
-_RANK_RE = re.compile(r"^rank_(\d+)\.h5$")
+_RANK_RE = re.compile(r"^(rank|group)_(\d+)\.h5$")
 REFERENCE_MERGE_BELOW = 300_000   # events per rank: below, the per-rank merge runs without numba
 
 
@@ -84,8 +96,38 @@ def events_dir(path: str | os.PathLike) -> Path:
 
 
 def rank_file(path: str | os.PathLike, rank: int) -> Path:
-    """The event file of ``rank`` of the profile ``path``."""
+    """The event file of ``rank`` of the profile ``path`` when each rank has its own
+    (``event_files="rank"``; see :func:`rank_source` for any layout)."""
     return events_dir(path) / f"rank_{rank:05d}.h5"
+
+
+def group_file(path: str | os.PathLike, first_rank: int) -> Path:
+    """The event file of the group of ranks whose first rank is ``first_rank``."""
+    return events_dir(path) / f"group_{first_rank:05d}.h5"
+
+
+def parse_event_files(spec=None) -> str | int:
+    """How ranks share event files: ``"node"`` (the ranks of one node: one file per
+    node), or ``G`` (groups of G consecutive ranks; 1, also spelt ``"rank"``: one file
+    per rank). None: ``$PYHARNESS_EVENT_FILES``, else :data:`DEFAULT_EVENT_FILES`."""
+    if spec is None:
+        spec = os.environ.get(EVENT_FILES_ENV, "").strip() or DEFAULT_EVENT_FILES
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        g = spec
+    else:
+        text = str(spec).strip().lower()
+        if text == "node":
+            return "node"
+        if text == "rank":
+            return 1
+        try:
+            g = int(text)
+        except ValueError:
+            g = 0
+    if g < 1:
+        raise UsageError(f"event files: expected node, rank or a number of ranks per file >= 1, "
+                         f"got {spec!r}")
+    return g
 
 
 def reduce_events(events: Mapping[str, np.ndarray], locations, rank: int,
@@ -157,15 +199,176 @@ def write_rank_events(path: str | os.PathLike, rank: int, events: Mapping[str, n
             f.attrs["rank"] = int(rank)
             f.attrs["run_id"] = run_id
             f.attrs["nevents"] = int(len(events["kind"]))
-            for k in EVENT_FIELDS + ((CTL_FIELD,) if events.get(CTL_FIELD) is not None else ()):
-                a = np.ascontiguousarray(events[k], dtype=EVENT_DTYPES[k])
-                big = len(a) > 4096
-                f.create_dataset(k, data=a, compression="gzip" if big else None, shuffle=big)
+            _write_fields(f, events)
         commit(tmp, final)
     finally:
         if tmp.exists():
             tmp.unlink()
     return final
+
+
+class EventFileWriter:
+    """One event file of several ranks, ``group_NNNNN.h5``: written under a temporary
+    name, one group ``rank_RRRRR`` (the datasets of :func:`write_rank_events`) per rank
+    added, then fsynced and renamed by :meth:`commit` (never a torn file under the
+    final name). The file is created when the first rank with events is added."""
+
+    def __init__(self, final: str | os.PathLike, run_id: str):
+        from .durable import tmp_name
+        self.final = Path(final)
+        self.tmp = tmp_name(self.final)
+        self.run_id = run_id
+        self.ranks: list[int] = []
+        self.nevents: list[int] = []
+        self._f = None
+
+    def add(self, rank: int, events: Mapping[str, np.ndarray]) -> None:
+        """Write the events of ``rank`` (none: nothing is written)."""
+        n = len(events["kind"])
+        if n == 0:
+            return
+        if self._f is None:
+            import h5py
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self._f = h5py.File(self.tmp, "w")
+            # HDF5's metadata cache grows with the objects written to an open file (up
+            # to 32 MiB): writing 256 ranks' groups (63k events each) into one file grew
+            # the writer's RSS by 25 MiB, 12 MiB with the cache capped at 1 MiB (measured;
+            # 64 ranks: 10 MiB either way, HDF5's bounded free lists)
+            cfg = self._f.id.get_mdc_config()
+            cfg.set_initial_size = True
+            cfg.initial_size = cfg.min_size = cfg.max_size = 1 << 20
+            cfg.incr_mode = 0            # H5C_incr__off
+            self._f.id.set_mdc_config(cfg)
+        g = self._f.create_group(f"rank_{rank:05d}")
+        g.attrs["rank"] = int(rank)
+        g.attrs["nevents"] = int(n)
+        _write_fields(g, events)
+        self.ranks.append(int(rank))
+        self.nevents.append(int(n))
+
+    def commit(self) -> Path | None:
+        """Close, fsync and rename onto the final name; the file written (None: no events)."""
+        from .durable import commit
+        if self._f is None:
+            return None
+        f, self._f = self._f, None
+        try:
+            f.attrs["schema"] = "pyharness"
+            f.attrs["kind"] = "events"
+            f.attrs["run_id"] = self.run_id
+            f.attrs["ranks"] = np.array(self.ranks, dtype=np.int64)
+            f.attrs["nevents"] = np.array(self.nevents, dtype=np.int64)
+            f.close()
+            commit(self.tmp, self.final)
+        finally:
+            f.close()
+            self.abort()
+        return self.final
+
+    def abort(self) -> None:
+        """Drop the temporary file (after an error)."""
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+
+def _write_fields(g, events) -> None:
+    for k in EVENT_FIELDS + ((CTL_FIELD,) if events.get(CTL_FIELD) is not None else ()):
+        a = np.ascontiguousarray(events[k], dtype=EVENT_DTYPES[k])
+        big = len(a) > 4096
+        g.create_dataset(k, data=a, compression="gzip" if big else None, shuffle=big)
+
+
+class _PendingSends:
+    """A rank's events on their way to its node's first rank (:func:`write_event_files`)."""
+
+    def __init__(self, requests=(), buffers=()):
+        self.requests = list(requests)
+        self.buffers = list(buffers)     # alive until the sends complete
+
+    def wait(self) -> None:
+        if self.requests:
+            from mpi4py import MPI
+            MPI.Request.Waitall(self.requests)
+        self.requests, self.buffers = [], []
+
+
+def write_event_files(comm, path: str | os.PathLike, events: Mapping[str, np.ndarray], run_id: str,
+                      event_files=None):
+    """Write the raw events of every rank of ``comm`` beside the profile ``path``
+    (collective). Returns ``(source, pending)``: where this rank's events are,
+    ``(file name in NAME.events, group in that file)`` (``("", "")``: it has none),
+    and the sends still in flight, whose ``wait()`` the caller must call (after its
+    own work: the reduction overlaps the writing).
+
+    ``event_files`` (:func:`parse_event_files`): ``"node"`` (default) splits ``comm``
+    by shared memory (``MPI_Comm_split_type``, ``COMM_TYPE_SHARED``), ``G`` into
+    groups of G consecutive ranks; each group's first rank writes its own events
+    and then every other member's, received one rank at a time, into
+    ``group_FFFFF.h5`` (F: its first rank). With ``G = 1`` each rank writes
+    ``rank_NNNNN.h5`` itself, as before groups existed. A group's first rank
+    therefore holds at most its own events and one other rank's.
+    """
+    spec = parse_event_files(event_files)
+    n = len(events["kind"])
+    if spec == 1:
+        if n:
+            write_rank_events(path, comm.rank, events, run_id)
+            return (f"rank_{comm.rank:05d}.h5", ""), _PendingSends()
+        return ("", ""), _PendingSends()
+    from mpi4py import MPI
+    if spec == "node":
+        sub = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.rank)
+    else:
+        sub = comm.Split(comm.rank // spec, key=comm.rank)
+    try:
+        first = sub.bcast(comm.rank, root=0)       # key = rank: sub's rank 0 is the lowest
+        name = group_file(path, first).name
+        has_ctl = events.get(CTL_FIELD) is not None
+        fields = EVENT_FIELDS + ((CTL_FIELD,) if has_ctl else ())
+        mine = (name, f"rank_{comm.rank:05d}") if n else ("", "")
+        if sub.rank != 0:
+            head = np.array([comm.rank, n, int(has_ctl)], dtype=np.int64)
+            bufs = [head] + ([np.ascontiguousarray(events[k], dtype=EVENT_DTYPES[k]) for k in fields]
+                             if n else [])
+            reqs = [sub.Isend(b, dest=0, tag=_GROUP_TAG + j) for j, b in enumerate(bufs)]
+            return mine, _PendingSends(reqs, bufs)
+        writer = EventFileWriter(group_file(path, first), run_id)
+        error = None
+        try:
+            writer.add(comm.rank, events)
+        except Exception as exc:       # keep receiving: the members' sends must complete
+            error = exc
+        for src in range(1, sub.size):
+            head = np.empty(3, dtype=np.int64)
+            sub.Recv(head, source=src, tag=_GROUP_TAG)
+            rank, m, ctl = (int(v) for v in head)
+            if not m:
+                continue
+            got = {}
+            for j, k in enumerate(EVENT_FIELDS + ((CTL_FIELD,) if ctl else ()), start=1):
+                got[k] = np.empty(m, dtype=EVENT_DTYPES[k])
+                sub.Recv(got[k], source=src, tag=_GROUP_TAG + j)
+            if error is None:
+                try:
+                    writer.add(rank, got)
+                except Exception as exc:
+                    error = exc
+            del got
+        if error is None:
+            try:
+                writer.commit()
+            except Exception as exc:
+                error = exc
+        if error is not None:
+            writer.abort()
+            raise error
+        return mine, _PendingSends()
+    finally:
+        sub.Free()
 
 
 _GRANS = ("site", "callee")
@@ -311,29 +514,42 @@ def gather_reductions(comm, red: RankReduction, root: int = 0) -> tuple[list | N
 
 
 def write_events_vds(f, profile_name: str, counts: Sequence[int], run_id: str,
-                     ctl: Sequence[bool] | None = None) -> None:
-    """``/events`` of an open profile as virtual datasets over the per-rank files.
+                     ctl: Sequence[bool] | None = None,
+                     sources: Sequence[tuple[str, str]] | None = None) -> None:
+    """``/events`` of an open profile as virtual datasets over the event files.
 
-    Source paths are relative (``NAME.events/rank_NNNNN.h5``): HDF5 resolves
-    them beside the profile, wherever it is read from. A rank without events
+    Source paths are relative (``NAME.events/FILE``): HDF5 resolves them beside
+    the profile, wherever it is read from. ``sources[r]`` = ``(FILE, GROUP)``: rank
+    ``r``'s datasets are ``GROUP/kind``, ... in ``NAME.events/FILE`` (default, and
+    ``GROUP`` empty: ``rank_RRRRR.h5`` with the datasets at its root); each rank's
+    group records them as attributes ``file`` and ``group``. A rank without events
     gets ordinary empty datasets (a virtual dataset needs a non-empty source).
-    ``ctl[r]``: rank ``r``'s file holds ``ctl_bits`` too.
+    ``ctl[r]``: rank ``r``'s events hold ``ctl_bits`` too.
     """
     import h5py
+    if sources is None:
+        sources = [(f"rank_{r:05d}.h5", "") for r in range(len(counts))]
     e = f.create_group("events")
-    e.attrs["layout"] = EVENTS_LAYOUT
+    grouped = any(grp for _, grp in sources)
+    e.attrs["layout"] = GROUPED_LAYOUT if grouped else EVENTS_LAYOUT
     e.attrs["directory"] = profile_name + ".events"
     e.attrs["run_id"] = run_id
+    if grouped:
+        e.attrs["files"] = len({fn for (fn, _), n in zip(sources, counts) if n})
     for r, n in enumerate(counts):
         g = e.create_group(f"rank_{r:05d}")
-        src = f"{profile_name}.events/rank_{r:05d}.h5"
+        fname, grp = sources[r] if n else ("", "")
+        if n:
+            g.attrs["file"] = fname
+            g.attrs["group"] = grp
+        src = f"{profile_name}.events/{fname}"
         for k in EVENT_FIELDS + ((CTL_FIELD,) if ctl is not None and ctl[r] else ()):
             dt = EVENT_DTYPES[k]
             if n == 0:
                 g.create_dataset(k, data=np.zeros(0, dtype=dt))
                 continue
             lay = h5py.VirtualLayout(shape=(int(n),), dtype=dt)
-            lay[:] = h5py.VirtualSource(src, k, shape=(int(n),))
+            lay[:] = h5py.VirtualSource(src, f"{grp}/{k}" if grp else k, shape=(int(n),))
             g.create_virtual_dataset(k, lay)
 
 
@@ -437,16 +653,29 @@ def read_model_parts(f, nranks: int, nloc: int):
     return parts
 
 
-def check_rank_file(f, rank: int) -> None:
-    """Raise a clear :class:`UsageError` if the events of ``rank`` live in a per-rank
-    file that is missing or belongs to another run (HDF5 would read zeros)."""
+def rank_source(f, rank: int) -> tuple[str, str] | None:
+    """``(file, group)`` of the events of ``rank`` of an open profile whose events live
+    in files beside it: the file's name in the ``.events`` directory and the group of
+    its datasets in that file ("" : its root). None: the events are inside the
+    profile, or the rank has none."""
     e = f["events"]
-    if e.attrs.get("layout") != EVENTS_LAYOUT:
-        return
+    if e.attrs.get("layout") not in EVENT_LAYOUTS:
+        return None
     g = e.get(f"rank_{rank:05d}")
     if g is None or "kind" not in g or len(g["kind"]) == 0:
+        return None
+    return str(g.attrs.get("file", f"rank_{rank:05d}.h5")), str(g.attrs.get("group", ""))
+
+
+def check_rank_file(f, rank: int) -> None:
+    """Raise a clear :class:`UsageError` if the events of ``rank`` live in an event
+    file that is missing or belongs to another run (HDF5 would read zeros)."""
+    src = rank_source(f, rank)
+    if src is None:
         return
-    where = Path(f.filename).resolve().parent / str(e.attrs["directory"]) / f"rank_{rank:05d}.h5"
+    e = f["events"]
+    fname, grp = src
+    where = Path(f.filename).resolve().parent / str(e.attrs["directory"]) / fname
     if not where.exists():
         raise UsageError(f"'{f.filename}': the events of rank {rank} are in '{where}', which is "
                          f"missing: keep the directory {e.attrs['directory']} beside the profile "
@@ -456,16 +685,20 @@ def check_rank_file(f, rank: int) -> None:
         if str(s.attrs.get("run_id", "")) != str(e.attrs.get("run_id", "")):
             raise UsageError(f"'{where}' holds the events of another run than '{f.filename}' "
                              "(overwritten by a later profile with the same name?)")
+        if grp and grp not in s:
+            raise UsageError(f"'{where}' has no events of rank {rank} (no group {grp})")
 
 
-def remove_stale_rank_files(path: str | os.PathLike, nranks: int) -> None:
-    """Delete per-rank event files of ranks >= ``nranks`` left by an earlier, larger run."""
+def remove_stale_rank_files(path: str | os.PathLike, keep: Iterable[str]) -> None:
+    """Delete the event files (``rank_NNNNN.h5``, ``group_NNNNN.h5``) beside the
+    profile ``path`` that it does not use (``keep``: the names it uses), left by an
+    earlier run with more ranks or other groups."""
     d = events_dir(path)
     if not d.is_dir():
         return
+    keep = set(keep)
     for p in d.iterdir():
-        m = _RANK_RE.match(p.name)
-        if m and int(m.group(1)) >= nranks:
+        if _RANK_RE.match(p.name) and p.name not in keep:
             try:
                 p.unlink()
             except OSError:
@@ -473,8 +706,9 @@ def remove_stale_rank_files(path: str | os.PathLike, nranks: int) -> None:
 
 
 def copy_profile(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Copy a profile with its per-rank event files, so that the copy's ``/events``
-    read the copied files (its virtual datasets are rebuilt to point at them).
+    """Copy a profile with its event files (per rank or per group of ranks), so that
+    the copy's ``/events`` read the copied files (its virtual datasets are rebuilt
+    to point at them).
 
     A profile with its events inside (written before per-rank files) is copied as is.
     """
@@ -489,21 +723,21 @@ def copy_profile(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         shutil.copyfile(src, tmp)
         with h5py.File(tmp, "r+") as f:
             e = f.get("events")
-            if e is not None and e.attrs.get("layout") == EVENTS_LAYOUT:
+            if e is not None and e.attrs.get("layout") in EVENT_LAYOUTS:
                 run_id = str(e.attrs.get("run_id", ""))
                 names = sorted(k for k in e if k.startswith("rank_"))
                 counts = [len(e[k]["kind"]) for k in names]
                 ctl = [CTL_FIELD in e[k] for k in names]
+                sources = [rank_source(f, r) or ("", "") for r in range(len(names))]
                 sdir = src.parent / str(e.attrs["directory"])
                 ddir = events_dir(dst)
                 ddir.mkdir(exist_ok=True)
-                for r, n in enumerate(counts):
-                    if n:
-                        ftmp = tmp_name(ddir / f"rank_{r:05d}.h5")
-                        shutil.copyfile(sdir / f"rank_{r:05d}.h5", ftmp)
-                        commit(ftmp, ddir / f"rank_{r:05d}.h5")
+                for fname in dict.fromkeys(fn for fn, _ in sources if fn):   # each file once
+                    ftmp = tmp_name(ddir / fname)
+                    shutil.copyfile(sdir / fname, ftmp)
+                    commit(ftmp, ddir / fname)
                 del f["events"]
-                write_events_vds(f, dst.name, counts, run_id, ctl)
+                write_events_vds(f, dst.name, counts, run_id, ctl, sources)
         commit(tmp, dst)
     finally:
         if tmp.exists():

@@ -187,3 +187,30 @@ def test_read_trace_matches_header(two_rank_traces):
     assert (t.rank, t.nranks) == (1, 2)
     assert t.current == 0 and t.pushed == t.popped
     assert (np.diff(t.wall) >= 0).all()
+
+
+def test_ingest_files_the_events_per_host_or_per_group(exe, tmp_path):
+    """ingest writes the ranks of one host to one file by default (group_00000.h5 on
+    this machine), per rank or per G ranks on request; every rank's events and the
+    analysis read the same through the virtual datasets whatever the files."""
+    from pyharness.analysis.profiles import read_rank_events
+    run(exe, 2, tmp_path, "2", trace_dir=tmp_path / "tr")
+    files = {}
+    for spec in ("rank", "node", 1, 2):
+        out = tmp_path / f"p_{spec}.h5"
+        ingest(tmp_path / "tr", out, event_files=None if spec == "node" else spec)
+        files[spec] = sorted(p.name for p in (tmp_path / f"p_{spec}.h5.events").iterdir())
+    assert files["rank"] == files[1] == ["rank_00000.h5", "rank_00001.h5"]
+    assert files["node"] == files[2] == ["group_00000.h5"]
+    with h5py.File(tmp_path / "p_rank.h5") as g:
+        ref = [read_rank_events(g, r) for r in range(2)]
+    for spec in ("node", 2):
+        with h5py.File(tmp_path / f"p_{spec}.h5") as f:
+            for r in range(2):
+                got = read_rank_events(f, r)
+                assert sorted(got) == sorted(ref[r])
+                assert all(np.array_equal(got[k], ref[r][k]) for k in got)
+        for method in ("auto", "reference"):
+            a = analyze_profile(tmp_path / f"p_{spec}.h5", method=method)
+            b = analyze_profile(tmp_path / "p_rank.h5", method=method)
+            assert repr(a.estimates) == repr(b.estimates)

@@ -65,7 +65,7 @@ class ReplayBackend(Backend):
                             f"{ranks[0]}) is above --limit {self.stack_limit} bytes (replayed from "
                             f"{self.source})", state="FAILED", exit_code=2)
         from ..reduction import copy_profile
-        copy_profile(m.profile, profile_path)     # with its per-rank event files
+        copy_profile(m.profile, profile_path)     # with its event files
         return Measurement(m.wall_s, m.cpu_s, m.peak_bytes, m.cost, m.grad_digest, str(profile_path))
 
 

@@ -34,7 +34,7 @@ def _tree(loop: int) -> dict:
         {"name": "c", "work": 2, "pad": 512, "comm": True}]}
 
 
-def _profile(comm, d: Path, loop: int):
+def _profile(comm, d: Path, loop: int, event_files=None):
     desc = d / f"tree{loop}.json"
     if comm.rank == 0:
         desc.write_text(json.dumps(_tree(loop)))
@@ -43,7 +43,8 @@ def _profile(comm, d: Path, loop: int):
     table = SiteTable.from_locations(runtime.locations())
     summary, ev, _ = run_adjoint(comm, k, table, Configuration(), profiling=True)
     path = d / f"profile{loop}.h5"
-    stats = write_profile(str(path), comm, k, table, Configuration(), summary, ev)
+    stats = write_profile(str(path), comm, k, table, Configuration(), summary, ev,
+                          event_files=event_files)
     return path, ev, stats
 
 
@@ -57,7 +58,7 @@ def tmpdir_shared(comm):
 
 
 def test_rank_files_and_virtual_datasets_read_back_the_events(comm, tmpdir_shared):
-    path, ev, _ = _profile(comm, tmpdir_shared, 30)
+    path, ev, _ = _profile(comm, tmpdir_shared, 30, event_files="rank")
     mine = {"kind": ev.kind, "loc": ev.loc, "wall_ns": ev.wall_ns, "cpu_ns": ev.cpu_ns,
             "stack": ev.stack}
     ok = len(ev.kind) > 0 and rank_file(path, comm.rank).exists()
@@ -116,3 +117,51 @@ def test_rank0_receives_per_site_figures_not_events(comm, tmpdir_shared):
     assert all_ranks(comm, same), (small.sent_bytes, big.sent_bytes)
     # and far less than the events themselves
     assert all_ranks(comm, big.sent_bytes * 20 < big.event_bytes), (big.sent_bytes, big.event_bytes)
+
+
+def test_grouped_event_files_read_as_the_per_rank_files(comm, tmpdir_shared):
+    """One run written three ways: a file per rank, per group of 2 ranks and per node.
+    The groups' first ranks write ceil(R / 2) files (one per node), and every reader
+    sees the same events (through the virtual datasets, in every rank's /events
+    group), the same /reduced analysis, the same merge of the events and the same
+    model as from the per-rank files."""
+    d = tmpdir_shared
+    desc = d / "tree_g.json"
+    if comm.rank == 0:
+        desc.write_text(json.dumps(_tree(20)))
+    comm.Barrier()
+    k = get_kernel("calltree").create(comm, "small", overrides={"tree": str(desc), "m": "64"})
+    table = SiteTable.from_locations(runtime.locations())
+    summary, ev, _ = run_adjoint(comm, k, table, Configuration(), profiling=True)
+    paths = {}
+    for spec in ("rank", 2, "node"):
+        paths[spec] = d / f"grouped_{spec}.h5"
+        write_profile(str(paths[spec]), comm, k, table, Configuration(), summary, ev, event_files=spec)
+    comm.Barrier()
+    R = comm.size
+    files = {spec: sorted(p.name for p in Path(str(paths[spec]) + ".events").iterdir())
+             for spec in paths}
+    ok = files["rank"] == [f"rank_{r:05d}.h5" for r in range(R)]
+    ok &= files[2] == [f"group_{r:05d}.h5" for r in range(0, R, 2)]
+    ok &= files["node"] == ["group_00000.h5"]          # the MPI tests run on one node
+    mine = {"kind": ev.kind, "loc": ev.loc, "wall_ns": ev.wall_ns, "cpu_ns": ev.cpu_ns,
+            "stack": ev.stack, "ctl_bits": ev.ctl_bits}
+    for spec in (2, "node"):
+        with h5py.File(paths[spec], "r") as f, h5py.File(paths["rank"], "r") as g:
+            ok &= sorted(f["events"]) == sorted(g["events"]) == [f"rank_{r:05d}" for r in range(R)]
+            ok &= f["events"].attrs["layout"] == "grouped files"
+            for r in range(R):
+                a, b = read_rank_events(f, r), read_rank_events(g, r)
+                ok &= sorted(a) == sorted(b)
+                ok &= all(a[x].dtype == b[x].dtype and np.array_equal(a[x], b[x]) for x in a)
+            got = read_rank_events(f, comm.rank)
+            ok &= all(np.array_equal(got[x], mine[x]) for x in got)
+            ok &= all(f["events"][f"rank_{comm.rank:05d}"][x].is_virtual for x in EVENT_FIELDS)
+        for gran in ("site", "callee"):
+            for method in ("auto", "reference"):       # /reduced, and a merge of the events
+                a = analyze_profile(paths[spec], gran, method=method)
+                b = analyze_profile(paths["rank"], gran, method=method)
+                ok &= repr(a.estimates) == repr(b.estimates) and a.peak == b.peak
+        a, b = CostModel.from_profile(paths[spec]), CostModel.from_profile(paths["rank"])
+        ok &= a.nodes == b.nodes and list(a.predict().peak_by_rank) == list(b.predict().peak_by_rank)
+    assert all_ranks(comm, ok), files

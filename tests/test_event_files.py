@@ -1,0 +1,81 @@
+"""Raw events filed per group of ranks (issue 14): real mpiexec runs of profile with
+--event-files, against one file per rank; a kill between a group file's temporary
+write and its rename."""
+
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from phtest import ROOT, mpirun
+from pyharness.analysis.profiles import analyze_profile, read_rank_events
+
+PROFILE = ["-m", "pyharness.profile", "--kernel", "calltree"]
+# what does not depend on the run's timing: equal in two runs of the same configuration
+STABLE = ("kind", "loc", "stack", "ctl_bits")
+
+
+def _files(out):
+    return sorted(p.name for p in out.with_name(out.name + ".events").iterdir())
+
+
+def test_one_run_at_four_ranks_in_groups_of_two(tmp_path):
+    """mpiexec -n 4, one adjoint written per rank, in groups of 2 and per node: 4, 2 and
+    1 files, and every rank's events, the /reduced analysis, the merge of the events
+    and the model read identically (tests/mpi/test_reduction_mpi.py at 4 ranks)."""
+    p = mpirun(4, ["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--color=no",
+                   str(ROOT / "tests" / "mpi" / "test_reduction_mpi.py"), "-k", "grouped"],
+               timeout=600, cwd=ROOT / "tests" / "mpi")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "1 passed" in p.stdout
+
+
+def test_profile_cli_groups_of_two(tmp_path):
+    """python -m pyharness.profile --event-files 2 at 4 ranks: two files, each rank's
+    events where /events says; against a run with one file per rank, the same events
+    (all but the clocks) and the same per-site counts and peak changes; h5dump reads
+    rank 3's events through the virtual dataset."""
+    outs = {}
+    for spec in ("rank", "2"):
+        outs[spec] = tmp_path / f"p{spec}.h5"
+        p = mpirun(4, PROFILE + ["--event-files", spec, "--out", str(outs[spec])], cwd=tmp_path)
+        assert p.returncode == 0, p.stderr[-3000:]
+    assert _files(outs["rank"]) == [f"rank_{r:05d}.h5" for r in range(4)]
+    assert _files(outs["2"]) == ["group_00000.h5", "group_00002.h5"]
+    with h5py.File(outs["2"]) as f, h5py.File(outs["rank"]) as g:
+        assert f["events"].attrs["layout"] == "grouped files" and f["events"].attrs["files"] == 2
+        for r in range(4):
+            a, b = read_rank_events(f, r), read_rank_events(g, r)
+            assert a["kind"].size > 0 and all(np.array_equal(a[k], b[k]) for k in STABLE if k in a)
+            assert f[f"events/rank_{r:05d}"].attrs["file"] == f"group_{r // 2 * 2:05d}.h5"
+        with h5py.File(outs["2"].with_name("p2.h5.events") / "group_00002.h5") as src:
+            assert list(src.attrs["ranks"]) == [2, 3]
+            assert np.array_equal(src["rank_00003/stack"][()], read_rank_events(f, 3)["stack"])
+    a, b = analyze_profile(outs["2"]), analyze_profile(outs["rank"])
+    assert [(e.name, e.count, e.peak_change) for e in a.estimates] == \
+        [(e.name, e.count, e.peak_change) for e in b.estimates]
+    if shutil.which("h5dump"):
+        h = subprocess.run(["h5dump", "-d", "/events/rank_00003/stack", str(outs["2"])],
+                           capture_output=True, text=True)
+        assert h.returncode == 0 and "DATA" in h.stdout
+
+
+def test_a_kill_before_a_group_file_is_renamed_leaves_no_torn_file(tmp_path):
+    """kill -9 of the groups' first ranks between writing their file and renaming it:
+    no group file and no profile under their names, only temporary files, which the
+    next run removes; that run's files read."""
+    out = tmp_path / "p.h5"
+    env = {"PYHARNESS_STOP_AT": "tmp-written@1"}
+    p = mpirun(4, PROFILE + ["--event-files", "2", "--out", str(out)], cwd=tmp_path, env=env)
+    assert p.returncode != 0 and "SIGKILL at tmp-written@1" in p.stderr, p.stderr[-2000:]
+    assert not out.exists()
+    left = _files(out)
+    assert left and all(".h5.tmp." in n and n.startswith("group_") for n in left), left
+    p = mpirun(4, PROFILE + ["--event-files", "2", "--out", str(out)], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert _files(out) == ["group_00000.h5", "group_00002.h5"]
+    with h5py.File(out) as f:
+        assert all(read_rank_events(f, r)["kind"].size for r in range(4))
