@@ -61,13 +61,20 @@ def commit(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs: a zombie (killed, not yet reaped; its
+    parent, an MPI launcher, may have exited and left it to an init that reaps late)
+    writes nothing more, so it counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True     # no /proc: trust kill()
 
 
 def remove_stale_tmp(directory: str | os.PathLike, names: set[str] | None = None,

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from phtest import ROOT, mpirun
+from phtest import ROOT, mpirun, procs_mentioning, wait_for
 from pyharness.analysis.profiles import analyze_profile, read_rank_events
 
 PROFILE = ["-m", "pyharness.profile", "--kernel", "calltree"]
@@ -74,6 +74,9 @@ def test_a_kill_before_a_group_file_is_renamed_leaves_no_torn_file(tmp_path):
     assert not out.exists()
     left = _files(out)
     assert left and all(".h5.tmp." in n and n.startswith("group_") for n in left), left
+    # the launcher may return while ranks it killed still exit: the next run removes
+    # the temporaries of writers that are gone, so wait until they are
+    assert wait_for(lambda: not procs_mentioning(str(out)), 120), procs_mentioning(str(out))
     p = mpirun(4, PROFILE + ["--event-files", "2", "--out", str(out)], cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     assert _files(out) == ["group_00000.h5", "group_00002.h5"]

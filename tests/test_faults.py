@@ -378,3 +378,26 @@ def test_watchdog_passes_the_exit_code_and_cleans_up_leftovers(tmp_path):
                         sys.executable, "-c", script], start_new_session=True, timeout=60)
     assert p.returncode == 3
     assert _wait_for(lambda: not _procs_mentioning(marker), 10), _procs_mentioning(marker)
+
+
+def test_a_killed_writer_not_yet_reaped_counts_as_dead(tmp_path):
+    """A writer killed by SIGKILL whose parent has not reaped it (a zombie, as MPI ranks
+    are when the launcher exits before them) leaves a temporary that the next run
+    removes; a live writer's temporary stays."""
+    from pyharness.durable import remove_stale_tmp
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        child.send_signal(signal.SIGKILL)     # not waited for: a zombie until reaped
+        stat = Path(f"/proc/{child.pid}/stat")
+        assert _wait_for(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", 30)
+        dead_tmp = tmp_path / f"group_00000.h5.tmp.{child.pid}"
+        live_tmp = tmp_path / f"group_00002.h5.tmp.{live.pid}"
+        dead_tmp.write_bytes(b"torn")
+        live_tmp.write_bytes(b"being written")
+        assert remove_stale_tmp(tmp_path) == [dead_tmp]
+        assert live_tmp.exists() and not dead_tmp.exists()
+    finally:
+        live.kill()
+        live.wait()
+        child.wait()
