@@ -281,9 +281,10 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True,
     counts: list[int] = [0] * nr
     ctl: list[bool] = [False] * nr
     sources: list = [("", "")] * nr
+    cpu_clock = all(x.cpu_clock for x in heads)
     for members in groups.values():
-        first = heads[members[0]].rank
-        writer = EventFileWriter(group_file(out, first), run_id) if spec != 1 else None
+        gfile = group_file(out, heads[members[0]].rank)
+        writer = EventFileWriter(gfile, run_id) if spec != 1 else None
         try:
             for i in members:
                 h, m = heads[i], maps[i]
@@ -298,9 +299,8 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True,
                         sources[i] = (f"rank_{t.rank:05d}.h5", "")
                     else:
                         writer.add(t.rank, ev)
-                        sources[i] = (group_file(out, first).name, f"rank_{t.rank:05d}")
-                reductions[i] = reduce_events(ev, table, t.rank,
-                                              cpu_clock=all(x.cpu_clock for x in heads))
+                        sources[i] = (gfile.name, f"rank_{t.rank:05d}")
+                reductions[i] = reduce_events(ev, table, t.rank, cpu_clock=cpu_clock)
                 counts[i] = len(t.kind)
                 ctl[i] = t.ctl_bits is not None
                 kept[i] = t if keep_events else h

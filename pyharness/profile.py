@@ -196,7 +196,6 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
     del red
     with collective(comm, f"writing {path}"):
         if comm.rank == 0:
-            locs = runtime.locations()
             site_table = SiteTable.from_locations(locs)
             inhibited = np.zeros(len(locs), dtype=bool)
             for i in config.indices(site_table):
@@ -341,8 +340,7 @@ def main(argv=None) -> int:
             lock = OutputLock(args.out, "profile").acquire()
             remove_stale_tmp(Path(args.out).parent, names={Path(args.out).name})
             from .reduction import events_dir    # and the event files of a killed profile
-            remove_stale_tmp(events_dir(args.out), prefix="rank_")
-            remove_stale_tmp(events_dir(args.out), prefix="group_")
+            remove_stale_tmp(events_dir(args.out))
     stop_at("profile-started")
     with collective(comm, "setting up the kernel"):
         kernel, table = setup_kernel(comm, args)

@@ -261,9 +261,10 @@ class EventFileWriter:
             f.attrs["nevents"] = np.array(self.nevents, dtype=np.int64)
             f.close()
             commit(self.tmp, self.final)
-        finally:
+        except BaseException:
             f.close()
             self.abort()
+            raise
         return self.final
 
     def abort(self) -> None:
@@ -714,31 +715,23 @@ def copy_profile(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """
     import shutil
 
-    import h5py
-
     from .durable import commit, tmp_name
+    from .h5io import atomic_h5
     src, dst = Path(src), Path(dst)
-    tmp = tmp_name(dst)
-    try:
-        shutil.copyfile(src, tmp)
-        with h5py.File(tmp, "r+") as f:
-            e = f.get("events")
-            if e is not None and e.attrs.get("layout") in EVENT_LAYOUTS:
-                run_id = str(e.attrs.get("run_id", ""))
-                names = sorted(k for k in e if k.startswith("rank_"))
-                counts = [len(e[k]["kind"]) for k in names]
-                ctl = [CTL_FIELD in e[k] for k in names]
-                sources = [rank_source(f, r) or ("", "") for r in range(len(names))]
-                sdir = src.parent / str(e.attrs["directory"])
-                ddir = events_dir(dst)
-                ddir.mkdir(exist_ok=True)
-                for fname in dict.fromkeys(fn for fn, _ in sources if fn):   # each file once
-                    ftmp = tmp_name(ddir / fname)
-                    shutil.copyfile(sdir / fname, ftmp)
-                    commit(ftmp, ddir / fname)
-                del f["events"]
-                write_events_vds(f, dst.name, counts, run_id, ctl, sources)
-        commit(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_h5(dst, "profile", copy_from=src) as f:
+        e = f.get("events")
+        if e is not None and e.attrs.get("layout") in EVENT_LAYOUTS:
+            run_id = str(e.attrs.get("run_id", ""))
+            names = sorted(k for k in e if k.startswith("rank_"))
+            counts = [len(e[k]["kind"]) for k in names]
+            ctl = [CTL_FIELD in e[k] for k in names]
+            sources = [rank_source(f, r) or ("", "") for r in range(len(names))]
+            sdir = src.parent / str(e.attrs["directory"])
+            ddir = events_dir(dst)
+            ddir.mkdir(exist_ok=True)
+            for fname in dict.fromkeys(fn for fn, _ in sources if fn):   # each file once
+                ftmp = tmp_name(ddir / fname)
+                shutil.copyfile(sdir / fname, ftmp)
+                commit(ftmp, ddir / fname)
+            del f["events"]
+            write_events_vds(f, dst.name, counts, run_id, ctl, sources)

@@ -286,15 +286,14 @@ class CostModel:
             with collective(comm, f"reducing the events of {path}"):
                 if err is not None:
                     raise err
-            if parts is not None:        # the same file on every rank: all take this branch
-                return cls.from_parts(parts, head, str(path))
+        elif err is not None:
+            raise err
+        if parts is not None:        # the same file on every rank: all take this branch
+            return cls.from_parts(parts, head, str(path))
+        if comm is not None:
             gathered = comm.allgather(mine)
             models = sorted((m for part in gathered for m in part), key=lambda m: m.rank)
         else:
-            if err is not None:
-                raise err
-            if parts is not None:
-                return cls.from_parts(parts, head, str(path))
             models = mine
         return cls.from_rank_models(models, head, str(path))
 

@@ -284,7 +284,7 @@ def memory_timeline(profile_path, top: int = 4, max_ranks: int = 4):
             ax.plot(x * 1e-9, y, color="#1d3557", lw=1)
             t = t_ns * 1e-9
             # time in advance+reverse per site: shade the phases of the top sites
-            begins = {k: _by_site(kind, loc, t, k) for k in (1, 2, 3, 4, 5, 6)}
+            begins = {k: _by_site(kind, loc, t, k) for k in (1, 2, 3, 4, 6)}   # reverses: _pair_lifo below
             tot = {}
             for k_begin, k_end in ((1, 3), (4, 6)):
                 for i, b in begins[k_begin].items():
