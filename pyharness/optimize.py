@@ -29,6 +29,7 @@ import numpy as np
 
 from .config import write_config_json, write_name_list
 from .errors import UsageError
+from .model.calibration import CALIBRATE_HELP
 from .h5io import atomic_h5, check_writable, str_array
 from .mpiutil import collective, run_cli
 from .units import human_bytes, parse_budget
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                     help="seconds for the solver (default 60); when it stops the search the "
                          "certified gap is reported")
+    ap.add_argument("--calibrate", action="append", default=[], metavar="RUN.h5",
+                    help=CALIBRATE_HELP)
     ap.add_argument("--out", default=None, metavar="PLAN",
                     help="write PLAN.config.json and PLAN.nocheckpoint.txt (and PLAN.pareto.h5)")
     ap.add_argument("--pareto", type=int, default=0, metavar="N",
@@ -130,7 +133,7 @@ def write_pareto(path: str, points, model, granularity: str, method: str) -> Non
 
 def main(argv=None) -> int:
     from mpi4py import MPI
-    from .model import CostModel
+    from .model.calibration import format_calibration, model_for_cli
     from .model.milp import optimize, pareto_front
     comm = MPI.COMM_WORLD
     args = build_parser().parse_args(argv)
@@ -145,7 +148,7 @@ def main(argv=None) -> int:
             check_writable(stem + ".config.json")
         if comm.rank == 0 and args.pareto:
             check_writable(stem + ".pareto.h5")
-    model = CostModel.from_profile(args.profile, comm=comm if comm.size > 1 else None)
+    model = model_for_cli(args.profile, args.calibrate, comm)
     budget = b.resolve(int(max(model.measured_peak)))
     # the solve is small (O(sites)): rank 0 solves, the others wait for its verdict
     with collective(comm, "optimising"):
@@ -154,6 +157,8 @@ def main(argv=None) -> int:
                             time_limit=args.time_limit)
             print(f"model of {args.profile}: {model.nranks} rank(s), {len(model.site_indices)} sites, "
                   f"{len(model.nodes)} distinct nodes; budget {b} = {human_bytes(budget)}", flush=True)
+            if model.calibration:
+                print(format_calibration(model), flush=True)
             print(format_plan(plan, model, budget), flush=True)
             if args.out:
                 for p in write_plan(stem, plan, model):

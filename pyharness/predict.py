@@ -20,6 +20,7 @@ import sys
 
 from .config import Configuration, read_config_file
 from .errors import UsageError
+from .model.calibration import CALIBRATE_HELP
 from .mpiutil import collective, run_cli
 from .units import human_bytes
 
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--nocheckpoint", action="append", default=[], metavar="SITE,...",
                     help="a configuration given inline: inhibited sites or callees, comma-separated; "
                          "repeatable (one configuration each)")
+    ap.add_argument("--calibrate", action="append", default=[], metavar="RUN.h5",
+                    help=CALIBRATE_HELP)
     ap.add_argument("--profiled-time", action="store_true",
                     help="also print the time of the same run with profiling on")
     return ap
@@ -62,10 +65,10 @@ def format_prediction(label: str, pred, profiled: bool = False) -> str:
 
 def main(argv=None) -> int:
     from mpi4py import MPI
-    from .model import CostModel
+    from .model.calibration import format_calibration, model_for_cli
     comm = MPI.COMM_WORLD
     args = build_parser().parse_args(argv)
-    model = CostModel.from_profile(args.profile, comm=comm if comm.size > 1 else None)
+    model = model_for_cli(args.profile, args.calibrate, comm)
     configs: list[tuple[str, Configuration]] = []
     with collective(comm, "reading the configurations"):
         table = model.table
@@ -82,6 +85,8 @@ def main(argv=None) -> int:
         print(f"model of {args.profile}: {model.nranks} rank(s), {len(model.site_indices)} sites, "
               f"{len(model.nodes)} distinct nodes; profiled run {max(model.wall_s):.6f} s, "
               f"peak {human_bytes(max(model.measured_peak))}")
+        if model.calibration:
+            print(format_calibration(model))
         for label, cfg in configs:
             print(format_prediction(label, model.predict(cfg), args.profiled_time), flush=True)
     return 0

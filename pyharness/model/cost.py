@@ -16,6 +16,7 @@ in the run) is taken out. docs/MODEL.md says what is exact and what is not.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -63,6 +64,32 @@ class Prediction:
     def peak(self) -> int:
         """Largest predicted per-rank peak (bytes)."""
         return int(np.max(self.peak_by_rank))
+
+
+def _cold_bytes(nodes: Sequence[Node], roots: np.ndarray, active: np.ndarray, nloc: int) -> np.ndarray:
+    """(R, nloc) per rank and active site, its instances' callee tapes (bytes) under
+    ``active``, counted with multiplicity through the DAG (children before parents)."""
+    T = np.zeros(len(nodes))
+    for i, nd in enumerate(nodes):
+        Q: list[float] = []
+        for a, g, s, sn, c, cnt in nd.items:
+            y = sn if active[s] else T[c]
+            Q.append((Q[a] if a >= 0 else 0.0) + g + cnt * y)
+        ta, off = nd.tape
+        T[i] = (Q[ta] if ta >= 0 else 0.0) + off
+    out = np.zeros((len(roots), nloc))
+    for r, root in enumerate(roots):
+        inst = np.zeros(len(nodes))
+        inst[int(root)] = 1.0
+        for i in range(int(root), -1, -1):
+            if inst[i] == 0:
+                continue
+            for a, g, s, sn, c, cnt in nodes[i].items:
+                k = inst[i] * cnt
+                inst[c] += k
+                if active[s]:
+                    out[r, s] += k * T[c]
+    return out
 
 
 def _eval_nodes(nodes: Sequence[Node], active: np.ndarray, want: Iterable[int]) -> dict[int, np.ndarray]:
@@ -222,6 +249,11 @@ class CostModel:
     _bound: list[Node] | None = field(default=None, repr=False)
     t1t2_cpu_ns: np.ndarray | None = None   # (R, nloc) the same sums in CPU time (--cpu-clock)
     cpu_s: np.ndarray | None = None         # (R,) measured adjoint CPU time of the profiled run
+    # the cold-reverse term (:meth:`calibrated`): seconds per byte an inhibited callee's
+    # reverse sweep reads back from memory, per rank; None until calibrated
+    cold_s_per_byte: np.ndarray | None = None
+    calibration: dict | None = None
+    _cold_bytes: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -395,10 +427,64 @@ class CostModel:
 
     def site_weight_s(self) -> np.ndarray:
         """(R, nloc) time an active site costs a run without profiling (s), per rank:
-        its instances' snapshot writes, untaped runs and reads, and its callbacks."""
+        its instances' snapshot writes, untaped runs and reads, and its callbacks, less,
+        once calibrated, what its callee's reverse sweep would lose reading its tape back
+        cold were the site inhibited (:meth:`calibrated`)."""
         per_inst = (-_INTERVALS_IN_T1T2 * self.event_cost_ns
                     + EVENTS_PER_INSTANCE * self.callback_cost_ns)[:, None]
-        return (self.t1t2_ns + self.mult * per_inst) * 1e-9
+        w = (self.t1t2_ns + self.mult * per_inst) * 1e-9
+        if self.cold_s_per_byte is not None:
+            w = w - self.cold_s_per_byte[:, None] * self.cold_bytes()
+        return w
+
+    def cold_bytes(self) -> np.ndarray:
+        """(R, nloc) per site, the bytes its callee's tape holds, summed over its instances,
+        in the profiled configuration: what the callee's reverse sweep reads back.
+
+        Checkpointed, a callee's reverse sweep follows its taped re-run at once, its tape
+        still in cache, and that is what the profiled run measures; inhibited, its tape
+        is written in the caller's forward sweep and read back long after, from memory.
+        The cold-reverse term charges these bytes at :attr:`cold_s_per_byte`.
+        """
+        if self._cold_bytes is None:
+            self._cold_bytes = _cold_bytes(self.bound_nodes, self.roots, self.profiled_active(),
+                                           self.mult.shape[1])
+        return self._cold_bytes
+
+    def calibrated(self, runs: Sequence[tuple[Configuration, np.ndarray]]) -> "CostModel":
+        """The model with its cold-reverse term fitted to measured runs.
+
+        ``runs``: (configuration, measured time per rank in s, without profiling). Per
+        rank, the seconds per cold byte that best explain (least squares, never below
+        0) what the runs measured beyond the uncalibrated prediction, from the bytes
+        their inhibited sites' callees read back (:meth:`cold_bytes`). A run that
+        inhibits nothing the profiled run checkpointed carries no information on the
+        term; with none that does, the term stays 0. Peaks do not change.
+        """
+        if not runs:
+            return self
+        base = dataclasses.replace(self, cold_s_per_byte=None, calibration=None)
+        prof = base.profiled_active()
+        cb = base.cold_bytes()
+        R = base.nranks
+        X = np.zeros((len(runs), R))
+        E = np.zeros((len(runs), R))
+        for j, (cfg, measured) in enumerate(runs):
+            measured = np.asarray(measured, dtype=np.float64)
+            if measured.shape != (R,):
+                raise UsageError(f"a calibration run has {measured.size} rank(s), the profile "
+                                 f"{R}: calibrate with runs of the same job size")
+            act = base.active_mask(cfg) & prof
+            X[j] = cb[:, prof & ~act].sum(axis=1)
+            E[j] = measured - base._times(act[None, :])[0]
+        den = (X * X).sum(axis=0)
+        k = np.where(den > 0, (X * E).sum(axis=0) / np.where(den > 0, den, 1.0), 0.0)
+        k = np.maximum(k, 0.0)
+        out = dataclasses.replace(self, cold_s_per_byte=k, _cold_bytes=cb)
+        resid = E - X * k[None, :]
+        out.calibration = {"runs": len(runs), "cold_ns_per_byte": k * 1e9,
+                           "error_before_s": E, "error_after_s": resid, "cold_bytes": X}
+        return out
 
     def site_cpu_weight_s(self) -> np.ndarray:
         """(R, nloc) the CPU time an active site costs (profiles with ``--cpu-clock``)."""
