@@ -75,9 +75,10 @@ def _model_or_none(profile):
     None when there is none to build (a Tapenade import, a profile without events)."""
     if profile is None:
         return None
-    from .model import CostModel, StructureError
+    from .model import StructureError
+    from .model.cache import model_of
     try:
-        return CostModel.from_profile(profile)
+        return model_of(profile)     # the analysis may have built it (control bits)
     except (UsageError, StructureError) as exc:
         print(f"note: no cost model of {profile} ({exc}); the budget plan sums single-flip "
               "estimates, which can be below the true peak: re-profile to check", file=sys.stderr)

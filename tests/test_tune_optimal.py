@@ -177,3 +177,54 @@ def test_resume_after_a_kill_continues_with_the_same_solve(tmp_path):
     assert recs[0].measurement == start.measurement
     assert sorted(recs[1].inhibited) == _optimum(killed.parent, start, int(1.3 * start.measurement.peak))
     assert not list(killed.parent.glob("*.tmp*"))
+
+
+BRANCHY = {"m": 4, "nodes": [
+    {"name": "root", "work": 1, "children": [{"node": "heavy", "loop": 3}, {"node": "light", "loop": 2}]},
+    {"name": "heavy", "work": 7, "branch": True, "children": [{"node": "inner", "loop": 3}]},
+    {"name": "inner", "work": 13, "branch": True},
+    {"name": "light", "work": 5, "branch": True}]}
+
+
+def test_one_model_per_profile_for_the_estimator_the_solve_and_several_flips(tmp_path, monkeypatch):
+    """The estimator (exact peak changes of an adjoint with control bits), --method
+    optimal's model and the greedy loop's --flips predictions read one profile into one
+    model; a profile written again under the same name is read again."""
+    import json
+    import os
+    from types import SimpleNamespace
+
+    from pyharness.errors import UsageError
+    from pyharness.model import cache
+    from pyharness.reduction import copy_profile
+    from pyharness.tuner.estimates import profile_estimator
+    from pyharness.tuner.loop import TuneLoop
+    from pyharness.tuner.optimal import OptimalStep
+    tree = tmp_path / "tree.json"
+    tree.write_text(json.dumps(BRANCHY))
+    prof = tmp_path / "p.h5"
+    for out, extra in ((prof, []), (tmp_path / "again.h5", []), (tmp_path / "none.h5", ["--no-profiling"])):
+        mpirun(1, ["-m", "pyharness.profile", "--kernel", "calltree", "--param", f"tree={tree}",
+                   "--out", str(out), *extra], cwd=tmp_path, check=True)
+    built = []
+    real = CostModel.from_profile.__func__
+    monkeypatch.setattr(CostModel, "from_profile", classmethod(
+        lambda cls, path, comm=None: built.append(str(path)) or real(cls, path, comm)))
+    cache.clear()
+    gran = SimpleNamespace(granularity="site")
+    ests = profile_estimator(gran)(str(prof))
+    assert ests and built == [str(prof)]      # control bits: the analysis asked for the model
+    loop = TuneLoop(None, None, None, gran, None, tmp_path, progress=SimpleNamespace(write=print))
+    opt = OptimalStep(loop, "site", note=print)
+    model = opt.build_model(str(prof))
+    assert model is not None and model.has_control_bits
+    assert loop._model(os.path.join(str(tmp_path), ".", "p.h5")) is model    # the same file
+    assert built == [str(prof)]
+    # written again under the same name (through a rename, as every profile is): read again
+    copy_profile(tmp_path / "again.h5", prof)
+    assert opt.build_model(str(prof)) is not model and len(built) == 2
+    # a profile without events: the same error each time, the file read once
+    for _ in range(2):
+        with pytest.raises(UsageError, match="no-profiling"):
+            cache.model_of(tmp_path / "none.h5")
+    assert len(built) == 3

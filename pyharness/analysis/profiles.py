@@ -296,9 +296,10 @@ def _exact_peak_changes(an: Analysis, path) -> Analysis:
     predicts each single flip exactly; when it cannot be built, or does not give back
     the measured peaks, the merge's figures stay, with a note."""
     from dataclasses import replace
-    from ..model import CostModel, StructureError
+    from ..model import StructureError
+    from ..model.cache import model_of
     try:
-        model = CostModel.from_profile(path)
+        model = model_of(path)       # the tuner asks for the same profile's model: built once
     except (UsageError, StructureError) as exc:
         model, why = None, str(exc)
     if model is not None and not model.peaks_verified:

@@ -160,9 +160,10 @@ class TuneLoop:
     def _model(self, profile: str):
         """The cost model of a profile (cached); None when it gives none."""
         if profile not in self._models:
-            from ..model import CostModel, StructureError
+            from ..model import StructureError
+            from ..model.cache import model_of
             try:
-                model = CostModel.from_profile(profile)
+                model = model_of(profile)     # built once per profile, shared (model/cache.py)
                 if not model.peaks_verified:
                     self._note(f"the cost model of {profile} does not give back its measured peak: "
                                "one flip per step")

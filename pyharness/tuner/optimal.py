@@ -57,9 +57,11 @@ class OptimalStep:
 
     def build_model(self, profile: str):
         """The model of the start's profile; None (with the reason said) when it has no events."""
-        from ..model import CostModel, StructureError
+        from ..model import StructureError
+        from ..model.cache import model_of
         try:
-            self.model = CostModel.from_profile(profile)
+            # shared with the estimator (control bits) and the greedy loop's --flips
+            self.model = model_of(profile)
         except (UsageError, StructureError) as exc:
             self.note(f"the start's profile gives no model ({exc}): continuing with the greedy loop")
             self.loop.predictor = None
