@@ -307,3 +307,98 @@ def test_several_flips_are_judged_with_the_predicted_peak_not_the_sum():
     # without a model: one flip per step (single-flip estimates are exact)
     got = propose_inhibit(Strategy.RUNTIME_FIRST, ests, "abc", 100, 125, k=3)
     assert [e.key for e in got] == ["a"]
+
+
+def test_several_flips_are_predicted_once_each():
+    """The peak of the flips chosen together is the one predicted while choosing them:
+    propose asks the model once per set, never again for the final one."""
+    ests = {"a": Estimate("a", 3.0, 10), "b": Estimate("b", 2.0, 10), "c": Estimate("c", 1.0, 10)}
+    truth = {frozenset("ab"): 130, frozenset("ac"): 115}
+    asked = []
+
+    def peak_of(units):
+        asked.append(units)
+        return truth.get(units)
+
+    st = _state("125B", flips_per_step=3).apply(_rec(0, "start", (), (), "start", _m(1.0, 100), ests))
+    prop = st.propose(peak_of)
+    assert prop.keys == ("a", "c") and prop.est_peak == 115 and prop.est_dpk == 15
+    # a+b (too high), then a+c (fits): each once, a+c not again for the proposal
+    assert asked == [frozenset("ab"), frozenset("ac")]
+
+
+def test_the_judge_and_the_verdict_give_the_medians_of_the_rounds():
+    from pyharness.vocabulary import Phase
+    inc, cand = (1.0, 1.25, 1.125), (0.5, 0.625, 0.375, 0.75)     # medians 1.125 and 0.5625
+    v = compare_rounds(inc, cand)
+    assert (v.incumbent_s, v.candidate_s, v.gain_s, v.spread_s) == (1.125, 0.5625, 0.5625, 0.375)
+    st = _state().apply(_rec(0, "start", (), (), "start", _m(1.0, 500), {}))
+    ok, why, _ = st.judge(Phase.INHIBIT, _m(0.625, 500), None, inc, cand)
+    assert ok and "incumbent 1.125000 s, candidate 0.562500 s, spread 0.375000 s" in why
+
+
+# ---------------------------------------------------------------------- alternate runs, one way
+class _Backend:
+    """Runs nothing: each configuration's run takes the time given, or fails by label."""
+
+    deterministic = False
+
+    def __init__(self, walls, fail=()):
+        self.walls, self.fail, self.labels = walls, set(fail), []
+
+    def run(self, config, path, label=""):
+        from pyharness.backends.base import RunFailed
+        self.labels.append(label)
+        if label in self.fail:
+            raise RunFailed("broken", retryable=False)
+        return Measurement((self.walls[config],), (0.0,), (100,), 1.0, "g" * 40, path)
+
+
+class _Units:
+    def config(self, keys, snapshots=0):
+        return frozenset(keys)
+
+
+class _Store:
+    def pending(self):
+        return None
+
+    def update_pending(self, **kw):
+        pass
+
+
+def _loop(backend, tmp_path, rounds=3):
+    from pyharness.tuner.loop import TuneLoop
+    st = _state().apply(_rec(0, "start", (), (), "start", _m(1.0, 100), {}))
+    return TuneLoop(st, backend, _Store(), _Units(), lambda p: {"from": p}, tmp_path, retries=0,
+                    rounds=rounds, progress=None)
+
+
+def test_inhibit_steps_and_the_optimal_recheck_alternate_runs_the_same_way(tmp_path, capsys):
+    a = frozenset("a")
+    walls = {frozenset(): 1.0, a: 0.8}
+    # the greedy loop's inhibit step: candidate first, then the incumbent, each round
+    be = _Backend(walls)
+    m, ests, attempts, runs, failure, inc, cand = _loop(be, tmp_path)._measure_rounds(5, a)
+    assert be.labels == ["step 5", "step 5.incumbent0", "step 5.r1", "step 5.incumbent1",
+                         "step 5.r2", "step 5.incumbent2"]
+    assert (attempts, runs, failure, inc, cand) == (3, 6, None, (1.0,) * 3, (0.8,) * 3)
+    assert ests == {"from": m.profile} and m.wall == 0.8
+    # a candidate that fails ends the step: no incumbent run after it
+    be = _Backend(walls, fail={"step 5.r1"})
+    m, ests, attempts, runs, failure, inc, cand = _loop(be, tmp_path)._measure_rounds(5, a)
+    assert be.labels == ["step 5", "step 5.incumbent0", "step 5.r1"]
+    assert m is None and failure is not None and (attempts, runs) == (2, 3)
+    # --method optimal, a choice whose first run was slower: its first run is round 0, then
+    # the same alternation, the start as the incumbent; a failed re-run of the choice is
+    # left out and the rounds go on
+    from pyharness.tuner.optimal import OptimalStep
+    walls = {frozenset(): 1.0, a: 1.2}
+    be = _Backend(walls, fail={"step 1.r1"})
+    opt = OptimalStep(_loop(be, tmp_path), "site", note=lambda s: None, tolerance=0.01)
+    first = Measurement((1.2,), (0.0,), (100,), 1.0, "g" * 40, "first.h5")
+    slower, detail, more = opt._confirm_slower(1, a, first)
+    assert be.labels == ["step 1.start0", "step 1.r1", "step 1.start1", "step 1.r2", "step 1.start2"]
+    assert slower and more["runs"] == 5
+    assert more["start"] == (1.0, 1.0, 1.0) and more["choice"] == (1.2, 1.2)
+    assert "median of 2 run(s) 1.200000 s against the start's 1.000000 s (3 run(s)" in detail

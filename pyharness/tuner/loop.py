@@ -20,7 +20,7 @@ from .state import StepRecord, TuneState
 from .store import TuneStore
 from .strategy import Estimate
 
-__all__ = ["DecisionUnits", "TuneLoop", "BudgetUnreachable"]
+__all__ = ["DecisionUnits", "TuneLoop", "BudgetUnreachable", "Alternation"]
 
 
 class BudgetUnreachable(PyharnessError):
@@ -53,6 +53,17 @@ class DecisionUnits:
         if self.granularity is Granularity.SITE:
             return frozenset(config.inhibited)
         return frozenset(config.nocheckpoint_callees(self.table))
+
+
+@dataclass(frozen=True)
+class Alternation:
+    """The runs of :meth:`TuneLoop.measure_alternately`."""
+
+    candidate: tuple            # the candidate's measurements, in run order
+    incumbent: tuple[float, ...]   # the incumbent's slowest-rank wall times, in run order
+    attempts: int               # attempts of the candidate (runs made and failed)
+    runs: int                   # every run made, candidate's and incumbent's
+    failure: RunFailed | None   # the candidate's last failure (None: every run succeeded)
 
 
 class TuneLoop:
@@ -121,29 +132,55 @@ class TuneLoop:
                                 exit_code=last.get("exit_code"), job_id=last.get("job_id") or None)
         return None, {}, max(len(log), 1), failure
 
-    def _measure_rounds(self, step: int, target: frozenset[str]):
-        """The candidate and the incumbent, alternately, ``rounds`` times each (candidate
-        first: a candidate that fails costs no incumbent run). Returns (candidate's
-        median run | None, its estimates, attempts of the candidate, runs made, failure,
-        incumbent times, candidate times)."""
-        cand, inc, runs, attempts_c = [], [], 0, 0
-        incumbent = self.state.inhibited
+    def measure_alternately(self, step: int, candidate: frozenset[str], incumbent: frozenset[str],
+                            incumbent_suffix: str, first=None, stop_at_failure: bool = True
+                            ) -> Alternation:
+        """Run the candidate and the incumbent alternately, ``rounds`` times each, the
+        candidate first (a candidate that fails costs no incumbent run): round ``r`` runs
+        the candidate as ``step_NNNNN[.rR]`` (no suffix for round 0) and the incumbent as
+        ``step_NNNNN<incumbent_suffix>R``. ``first``: the candidate's run of round 0,
+        already made. With ``rounds`` 1 only the candidate runs (against the incumbent's
+        recorded run). A failed candidate run ends the alternation when
+        ``stop_at_failure``, else it is left out; a failed incumbent run is left out.
+
+        The greedy loop's inhibit steps (:meth:`_measure_rounds`) and ``--method
+        optimal``'s second look at a choice that ran slower than the start
+        (:meth:`OptimalStep._confirm_slower <pyharness.tuner.optimal.OptimalStep>`)
+        both measure this way."""
+        cand, inc, runs, attempts_c, failure = [], [], 0, 0, None
+        if first is not None:
+            cand.append(first)
         for r in range(self.rounds):
-            sfx = "" if r == 0 else f".r{r}"
-            m, _, attempts, failure = self._measure(step, target, sfx, estimate=False)
-            runs += attempts
-            attempts_c += attempts
-            if m is None:
-                return None, {}, attempts_c, runs, failure, (), ()
-            cand.append(m)
+            if r > 0 or first is None:
+                m, _, attempts, fail = self._measure(step, candidate, "" if r == 0 else f".r{r}",
+                                                     estimate=False)
+                runs += attempts
+                attempts_c += attempts
+                if m is None:
+                    failure = fail
+                    if stop_at_failure:
+                        break
+                else:
+                    cand.append(m)
             if self.rounds == 1:     # the paper's loop: against the incumbent's recorded run
                 break
-            mi, _, attempts, failure = self._measure(step, incumbent, f".incumbent{r}", estimate=False)
+            mi, _, attempts, _ = self._measure(step, incumbent, f"{incumbent_suffix}{r}", estimate=False)
             runs += attempts
             if mi is not None:
                 inc.append(mi.wall)
-        if not inc:      # the incumbent could not be run again: its recorded time
-            inc = [self.state.current.wall]
+        return Alternation(tuple(cand), tuple(inc), attempts_c, runs, failure)
+
+    def _measure_rounds(self, step: int, target: frozenset[str]):
+        """The candidate and the incumbent, alternately, ``rounds`` times each
+        (:meth:`measure_alternately`). Returns (candidate's median run | None, its
+        estimates, attempts of the candidate, runs made, failure, incumbent times,
+        candidate times)."""
+        alt = self.measure_alternately(step, target, self.state.inhibited, ".incumbent")
+        if alt.failure is not None:
+            return None, {}, alt.attempts, alt.runs, alt.failure, (), ()
+        cand = alt.candidate
+        # the incumbent could not be run again: its recorded time
+        inc = alt.incumbent or (self.state.current.wall,)
         # the candidate's run of median time stands for it (its profile gives the estimates)
         order = sorted(range(len(cand)), key=lambda i: (cand[i].wall, i))
         pick = order[(len(order) - 1) // 2]
@@ -153,7 +190,7 @@ class TuneLoop:
             self._note(f"step {step}: the candidate's runs measured different peaks {sorted(peaks)}: "
                        "keeping the largest")
             m = dataclasses.replace(m, peak_bytes=max(peaks, key=max))
-        return (m, self.estimator(m.profile), attempts_c, runs, None, tuple(inc),
+        return (m, self.estimator(m.profile), alt.attempts, alt.runs, None, tuple(inc),
                 tuple(c.wall for c in cand))
 
     # ------------------------------------------------------------ the cost model (several flips)

@@ -83,34 +83,28 @@ class OptimalStep:
 
     def _confirm_slower(self, n: int, keys, m) -> tuple[bool, str, dict]:
         """The choice's one run was slower than the start's beyond --tolerance. With the
-        greedy loop's --rounds N > 1 (and a backend whose runs vary) run the start and the
-        choice alternately until each has N runs, and call the choice slower only when the
-        difference of the medians exceeds the measured spread and the tolerance
-        (:func:`~pyharness.tuner.state.compare_rounds`). Returns (slower, detail, rounds)."""
+        greedy loop's --rounds N > 1 (and a backend whose runs vary) run the choice and the
+        start alternately until each has N runs (:meth:`TuneLoop.measure_alternately
+        <pyharness.tuner.loop.TuneLoop.measure_alternately>`, ``m`` the choice's first),
+        and call the choice slower only when the difference of the medians exceeds the
+        measured spread and the tolerance (:func:`~pyharness.tuner.state.compare_rounds`).
+        Returns (slower, detail, rounds)."""
         from .state import compare_rounds
         st = self.loop.state
         one = (f"{m.wall:.6f} s against {st.start.wall:.6f} s, beyond the tolerance of "
                f"{self.tolerance:.1%}")
         if self.loop.rounds <= 1:
             return True, one, {}
-        start, choice, runs = [], [m.wall], 0
-        for r in range(self.loop.rounds):
-            ms, _, attempts, _ = self.loop._measure(n, st.inhibited, f".start{r}", estimate=False)
-            runs += attempts
-            if ms is not None:
-                start.append(ms.wall)
-            if r > 0:
-                mc, _, attempts, _ = self.loop._measure(n, frozenset(keys), f".r{r}", estimate=False)
-                runs += attempts
-                if mc is not None:
-                    choice.append(mc.wall)
+        alt = self.loop.measure_alternately(n, frozenset(keys), st.inhibited, ".start", first=m,
+                                            stop_at_failure=False)
+        start, choice = alt.incumbent, tuple(c.wall for c in alt.candidate)
         if not start:
             return True, one, {}
         v = compare_rounds(start, choice, self.tolerance)
-        more = dict(runs=runs, start=tuple(start), choice=tuple(choice), margin=v.margin_s)
+        more = dict(runs=alt.runs, start=start, choice=choice, margin=v.margin_s)
         slower = -v.gain_s > v.margin_s
-        detail = (f"median of {len(choice)} run(s) {float(np.median(choice)):.6f} s against the start's "
-                  f"{float(np.median(start)):.6f} s ({len(start)} run(s), alternately), beyond the "
+        detail = (f"median of {len(choice)} run(s) {v.candidate_s:.6f} s against the start's "
+                  f"{v.incumbent_s:.6f} s ({len(start)} run(s), alternately), beyond the "
                   f"margin of {v.margin_s:.6f} s (the measured spread, or --tolerance "
                   f"{self.tolerance:.1%} of the start)")
         if not slower:

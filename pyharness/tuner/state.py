@@ -14,7 +14,7 @@ from typing import Callable, Mapping, Sequence
 
 from ..backends.base import Measurement
 from ..vocabulary import Decision, Phase
-from .strategy import Estimate, Strategy, propose_activate, propose_inhibit, propose_lower
+from .strategy import Estimate, Strategy, pick_inhibit, propose_activate, propose_lower
 
 __all__ = ["StepRecord", "TuneState", "Proposal", "Verdict", "compare_rounds"]
 
@@ -82,6 +82,8 @@ class Verdict:
     gain_s: float        # median(incumbent) - median(candidate)
     spread_s: float      # the larger range (max - min) of the two sets of runs
     margin_s: float      # max(spread, tolerance x median(incumbent))
+    incumbent_s: float = float("nan")   # median(incumbent)
+    candidate_s: float = float("nan")   # median(candidate)
 
     @property
     def faster(self) -> bool:
@@ -108,9 +110,9 @@ def compare_rounds(incumbent: Sequence[float], candidate: Sequence[float], toler
     False
     """
     inc, cand = list(incumbent), list(candidate)
-    gain = statistics.median(inc) - statistics.median(cand)
+    mi, mc = statistics.median(inc), statistics.median(cand)
     spread = max(max(inc) - min(inc), max(cand) - min(cand))
-    return Verdict(gain, spread, max(spread, tolerance * statistics.median(inc)))
+    return Verdict(mi - mc, spread, max(spread, tolerance * mi), mi, mc)
 
 
 @dataclass(frozen=True)
@@ -176,13 +178,13 @@ class TuneState:
         if peak_of is not None:
             def rel(units, _base=self.inhibited):
                 return peak_of(frozenset(_base) | units)
-        flips = propose_inhibit(self.strategy, self.estimates, cands, cur.peak, self.budget,
+        # the model's peak of several flips together comes with them: predicted once
+        flips, p = pick_inhibit(self.strategy, self.estimates, cands, cur.peak, self.budget,
                                 self.flips_per_step, rel)
         if not flips:
             return None
         if len(flips) == 1:
             return Proposal(Phase.INHIBIT, tuple(flips), cur.peak + flips[0].dpk, flips[0].dpk)
-        p = rel(frozenset(e.key for e in flips))
         return Proposal(Phase.INHIBIT, tuple(flips), p, p - cur.peak)
 
     def config_after(self, proposal: Proposal) -> frozenset[str]:
@@ -211,8 +213,8 @@ class TuneState:
         if m.peak > self.budget:
             return False, f"peak {m.peak} bytes above budget {self.budget}", v.margin_s
         n = len(candidate) or 1
-        times = (f"median of {n} run(s) each, incumbent {statistics.median(incumbent or (cur.wall,)):.6f} s, "
-                 f"candidate {statistics.median(candidate or (m.wall,)):.6f} s, spread {v.spread_s:.6f} s")
+        times = (f"median of {n} run(s) each, incumbent {v.incumbent_s:.6f} s, "
+                 f"candidate {v.candidate_s:.6f} s, spread {v.spread_s:.6f} s")
         if v.faster:
             return True, f"faster by {v.gain_s:.6f} s, beyond the margin of {v.margin_s:.6f} s ({times})", \
                 v.margin_s

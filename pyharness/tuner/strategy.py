@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Mapping
 
 from ..vocabulary import MemoryEffect
 
-__all__ = ["Strategy", "Estimate", "propose_inhibit", "propose_activate", "propose_lower"]
+__all__ = ["Strategy", "Estimate", "propose_inhibit", "pick_inhibit", "propose_activate", "propose_lower"]
 
 
 class Strategy(enum.Enum):
@@ -42,11 +42,14 @@ class Estimate:
 
 
 def _take(ordered: Iterable[Estimate], peak: int, budget: int, k: int,
-          peak_of: Callable[[frozenset[str]], int | None] | None = None) -> list[Estimate]:
+          peak_of: Callable[[frozenset[str]], int | None] | None = None
+          ) -> tuple[list[Estimate], int | None]:
     """The first unit whose single-flip peak fits, then (k > 1) more units as long as
     the model's predicted peak of all of them together fits; without a prediction
-    (no model, or not exact for that configuration) only the first."""
+    (no model, or not exact for that configuration) only the first. Returns the units
+    and, for two or more, the predicted peak of all of them (None for one)."""
     out: list[Estimate] = []
+    together = None
     for e in ordered:
         if not out:
             if peak + max(e.dpk, 0) <= budget:      # exact for one flip
@@ -59,15 +62,34 @@ def _take(ordered: Iterable[Estimate], peak: int, budget: int, k: int,
             break
         if p <= budget:
             out.append(e)
+            together = p
             if len(out) == k:
                 break
-    return out
+    return out, together
 
 
 def propose_inhibit(strategy: Strategy, estimates: Mapping[str, Estimate], candidates: Iterable[str],
                     peak: int, budget: int, k: int = 1,
                     peak_of: Callable[[frozenset[str]], int | None] | None = None) -> list[Estimate]:
-    """Up to ``k`` active units to inhibit whose peak fits ``budget``.
+    """Up to ``k`` active units to inhibit whose peak fits ``budget``
+    (:func:`pick_inhibit` without the predicted peak).
+
+    Example
+    -------
+    >>> ests = {"a": Estimate("a", 2.0, 10), "b": Estimate("b", 1.0, -5)}
+    >>> [e.key for e in propose_inhibit(Strategy.RUNTIME_FIRST, ests, ["a", "b"], 100, 105)]
+    ['b']
+    """
+    return pick_inhibit(strategy, estimates, candidates, peak, budget, k, peak_of)[0]
+
+
+def pick_inhibit(strategy: Strategy, estimates: Mapping[str, Estimate], candidates: Iterable[str],
+                 peak: int, budget: int, k: int = 1,
+                 peak_of: Callable[[frozenset[str]], int | None] | None = None
+                 ) -> tuple[list[Estimate], int | None]:
+    """Up to ``k`` active units to inhibit whose peak fits ``budget``, and the predicted
+    peak of them all when there are several (``peak_of`` of the chosen set, as computed
+    while choosing them; None for one unit).
 
     runtime-first: the largest time gains first. memory-careful: units that
     lower the peak or leave it unchanged first (largest gain first), then the best
@@ -81,8 +103,9 @@ def propose_inhibit(strategy: Strategy, estimates: Mapping[str, Estimate], candi
     Example
     -------
     >>> ests = {"a": Estimate("a", 2.0, 10), "b": Estimate("b", 1.0, -5)}
-    >>> [e.key for e in propose_inhibit(Strategy.RUNTIME_FIRST, ests, ["a", "b"], 100, 105)]
-    ['b']
+    >>> pick_inhibit(Strategy.RUNTIME_FIRST, ests, ["a", "b"], 100, 115, k=2,
+    ...              peak_of=lambda units: 108)[1]
+    108
     """
     pool = [estimates[c] for c in candidates if c in estimates
             and (estimates[c].dt > 0 or estimates[c].dpk < 0)]
