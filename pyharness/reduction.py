@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -668,26 +669,60 @@ def rank_source(f, rank: int) -> tuple[str, str] | None:
     return str(g.attrs.get("file", f"rank_{rank:05d}.h5")), str(g.attrs.get("group", ""))
 
 
+# what check_rank_file read of each event file: (run id, names of its groups and
+# datasets), by the file's path and identity on disk (device, inode, modification and
+# change times, size: an event file is always written under a temporary name and
+# renamed, so a new file is a new inode); the last few files only
+_SEEN_KEEP = 64
+_seen: OrderedDict[tuple, tuple[str, frozenset[str]]] = OrderedDict()
+
+
+def _event_file_contents(where: Path) -> tuple[str, frozenset[str]] | None:
+    """``(run_id, names of every group and dataset)`` of an event file, opened once per
+    version of the file (a node's ranks share one); None when it is missing."""
+    try:
+        st = where.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    key = (str(where), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+    got = _seen.get(key)
+    if got is not None:
+        _seen.move_to_end(key)
+        return got
+    import h5py
+    with h5py.File(where, "r") as s:
+        names: list[str] = []
+        s.visit(names.append)
+        got = (str(s.attrs.get("run_id", "")), frozenset(names))
+    _seen[key] = got
+    while len(_seen) > _SEEN_KEEP:
+        _seen.popitem(last=False)
+    return got
+
+
 def check_rank_file(f, rank: int) -> None:
     """Raise a clear :class:`UsageError` if the events of ``rank`` live in an event
-    file that is missing or belongs to another run (HDF5 would read zeros)."""
+    file that is missing or belongs to another run (HDF5 would read zeros).
+
+    A file several ranks share (one per node, ``group_NNNNN.h5``) is opened once,
+    not once per rank: what the check needs of it is kept per version of the file."""
     src = rank_source(f, rank)
     if src is None:
         return
     e = f["events"]
     fname, grp = src
     where = Path(f.filename).resolve().parent / str(e.attrs["directory"]) / fname
-    if not where.exists():
+    seen = _event_file_contents(where)
+    if seen is None:
         raise UsageError(f"'{f.filename}': the events of rank {rank} are in '{where}', which is "
                          f"missing: keep the directory {e.attrs['directory']} beside the profile "
                          "(copy or move them together)")
-    import h5py
-    with h5py.File(where, "r") as s:
-        if str(s.attrs.get("run_id", "")) != str(e.attrs.get("run_id", "")):
-            raise UsageError(f"'{where}' holds the events of another run than '{f.filename}' "
-                             "(overwritten by a later profile with the same name?)")
-        if grp and grp not in s:
-            raise UsageError(f"'{where}' has no events of rank {rank} (no group {grp})")
+    run_id, names = seen
+    if run_id != str(e.attrs.get("run_id", "")):
+        raise UsageError(f"'{where}' holds the events of another run than '{f.filename}' "
+                         "(overwritten by a later profile with the same name?)")
+    if grp and grp.strip("/") not in names:
+        raise UsageError(f"'{where}' has no events of rank {rank} (no group {grp})")
 
 
 def remove_stale_rank_files(path: str | os.PathLike, keep: Iterable[str]) -> None:

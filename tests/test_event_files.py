@@ -82,3 +82,42 @@ def test_a_kill_before_a_group_file_is_renamed_leaves_no_torn_file(tmp_path):
     assert _files(out) == ["group_00000.h5", "group_00002.h5"]
     with h5py.File(out) as f:
         assert all(read_rank_events(f, r)["kind"].size for r in range(4))
+
+
+def test_a_node_file_is_checked_once_for_its_ranks(tmp_path, monkeypatch):
+    """One file per node (the default) at 4 ranks: reading every rank's events opens the
+    node's file once to check it (run id, each rank's group), not once per rank; a file
+    of another run put in its place (renamed over it, as profiles are written), or a
+    missing one, is still refused."""
+    import os
+
+    from pyharness.errors import UsageError
+    outs = [tmp_path / "p.h5", tmp_path / "q.h5"]
+    for out in outs:
+        p = mpirun(4, PROFILE + ["--out", str(out)], cwd=tmp_path)
+        assert p.returncode == 0, p.stderr[-3000:]
+        assert _files(out) == ["group_00000.h5"]
+    node = (outs[0].with_name("p.h5.events") / "group_00000.h5").resolve()
+    opened = []
+    real = h5py.File
+
+    def counting(name, *a, **kw):
+        if os.path.realpath(str(name)) == str(node):
+            opened.append(name)
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(h5py, "File", counting)
+    with real(outs[0]) as f:
+        assert all(read_rank_events(f, r)["kind"].size for r in range(4))
+        assert len(opened) == 1
+        analyze_profile(outs[0], method="reference")     # merges the events again: read
+    assert len(opened) == 1
+    # the other run's node file renamed over this one's: a new file, checked again
+    tmp = node.with_name("other.tmp")
+    shutil.copyfile(outs[1].with_name("q.h5.events") / "group_00000.h5", tmp)
+    os.replace(tmp, node)
+    with real(outs[0]) as f, pytest.raises(UsageError, match="another run"):
+        read_rank_events(f, 2)
+    node.unlink()
+    with real(outs[0]) as f, pytest.raises(UsageError, match="which is missing"):
+        read_rank_events(f, 1)
