@@ -17,13 +17,21 @@ import numpy as np
 
 from .errors import PyharnessError
 
-__all__ = ["collective", "CollectiveError", "gather_arrays", "rank_list", "run_cli", "world"]
+__all__ = ["collective", "CollectiveError", "gather_arrays", "pickled_size", "rank_list", "run_cli",
+           "world"]
 
 
 def world():
     """mpi4py's COMM_WORLD (imported lazily)."""
     from mpi4py import MPI
     return MPI.COMM_WORLD
+
+
+def pickled_size(obj) -> int:
+    """Bytes of ``obj`` as mpi4py's lower-case calls (``gather``, ``send``, ...) send it:
+    pickled by ``MPI.pickle`` (its protocol and any dumps set there)."""
+    from mpi4py import MPI
+    return len(MPI.pickle.dumps(obj))
 
 
 class CollectiveError(PyharnessError):

@@ -28,7 +28,7 @@ from .durable import OutputLock, remove_stale_tmp
 from .errors import UsageError
 from .h5io import atomic_h5, check_writable, str_array
 from .faults import stop_at
-from .mpiutil import collective, run_cli
+from .mpiutil import collective, pickled_size, run_cli
 from .units import human_bytes, parse_size
 
 __all__ = ["RunSummary", "WriteStats", "run_adjoint", "write_profile", "write_profile_h5", "main"]
@@ -191,7 +191,8 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
             t_wait = time.perf_counter() - tw
     t2 = time.perf_counter()
     reds, sent = gather_reductions(comm, red)
-    counts = comm.gather((n, CTL_FIELD in arrays, source), root=0)
+    mine = (n, CTL_FIELD in arrays, source)
+    counts = comm.gather(mine, root=0)
     t3 = time.perf_counter()
     del red
     with collective(comm, f"writing {path}"):
@@ -210,7 +211,8 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
             remove_stale_rank_files(path, {c[2][0] for c in counts if c[2][0]})
     t4 = time.perf_counter()
     ebytes = sum(a.nbytes for a in arrays.values())
-    return WriteStats(sent + 8, ebytes if n else 0, t2 - t1 - t_wait, (t1 - t0) + t_wait,
+    # what this rank sent to rank 0: its reduction, and its event count and file pickled
+    return WriteStats(sent + pickled_size(mine), ebytes if n else 0, t2 - t1 - t_wait, (t1 - t0) + t_wait,
                       t3 - t2, t4 - t3)
 
 

@@ -495,11 +495,13 @@ def gather_reductions(comm, red: RankReduction, root: int = 0) -> tuple[list | N
 
     Returns ``(reductions in rank order or None off root, bytes this rank sent)``.
     The bytes sent are the packed reduction (:func:`pack_reduction`) plus its
-    8-byte length: they depend on the sites and nodes, not on the number of events.
+    length, pickled as mpi4py sends it: they depend on the sites and nodes, not on
+    the number of events.
     """
+    from .mpiutil import pickled_size
     payload = pack_reduction(red)
     sizes = comm.gather(len(payload), root=root)
-    sent = len(payload) + 8
+    sent = payload.nbytes + pickled_size(len(payload))
     if comm.rank != root:
         comm.Gatherv(payload, None, root=root)
         return None, sent
