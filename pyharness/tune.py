@@ -470,16 +470,29 @@ def _optimal_phase(optimal: "OptimalStep", loop: TuneLoop) -> bool:
     done = [r for r in TuneStore(loop.store.path).records() if r.phase == "optimal"]
     if not done:
         return optimal.solve_and_run()
-    rec = done[-1]
-    return rec.decision == "accepted" and "greedy" not in rec.reason
+    first = done[0]
+    ok = first.decision == "accepted" and "greedy" not in first.reason
+    if ok and len(done) == 1:
+        optimal.refine(first)       # stopped after the choice's run: the calibrated second look
+    return ok
+
+
+def _fmt_values(v) -> str:
+    """A scalar or an array of floats as 'a, b, c' (4 decimals)."""
+    try:
+        return ", ".join(f"{float(x):.4f}" for x in v)
+    except TypeError:
+        return f"{float(v):.4f}"
 
 
 def _optimal_choice(out) -> tuple | None:
-    """(inhibited units, measurement, prediction) of an accepted optimal step, else None."""
+    """(inhibited units, measurement, prediction) of the last accepted optimal step (the
+    calibrated second choice when it was kept), else None."""
+    got = None
     for r in TuneStore(out).records():
         if r.phase == "optimal" and r.decision == "accepted" and "greedy" not in r.reason:
-            return frozenset(r.inhibited), r.measurement, r.prediction
-    return None
+            got = frozenset(r.inhibited), r.measurement, r.prediction
+    return got
 
 
 def _report_guard(st: TuneState, stem: str, out) -> None:
@@ -522,6 +535,10 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
         print(f"  predicted {float(pred['time_s']):.3f} s  peak {human_bytes(int(max(pred['peak_bytes'])))}"
               f"/rank: measured peak equals the prediction on every rank "
               f"({pred.get('status', '')})")
+        if "calibrated_from" in pred:
+            print(f"  chosen by the model calibrated with step {int(pred['calibrated_from'])}'s run "
+                  f"(cold reverse {_fmt_values(pred['cold_ns_per_byte'])} "
+                  "ns per byte per rank) and measured faster than that step's choice")
     print(f"  {len(cfg.inhibited)} of {len(table.site_names)} sites inhibited")
     cmp = (guard or GradientGuard()).compare(st.start, best)
     if guard is not None and not guard.enabled:

@@ -34,23 +34,68 @@ def _profile(tmp_path, rec) -> str:
     return str(p if p.is_absolute() else tmp_path / p)
 
 
+def _steps(recs):
+    """(start, the first optimal step, the calibrated second look or None). The second
+    look is a step only when the model calibrated with the choice's run chose
+    differently (docs/MODEL.md, "The cold-reverse term")."""
+    assert [(r.step, r.phase, r.decision) for r in recs[:2]] == [(0, "start", "start"),
+                                                                 (1, "optimal", "accepted")]
+    assert len(recs) <= 3, [(r.step, r.phase, r.decision) for r in recs]
+    second = recs[2] if len(recs) == 3 else None
+    if second is not None:
+        assert second.phase == "optimal" and int(second.prediction["calibrated_from"]) == 1
+        assert second.decision in ("accepted", "rejected", "failed")
+        assert sorted(second.inhibited) != sorted(recs[1].inhibited)
+    return recs[0], recs[1], second
+
+
+def _calibrated_optimum_holds(tmp_path, start, first, second, budget):
+    """The second look is the optimum of the start's model calibrated with the first
+    choice's run (enumerated here), measured to the byte, and kept exactly when the
+    median of its runs beat the first choice's."""
+    from pyharness.model.calibration import read_run
+    model = CostModel.from_profile(_profile(tmp_path, start))
+    cal = model.calibrated([read_run(model, _profile(tmp_path, first))])
+    assert (cal.cold_s_per_byte > 0).any()
+    np.testing.assert_allclose(np.atleast_1d(second.prediction["cold_ns_per_byte"]),
+                               cal.cold_s_per_byte * 1e9, rtol=1e-9)
+    sites = model.site_indices
+    rows = []
+    for bits in itertools.product([False, True], repeat=len(sites)):
+        a = model.profiled_active().copy()
+        a[sites] = bits
+        rows.append(a)
+    times, peaks = cal.predict_many(np.array(rows))
+    best = times.max(axis=1)[peaks.max(axis=1) <= budget].min()
+    assert second.prediction["time_s"] <= best * (1 + 1e-6) + 1e-12
+    if second.decision == "failed":
+        return
+    assert list(second.measurement.peak_bytes) == [int(x) for x in second.prediction["peak_bytes"]]
+    inc = list(second.rounds_incumbent) or [first.measurement.wall]
+    faster = np.median(second.rounds_candidate) < np.median(inc)
+    fine = second.measurement.peak <= budget and \
+        second.measurement.grad_digest == start.measurement.grad_digest
+    assert (second.decision == "accepted") == (faster and fine), second.reason
+
+
 @pytest.mark.parametrize("n", [1, 2])
 def test_optimal_choice_is_exact_within_budget_and_the_exhaustive_optimum(tmp_path, n):
     proc, out = tune(tmp_path, n, "--budget", "1.3x")
     assert proc.returncode == 0, proc.stderr[-3000:]
     recs = TuneStore(out).records()
     # two runs: the profiled start and the chosen configuration (more only when the choice's
-    # run was slower than the start's: both are then run again alternately, --rounds each)
-    assert [(r.step, r.phase, r.decision) for r in recs] == [(0, "start", "start"),
-                                                              (1, "optimal", "accepted")]
+    # run was slower than the start's: both are then run again alternately, --rounds each;
+    # or when the model calibrated with the choice's run chooses another configuration)
+    start, chosen, second = _steps(recs)
     again = len(recs[1].rounds_incumbent) + max(len(recs[1].rounds_candidate) - 1, 0)
-    assert sum(r.runs or r.attempts for r in recs) == 2 + again
+    assert sum(r.runs or r.attempts for r in recs[:2]) == 2 + again
     with h5py.File(out) as f:
         assert f.attrs["method"] == "optimal"
-    start, chosen = recs
     budget = int(1.3 * start.measurement.peak)     # 1.3x of the start's largest per-rank peak
+    if second is not None:
+        _calibrated_optimum_holds(tmp_path, start, chosen, second, budget)
     # measured peak equals the prediction to the byte, on every rank, for both runs
-    for r in recs:
+    for r in recs[:2]:
         assert list(r.measurement.peak_bytes) == [int(x) for x in r.prediction["peak_bytes"]], r.step
         assert len(r.measurement.peak_bytes) == n
     assert chosen.measurement.peak <= budget
@@ -76,7 +121,7 @@ def test_optimal_choice_is_exact_within_budget_and_the_exhaustive_optimum(tmp_pa
                      "--front", "4"], cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr[-2000:]
     assert "predicted (cost model, from the start's profile) against measured" in rep.stdout
-    assert "peak predicted to the byte on every rank: 2/2 configurations" in rep.stdout
+    assert f"peak predicted to the byte on every rank: {len(recs)}/{len(recs)} configurations" in rep.stdout
     assert (tmp_path / "rep" / "pareto.png").stat().st_size > 0
 
 
@@ -139,7 +184,7 @@ def test_resume_after_a_kill_continues_with_the_same_solve(tmp_path):
     proc, out = tune(tmp_path, 1, "--budget", "1.3x")
     assert proc.returncode == 0, proc.stderr[-3000:]
     full = TuneStore(out).records()
-    assert [(r.phase, r.decision) for r in full] == [("start", "start"), ("optimal", "accepted")]
+    _steps(full)
     budget = int(1.3 * full[0].measurement.peak)
     # 1. a kill after the start was recorded: cut step 1, resume
     _cut(out, 0)
@@ -148,8 +193,7 @@ def test_resume_after_a_kill_continues_with_the_same_solve(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resuming" in proc.stderr and "1 step(s) recorded" in proc.stderr
     again = TuneStore(out).records()
-    assert [(r.step, r.phase, r.decision) for r in again] == [(0, "start", "start"),
-                                                               (1, "optimal", "accepted")]
+    _steps(again)
     assert again[0].measurement == full[0].measurement            # the start was not run again
     assert sorted(again[1].inhibited) == sorted(full[1].inhibited) == _optimum(tmp_path, full[0], budget)
     assert list(again[1].measurement.peak_bytes) == [int(x) for x in again[1].prediction["peak_bytes"]]
@@ -157,7 +201,7 @@ def test_resume_after_a_kill_continues_with_the_same_solve(tmp_path):
     proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(out), "--no-progress",
                       "--tolerance", "0.95", "--budget", "1.3x", "--resume"], timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(TuneStore(out).records()) == 2
+    assert len(TuneStore(out).records()) == len(again)
     # 3. a real SIGKILL (PYHARNESS_STOP_AT): after the choice's run, before its step is written
     d = tmp_path / "killed"
     d.mkdir()
@@ -172,11 +216,37 @@ def test_resume_after_a_kill_continues_with_the_same_solve(tmp_path):
                       "--tolerance", "0.95", "--budget", "1.3x", "--resume"], timeout=600, cwd=killed.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     recs = TuneStore(killed).records()
-    assert [(r.step, r.phase, r.decision) for r in recs] == [(0, "start", "start"),
-                                                              (1, "optimal", "accepted")]
+    _steps(recs)
     assert recs[0].measurement == start.measurement
     assert sorted(recs[1].inhibited) == _optimum(killed.parent, start, int(1.3 * start.measurement.peak))
     assert not list(killed.parent.glob("*.tmp*"))
+
+
+def test_a_choice_slower_than_predicted_calibrates_the_model_and_is_looked_at_again(tmp_path):
+    """The first choice's run made 4x slower in its profile (as a cold reverse sweep far
+    worse than the profile shows would): resumed, tune fits the cold-reverse term to
+    that run, solves again, runs the calibrated model's choice (real runs) and keeps
+    whichever of the two measured faster; the configuration it writes is that one."""
+    import json
+    args = ["--budget", "1.3x", "--rounds", "1"]
+    proc, out = tune(tmp_path, 1, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _cut(out, 1)
+    start, first, _ = _steps(TuneStore(out).records())
+    with h5py.File(_profile(tmp_path, first), "r+") as f:
+        f["summary/wall_s"][...] = 4 * f["summary/wall_s"][()]
+    proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(out), "--no-progress",
+                      "--tolerance", "0.95", *args, "--resume"], timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "calibrated with its run" in proc.stderr
+    recs = TuneStore(out).records()
+    start, first, second = _steps(recs)
+    assert second is not None, proc.stderr[-2000:]
+    _calibrated_optimum_holds(tmp_path, start, first, second, int(1.3 * start.measurement.peak))
+    kept = second if second.decision == "accepted" else first
+    written = json.loads((tmp_path / "tune.config.json").read_text())["inhibited"]
+    assert sorted(written) == sorted(kept.inhibited)
+    assert ("chosen by the model calibrated with step 1's run" in proc.stdout) == (kept is second)
 
 
 BRANCHY = {"m": 4, "nodes": [

@@ -168,8 +168,9 @@ class OptimalStep:
         if not problems:
             why = (f"measured peak equals the prediction on every rank; {m.wall:.6f} s "
                    f"(predicted {plan.predicted_time:.6f} s), start {st.start.wall:.6f} s")
-            self.loop._record(StepRecord(decision="accepted", reason=why, measurement=m,
-                                         estimates=ests, **base))
+            rec = StepRecord(decision="accepted", reason=why, measurement=m, estimates=ests, **base)
+            self.loop._record(rec)
+            self.refine(rec)
             return True
         why = "; ".join(problems)
         # the greedy loop goes on from the measured choice when it is usable, else from the start
@@ -180,3 +181,89 @@ class OptimalStep:
                                      reason=why + "; continuing with the greedy loop",
                                      measurement=m, estimates=ests, **base, **extra))
         return False
+
+    # ------------------------------------------------------------ calibrated: a second look
+    def refine(self, first: StepRecord) -> None:
+        """Fit the model's cold-reverse term to the accepted choice's run and solve again.
+
+        The profile cannot see what an inhibited callee's reverse sweep loses reading its
+        tape back from memory; the choice's run shows it (docs/MODEL.md, "The cold-reverse
+        term"). When the calibrated model chooses differently, the new choice is run (and
+        the first again, alternately, with ``--rounds`` > 1) and kept when its peak is the
+        predicted one, it fits, its gradient is the start's and the median of its runs is
+        faster than the first choice's; else the first choice stands. Both are steps of
+        phase ``optimal``; the second's prediction carries ``calibrated_from`` (the first's
+        step) and ``cold_ns_per_byte``."""
+        from ..model.calibration import read_run
+        from ..model.milp import BudgetError, optimize
+        from .state import compare_rounds
+        st = self.loop.state
+        m1 = first.measurement
+        try:
+            model = self.model.calibrated([read_run(self.model, m1.profile)])
+        except (UsageError, OSError) as exc:
+            self.note(f"optimal: the choice's run does not calibrate the model ({exc})")
+            return
+        if not np.any(model.cold_s_per_byte > 0):
+            self.note("optimal: the choice ran no slower than predicted: no cold-reverse term, "
+                      "the choice stands")
+            return
+        self.model = model          # what tune.h5 predicts from here on carries the term
+        said = ("calibrated with its run (cold reverse "
+                + ", ".join(f"{v * 1e9:.4f}" for v in model.cold_s_per_byte) + " ns per byte per rank)")
+        try:
+            plan = optimize(model, st.budget, self.granularity, method="milp", time_limit=self.time_limit)
+        except BudgetError as exc:      # peaks do not change with the term: the first choice fits
+            self.note(f"optimal: {said}: no solve ({exc}); the choice stands")
+            return
+        keys = frozenset(self.loop.gran.keys_of(plan.config))
+        before = frozenset(first.inhibited)
+        if keys == before:
+            self.note(f"optimal: {said}: the same choice")
+            return
+        t1 = model.predict(self.loop.gran.config(sorted(before), self.loop.snapshots)).time
+        self.note(f"optimal: {said}: another choice, {len(plan.config.inhibited)} site(s) inhibited, "
+                  f"predicted {plan.predicted_time:.4f} s against the first choice's {t1:.4f} s; running it")
+        pred = prediction_record(plan.prediction, plan)
+        pred.update(calibrated_from=int(first.step), cold_ns_per_byte=model.cold_s_per_byte * 1e9)
+        n = self.loop.state.nsteps
+        alt = self.loop.measure_alternately(n, keys, before, ".first")
+        base = dict(step=n, phase="optimal", flips=(), inhibited=tuple(sorted(keys)),
+                    est_dt=float(m1.wall - plan.predicted_time), est_dpk=int(plan.peak - m1.peak),
+                    attempts=alt.attempts, runs=alt.runs, prediction=pred,
+                    job_id=getattr(self.loop.backend, "last_job_id", "") or "")
+        head = f"calibrated with step {first.step}'s run, solved again: "
+        if alt.failure is not None or not alt.candidate:
+            f = alt.failure
+            self.note(f"optimal: the calibrated choice could not be run ({f}): the first choice stands")
+            self.loop._record(StepRecord(decision="failed", reason=head + str(f),
+                                         failure_state=getattr(f, "state", ""),
+                                         exit_code=getattr(f, "exit_code", None), **base))
+            return
+        cand = alt.candidate
+        m = sorted(cand, key=lambda c: c.wall)[(len(cand) - 1) // 2]     # the median run stands for it
+        v = compare_rounds(alt.incumbent or (m1.wall,), [c.wall for c in cand])
+        problems = []
+        if any(tuple(c.peak_bytes) != tuple(int(b) for b in pred["peak_bytes"]) for c in cand):
+            problems.append(f"MEASURED PEAK {list(map(int, m.peak_bytes))} bytes per rank DIFFERS from "
+                            f"the predicted {list(map(int, pred['peak_bytes']))}")
+        if m.peak > st.budget:
+            problems.append(f"measured peak {human_bytes(m.peak)} is above the budget {human_bytes(st.budget)}")
+        cmp = self.loop.guard.compare(st.start, m)
+        extra = {}
+        if not cmp.same:
+            problems.append("gradient differs from the start's: " + cmp.detail)
+            extra = dict(grad_differs=True, grad_detail=cmp.detail, grad_rel_diff=cmp.rel_diff)
+        if v.gain_s <= 0:
+            problems.append(f"not faster than the first choice: median {v.candidate_s:.6f} s against "
+                            f"{v.incumbent_s:.6f} s")
+        ok = not problems
+        why = head + (f"{v.candidate_s:.6f} s against the first choice's {v.incumbent_s:.6f} s "
+                      f"(predicted {plan.predicted_time:.6f} s), measured peak equals the prediction"
+                      if ok else "; ".join(problems) + "; the first choice stands")
+        self.note(f"optimal: {why}")
+        self.loop._record(StepRecord(decision="accepted" if ok else "rejected", reason=why,
+                                     measurement=m, estimates=self.loop.estimator(m.profile),
+                                     rounds_incumbent=alt.incumbent,
+                                     rounds_candidate=tuple(c.wall for c in cand),
+                                     margin_s=v.margin_s, **base, **extra))
