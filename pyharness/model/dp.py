@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .bounds import all_high, lowest_bases, unit_value
+
 __all__ = ["DPResult", "dp_applicable", "solve_dp"]
 
 
@@ -195,7 +197,7 @@ class _Programme:
         self.largest = 0
         # what the budget leaves each node: the budget minus the lowest base at which it
         # runs (under the fixings of the presolve; branching only raises the bases)
-        base = self._lowest_bases(fixed)
+        base = lowest_bases(model, units, fixed)
         self.cap = {i: self.budget - base[i] for i in self.order}
         # Loose nodes: a node whose every point, in every configuration and at its highest
         # base, stays within the budget can never break it: its peak R is replaced by
@@ -203,8 +205,7 @@ class _Programme:
         # tape in any caller stays within the budget. Feasibility is then the same for
         # every state (whatever those values reach is within the budget in every
         # context), and the sets lose those dimensions (docs/MODEL.md).
-        from .milp import _high
-        hi = _high(model, units, fixed)
+        hi = all_high(model, units, fixed)
         self.loose_R: dict[int, float] = {}
         self.loose_T: dict[int, float] = {}
         if hi is not None:
@@ -215,28 +216,8 @@ class _Programme:
                 if i != self.root and up[i] <= self.budget:
                     self.loose_T[i] = int(tmax[i])
 
-    def _lowest_bases(self, fixed: dict[int, bool]) -> dict[int, float]:
-        from .milp import _bounds_of_tapes
-        tmin, _ = _bounds_of_tapes(self.model, self.units, fixed)
-        base = {i: np.inf for i in self.order}
-        base[self.root] = 0
-        for i in reversed(self.order):
-            if not np.isfinite(base[i]):
-                continue
-            q = 0
-            for a, g, s, sn, c, cnt in self.nodes[i].items:
-                b = q + g
-                v = self._value(s, fixed)
-                y = sn if v is True else tmin[c] if v is False else min(sn, tmin[c])
-                base[c] = min(base[c], base[i] + b + (cnt - 1) * y)
-                q = b + cnt * y
-        return base
-
     def _value(self, s: int, fixed: dict[int, bool]):
-        u = self.unit_of.get(s)
-        if u is None:
-            return bool(self.units.fixed_active[s])
-        return fixed.get(u)
+        return unit_value(self.units, self.unit_of, fixed, s)
 
     def _build(self, i: int, fixed: dict[int, bool], cap: float, sets: dict[int, _Set]) -> _Set:
         nd = self.nodes[i]
