@@ -141,3 +141,57 @@ def test_presolve_keeps_an_optimum_and_the_start_fits(seed, nranks):
         if start is not None:
             j = int((start.astype(np.int64) << np.arange(k)).sum())
             assert pmax[j] <= budget
+
+
+def _exact_bases(nodes, roots, act) -> dict[int, float]:
+    """The lowest base of every node over the calls of one configuration, by walking
+    the unfolded tree (an independent reference: its own tape recursion)."""
+    T: list[float] = []
+    for nd in nodes:
+        Q: list[float] = []
+        for a, g, s, sn, c, cnt in nd.items:
+            y = sn if act[s] else T[c]
+            Q.append((Q[a] if a >= 0 else 0) + g + cnt * y)
+        ta, toff = nd.tape
+        T.append((Q[ta] if ta >= 0 else 0) + toff)
+    low: dict[int, float] = {}
+    todo = [(int(r), 0.0) for r in set(int(v) for v in roots)]
+    while todo:
+        i, b = todo.pop()
+        low[i] = min(low.get(i, np.inf), b)
+        Q = []
+        for a, g, s, sn, c, cnt in nodes[i].items:
+            y = sn if act[s] else T[c]
+            start = (Q[a] if a >= 0 else 0) + g
+            todo.append((c, b + start + (cnt - 1) * y))
+            Q.append(start + cnt * y)
+    return low
+
+
+@pytest.mark.parametrize("seed,nranks", CASES[::3])
+def test_lowest_bases_bound_every_configuration(seed, nranks):
+    """The lowest base the program and the dynamic programme give every node (the budget
+    minus it bounds the node's peak) is at most the node's base in every call of every
+    configuration that keeps the presolve's fixings; infinite only for nodes no
+    configuration runs."""
+    from pyharness.model.bounds import lowest_bases
+    m = _model(seed, nranks)
+    units = Units.of(m, "site")
+    k = len(units.names)
+    if not k:
+        pytest.skip("no site ran")
+    X = ((np.arange(1 << k)[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
+    nodes = m.bound_nodes
+    _, peaks = m.predict_many(units.active(X))
+    for fixed in ({}, _probe(m, units, int(np.median(peaks.max(axis=1))), _dominated(m, units))):
+        lb = lowest_bases(m, units, fixed)
+        seen: dict[int, float] = {}
+        for row in X:
+            if any(row[u] != v for u, v in fixed.items()):
+                continue
+            for i, b in _exact_bases(nodes, m.roots, units.active(row[None, :])[0]).items():
+                assert lb[i] <= b + 1e-9, (fixed, i, lb[i], b)
+                seen[i] = min(seen.get(i, np.inf), b)
+        for i in range(len(nodes)):
+            if i not in seen:
+                assert lb[i] == np.inf, (i, lb[i])
