@@ -37,6 +37,8 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .backends import RunRequest, add_backend_arguments, backend_names, get_backend
 from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, check_count, check_out_path,
                          parse_snapshots, setup_kernel)
@@ -477,14 +479,6 @@ def _optimal_phase(optimal: "OptimalStep", loop: TuneLoop) -> bool:
     return ok
 
 
-def _fmt_values(v) -> str:
-    """A scalar or an array of floats as 'a, b, c' (4 decimals)."""
-    try:
-        return ", ".join(f"{float(x):.4f}" for x in v)
-    except TypeError:
-        return f"{float(v):.4f}"
-
-
 def _optimal_choice(out) -> tuple | None:
     """(inhibited units, measurement, prediction) of the last accepted optimal step (the
     calibrated second choice when it was kept), else None."""
@@ -537,7 +531,7 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
               f"({pred.get('status', '')})")
         if "calibrated_from" in pred:
             print(f"  chosen by the model calibrated with step {int(pred['calibrated_from'])}'s run "
-                  f"(cold reverse {_fmt_values(pred['cold_ns_per_byte'])} "
+                  f"(cold reverse {', '.join(f'{v:.4f}' for v in np.atleast_1d(pred['cold_ns_per_byte']))} "
                   "ns per byte per rank) and measured faster than that step's choice")
     print(f"  {len(cfg.inhibited)} of {len(table.site_names)} sites inhibited")
     cmp = (guard or GradientGuard()).compare(st.start, best)

@@ -110,17 +110,23 @@ def test_milp_equals_brute_force_on_random_trees(seed, nranks, granularity):
     assert err.value.lowest_peak == low_ex
 
 
+def _every_site_configuration(m):
+    """(site units, bool[2^k, k]: every configuration of the k sites); skips without sites."""
+    units = Units.of(m, "site")
+    k = len(units.names)
+    if not k:
+        pytest.skip("no site ran")
+    return units, ((np.arange(1 << k)[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
+
+
 @pytest.mark.parametrize("seed,nranks", CASES[::3])
 def test_presolve_keeps_an_optimum_and_the_start_fits(seed, nranks):
     """Every unit the presolve fixes takes that value in some optimum (the best
     configuration over the fixings equals the best over all), the greedy start fits the
     budget, and the incremental peaks equal the model's peaks."""
     m = _model(seed, nranks)
-    units = Units.of(m, "site")
+    units, X = _every_site_configuration(m)
     k = len(units.names)
-    if not k:
-        pytest.skip("no site ran")
-    X = ((np.arange(1 << k)[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
     times, peaks = m.predict_many(units.active(X))
     tmax, pmax = times.max(axis=1), peaks.max(axis=1)
     ev = _Peaks(m, units, X[5 % len(X)])
@@ -176,11 +182,7 @@ def test_lowest_bases_bound_every_configuration(seed, nranks):
     configuration runs."""
     from pyharness.model.bounds import lowest_bases
     m = _model(seed, nranks)
-    units = Units.of(m, "site")
-    k = len(units.names)
-    if not k:
-        pytest.skip("no site ran")
-    X = ((np.arange(1 << k)[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
+    units, X = _every_site_configuration(m)
     nodes = m.bound_nodes
     _, peaks = m.predict_many(units.active(X))
     for fixed in ({}, _probe(m, units, int(np.median(peaks.max(axis=1))), _dominated(m, units))):

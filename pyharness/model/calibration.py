@@ -37,7 +37,6 @@ def read_run(model: CostModel, path: str | os.PathLike) -> tuple[Configuration, 
     with open_h5(path, kinds=("profile",)) as f:
         locs = read_locations(f)
         kernel, params = str(f.attrs.get("kernel", "")), str(f.attrs.get("params", ""))
-        nranks = int(f.attrs.get("nranks", 0))
         profiling = bool(f.attrs.get("profiling", True))
         s = f["summary"]
         wall = np.asarray(s["wall_s"][()], dtype=np.float64)
@@ -49,7 +48,7 @@ def read_run(model: CostModel, path: str | os.PathLike) -> tuple[Configuration, 
         raise UsageError(f"{what} is a run of {kernel or '?'} ({params or 'no parameters'}), the "
                          f"profile of {model.kernel or '?'} ({model.params or 'no parameters'}): "
                          "calibrate with runs of the profiled kernel and parameters")
-    if (nranks or wall.size) != model.nranks or wall.size != model.nranks:
+    if wall.size != model.nranks:
         raise UsageError(f"{what} ran on {wall.size} rank(s), the profile on {model.nranks}: "
                          "calibrate with runs of the same job size")
     if snaps != model.snapshots:

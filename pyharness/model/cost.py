@@ -67,16 +67,11 @@ class Prediction:
 
 
 def _cold_bytes(nodes: Sequence[Node], roots: np.ndarray, active: np.ndarray, nloc: int) -> np.ndarray:
-    """(R, nloc) per rank and active site, its instances' callee tapes (bytes) under
-    ``active``, counted with multiplicity through the DAG (children before parents)."""
-    T = np.zeros(len(nodes))
-    for i, nd in enumerate(nodes):
-        Q: list[float] = []
-        for a, g, s, sn, c, cnt in nd.items:
-            y = sn if active[s] else T[c]
-            Q.append((Q[a] if a >= 0 else 0.0) + g + cnt * y)
-        ta, off = nd.tape
-        T[i] = (Q[ta] if ta >= 0 else 0.0) + off
+    """(R, nloc) per rank and active site, its instances' callee tapes (bytes, control
+    bits as their words) under ``active`` (nloc,), counted with multiplicity through the
+    DAG (children before parents)."""
+    T: dict[int, np.ndarray] = {}
+    _eval_nodes(nodes, active[None, :], sorted(set(int(r) for r in roots)), tapes=T)
     out = np.zeros((len(roots), nloc))
     for r, root in enumerate(roots):
         inst = np.zeros(len(nodes))
@@ -88,12 +83,15 @@ def _cold_bytes(nodes: Sequence[Node], roots: np.ndarray, active: np.ndarray, nl
                 k = inst[i] * cnt
                 inst[c] += k
                 if active[s]:
-                    out[r, s] += k * T[c]
+                    out[r, s] += k * T[c][0]
     return out
 
 
-def _eval_nodes(nodes: Sequence[Node], active: np.ndarray, want: Iterable[int]) -> dict[int, np.ndarray]:
-    """Peak R of the nodes ``want`` (and all below) for each row of ``active``.
+def _eval_nodes(nodes: Sequence[Node], active: np.ndarray, want: Iterable[int],
+                tapes: dict[int, np.ndarray] | None = None) -> dict[int, np.ndarray]:
+    """Peak R of the nodes ``want`` (and all below) for each row of ``active``;
+    with ``tapes`` (a dict), also every such node's tape in stack bytes at a whole
+    control word (int64[C]), stored into it.
 
     ``active``: bool (C, nloc), True = checkpointed. Returns {node id: int64[C]},
     the peak above the node's base when it starts at a whole control word (the
@@ -157,6 +155,8 @@ def _eval_nodes(nodes: Sequence[Node], active: np.ndarray, want: Iterable[int]) 
         Tc[i] = (Qc[ta] if ta >= 0 else zero) + tc
         np.maximum(r, at(Tb[i], Tc[i]), out=r)
         R[i] = r
+        if tapes is not None:
+            tapes[i] = Tb[i] + 4 * (Tc[i] // WORD_BITS)
     return {i: R[i][:, 0] for i in want}
 
 
@@ -447,7 +447,7 @@ class CostModel:
         The cold-reverse term charges these bytes at :attr:`cold_s_per_byte`.
         """
         if self._cold_bytes is None:
-            self._cold_bytes = _cold_bytes(self.bound_nodes, self.roots, self.profiled_active(),
+            self._cold_bytes = _cold_bytes(self.nodes, self.roots, self.profiled_active(),
                                            self.mult.shape[1])
         return self._cold_bytes
 

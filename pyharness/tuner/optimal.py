@@ -112,6 +112,30 @@ class OptimalStep:
                       f"measured again alternately: {detail.replace('beyond', 'not beyond')}")
         return slower, detail, more
 
+    def _check(self, m, runs, pred: dict, grad_note: str = "") -> tuple[list[str], object, dict]:
+        """What disqualifies a measured choice (``m``, the run that stands for it among
+        ``runs``): a measured peak other than the predicted one on any rank of any run,
+        a peak above the budget, a gradient other than the start's. Returns (problems,
+        the gradient comparison, the step record's gradient fields)."""
+        st = self.loop.state
+        problems = []
+        want = np.asarray(pred["peak_bytes"], dtype=np.int64)
+        for r in runs:
+            peak = np.asarray(r.peak_bytes, dtype=np.int64)
+            if peak.shape != want.shape or np.any(peak != want):
+                problems.append(f"MEASURED PEAK {list(map(int, peak))} bytes per rank DIFFERS from the "
+                                f"predicted {list(map(int, want))}")
+                break
+        if m.peak > st.budget:
+            problems.append(f"measured peak {human_bytes(m.peak)} is above the budget "
+                            f"{human_bytes(st.budget)}")
+        cmp = self.loop.guard.compare(st.start, m)
+        extra = {}
+        if not cmp.same:
+            problems.append("gradient differs from the start's: " + cmp.detail + grad_note)
+            extra = dict(grad_differs=True, grad_detail=cmp.detail, grad_rel_diff=cmp.rel_diff)
+        return problems, cmp, extra
+
     # ------------------------------------------------------------ the solve and its run
     def solve_and_run(self) -> bool:
         """Optimise under the budget and run the choice. True: accepted, nothing left to do."""
@@ -141,14 +165,10 @@ class OptimalStep:
                                          failure_state=failure.state, exit_code=failure.exit_code,
                                          **base))
             return False
-        problems = []
-        peak = np.asarray(m.peak_bytes, dtype=np.int64)
-        if peak.shape != pred["peak_bytes"].shape or np.any(peak != pred["peak_bytes"]):
-            problems.append(f"MEASURED PEAK {list(map(int, peak))} bytes per rank DIFFERS from the "
-                            f"predicted {list(map(int, pred['peak_bytes']))}")
-        if m.peak > st.budget:
-            problems.append(f"measured peak {human_bytes(m.peak)} is above the budget "
-                            f"{human_bytes(st.budget)}")
+        problems, cmp, extra = self._check(m, [m], pred, " (one of its "
+                                           f"{len(keys)} inhibited sites changes it: the greedy loop "
+                                           "flips them one at a time and names the callees that must "
+                                           "stay checkpointed)")
         if m.wall > st.start.wall * (1.0 + self.tolerance):
             # one run of each says slower: measure both again, alternately, before saying so
             slower, detail, more = self._confirm_slower(n, keys, m)
@@ -157,14 +177,6 @@ class OptimalStep:
                             rounds_candidate=more["choice"], margin_s=more["margin"])
             if slower:
                 problems.append(f"SLOWER than the start: {detail}")
-        cmp = self.loop.guard.compare(st.start, m)
-        extra = {}
-        if not cmp.same:
-            problems.append("gradient differs from the start's: " + cmp.detail + " (one of its "
-                            f"{len(keys)} inhibited sites changes it: the greedy loop "
-                            "flips them one at a time and names the callees that must stay "
-                            "checkpointed)")
-            extra = dict(grad_differs=True, grad_detail=cmp.detail, grad_rel_diff=cmp.rel_diff)
         if not problems:
             why = (f"measured peak equals the prediction on every rank; {m.wall:.6f} s "
                    f"(predicted {plan.predicted_time:.6f} s), start {st.start.wall:.6f} s")
@@ -243,17 +255,7 @@ class OptimalStep:
         cand = alt.candidate
         m = sorted(cand, key=lambda c: c.wall)[(len(cand) - 1) // 2]     # the median run stands for it
         v = compare_rounds(alt.incumbent or (m1.wall,), [c.wall for c in cand])
-        problems = []
-        if any(tuple(c.peak_bytes) != tuple(int(b) for b in pred["peak_bytes"]) for c in cand):
-            problems.append(f"MEASURED PEAK {list(map(int, m.peak_bytes))} bytes per rank DIFFERS from "
-                            f"the predicted {list(map(int, pred['peak_bytes']))}")
-        if m.peak > st.budget:
-            problems.append(f"measured peak {human_bytes(m.peak)} is above the budget {human_bytes(st.budget)}")
-        cmp = self.loop.guard.compare(st.start, m)
-        extra = {}
-        if not cmp.same:
-            problems.append("gradient differs from the start's: " + cmp.detail)
-            extra = dict(grad_differs=True, grad_detail=cmp.detail, grad_rel_diff=cmp.rel_diff)
+        problems, _, extra = self._check(m, cand, pred)
         if v.gain_s <= 0:
             problems.append(f"not faster than the first choice: median {v.candidate_s:.6f} s against "
                             f"{v.incumbent_s:.6f} s")
