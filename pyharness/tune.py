@@ -11,9 +11,11 @@ fastest configuration whose predicted peak fits the budget on every rank (a
 MILP, proven optimal), runs it and records predicted against measured: two
 runs. If the measured peak differs from the prediction, or the choice is slower
 than the start beyond ``--tolerance``, it says so and continues with the greedy
-loop. ``--method greedy`` is the paper's loop: estimates every site's gain and
-memory cost from the current profile, flips the best candidates, measures,
-keeps or rolls back, and repeats. Every step goes to tune.h5; ``--resume``
+loop. ``--max-steps N`` bounds the steps after the start: ``0`` profiles and
+solves only (the plan is reported as a prediction, not confirmed by a run, and no
+configuration is written). ``--method greedy`` is the paper's loop: estimates
+every site's gain and memory cost from the current profile, flips the best
+candidates, measures, keeps or rolls back, and repeats. Every step goes to tune.h5; ``--resume``
 continues a killed run. docs/MODEL.md describes the model and the estimates.
 
 ``--backend command`` tunes a user's own Tapenade adjoint instead of a built-in
@@ -103,7 +105,14 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                          "incumbent's time (default 0: the measured spread decides, and without "
                          "noise every exact gain counts); --method optimal: the confirmed choice "
                          "may be slower than the start by at most this fraction (default 0.01)")
-    ap.add_argument("--max-steps", type=int, default=50, help="maximum number of steps (default 50)")
+    ap.add_argument("--max-steps", type=int, default=50, metavar="N",
+                    help="at most N steps after the start (the start's run is step 0 and is always "
+                         "made; default 50). Greedy: one configuration per step. Optimal: the "
+                         "choice's run is step 1, the calibrated second look step 2, the greedy "
+                         "fallback's steps the rest; 0: profile and solve only (the plan is printed "
+                         "as predicted, NOT confirmed by a run, and no configuration is written), "
+                         "1: the choice is run and not looked at again. A step with --rounds makes "
+                         "several runs. --resume with a larger N continues")
     ap.add_argument("--retries", type=int, default=1, help="retries of a failed run (default 1)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="repeat every run N times and keep the fastest (noise; default 1)")
@@ -289,7 +298,7 @@ def _write_choice(stem: str, cfg: Configuration, gran: DecisionUnits, kernel: st
 
 def _drive_pairs(args, comm, request, budget, limit, table, backend) -> None:
     """Tune once per snapshot count under one budget in bytes; report the best pair."""
-    results = []
+    results, unconfirmed = [], []
     for i, k in enumerate(args.snapshot_counts):
         sub = argparse.Namespace(**vars(args))
         sub.snapshots = k
@@ -297,11 +306,19 @@ def _drive_pairs(args, comm, request, budget, limit, table, backend) -> None:
         sub.resume = args.resume and Path(sub.out).exists()
         print(f"\n== snapshot count K={k}: tuning into {sub.out}", flush=True)
         st = _drive(sub, comm, request, budget, limit, table, backend, unreachable_ok=True)
+        if getattr(sub, "unconfirmed", False):
+            unconfirmed.append(k)
         if i == 0:
             # the same bytes for every count: the first count's start fixes a factor budget
             budget = Budget(nbytes=st.budget)
             args.budget = str(st.budget) + "B"
         results.append((k, sub.out, st))
+    if unconfirmed:
+        # --max-steps 0: every count's plan is a prediction (printed above); no pair was run
+        print(f"\n--max-steps {args.max_steps}: the plans of snapshot counts "
+              f"{', '.join(map(str, unconfirmed))} were solved, NOT RUN: no pair is chosen and "
+              f"no configuration written ({_stem(args.out)}.config.json)")
+        return
     _report_pairs(args, DecisionUnits(Granularity(args.granularity), table), results)
 
 
@@ -430,6 +447,11 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
         if optimal is not None:
             done = _optimal_phase(optimal, loop)
         final = loop.state if done else loop.run()
+        if optimal is not None and optimal.unconfirmed is not None:
+            # --max-steps 0: the plan was solved, not run: a prediction, no recommendation
+            args.unconfirmed = True
+            _report_unconfirmed(args, gran, final, optimal.unconfirmed)
+            return final
     except BudgetUnreachable as exc:
         if not unreachable_ok:
             raise
@@ -468,7 +490,10 @@ def _greedy_tolerance(args) -> float:
 
 
 def _optimal_phase(optimal: "OptimalStep", loop: TuneLoop) -> bool:
-    """Solve and run the choice unless tune.h5 already holds it. True: nothing left to do."""
+    """Solve and run the choice unless tune.h5 already holds it. True: nothing left to do
+    (with --max-steps 0 the plan is solved only: ``optimal.unconfirmed``). The choice's
+    run and the second look each take a step of --max-steps (``OptimalStep.steps_left``);
+    the greedy loop that may follow takes what is left."""
     done = [r for r in TuneStore(loop.store.path).records() if r.phase == "optimal"]
     if not done:
         return optimal.solve_and_run()
@@ -487,6 +512,25 @@ def _optimal_choice(out) -> tuple | None:
         if r.phase == "optimal" and r.decision == "accepted" and "greedy" not in r.reason:
             got = frozenset(r.inhibited), r.measurement, r.prediction
     return got
+
+
+def _report_unconfirmed(args, gran: DecisionUnits, st: TuneState, plan) -> None:
+    """--method optimal with no step left after the start (--max-steps 0): the start was
+    profiled and the model solved, nothing else run. The plan is printed as what it is, a
+    prediction; no configuration is written, since no run confirmed it."""
+    cfg = gran.config(sorted(gran.keys_of(plan.config)), args.snapshots)
+    stem = _stem(args.out)
+    print(f"\ntuning stopped after the start (--max-steps {args.max_steps}): the model's choice "
+          f"was solved but NOT RUN")
+    print(f"  start      {st.start.wall:.3f} s  peak {human_bytes(st.start.peak)}/rank (measured, step 0)")
+    print(f"  PREDICTED  {plan.predicted_time:.3f} s  peak {human_bytes(plan.peak)}/rank "
+          f"(budget {human_bytes(st.budget)}/rank; {plan.status_text()}): NOT CONFIRMED by a run, "
+          f"gradient not compared")
+    print(f"  {len(cfg.inhibited)} of {len(gran.table.site_names)} sites inhibited in the predicted plan")
+    print(f"  Tapenade (predicted plan, not confirmed): {cfg.tapenade_option(gran.table)}")
+    print(f"  no configuration written ({stem}.config.json): run the plan with --resume "
+          f"--max-steps 1 (or more) to measure it")
+    print(f"  history: {args.out}")
 
 
 def _report_guard(st: TuneState, stem: str, out) -> None:
@@ -519,9 +563,15 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
     _write_choice(stem, cfg, gran, args.kernel, f"pyharness tune: callees to inhibit for {args.kernel} "
                                                f"(budget {args.budget}, strategy {args.strategy})")
     speedup = st.start.wall / best.wall if best.wall > 0 else float("nan")
-    print(f"\ntuning finished after {st.nsteps - 1} step(s), {st.nruns} run(s)"
-          + (" (method optimal)" if choice is not None else
-             " (method optimal, then the greedy loop)" if optimal else ""))
+    if choice is not None:
+        how = " (method optimal)"
+    elif optimal and st.nsteps >= args.max_steps + 1 and not any(
+            r.phase not in ("start", "optimal") for r in TuneStore(args.out).records()):
+        how = (f" (method optimal, its choice not kept; --max-steps {args.max_steps} left "
+               "the greedy loop no step)")
+    else:
+        how = " (method optimal, then the greedy loop)" if optimal else ""
+    print(f"\ntuning finished after {st.nsteps - 1} step(s), {st.nruns} run(s)" + how)
     print(f"  start   {st.start.wall:.3f} s  peak {human_bytes(st.start.peak)}/rank")
     print(f"  chosen  {best.wall:.3f} s  peak {human_bytes(best.peak)}/rank "
           f"(budget {human_bytes(st.budget)}/rank)  speed-up {speedup:.2f}x")

@@ -296,3 +296,58 @@ def test_one_model_per_profile_for_the_estimator_the_solve_and_several_flips(tmp
         with pytest.raises(UsageError, match="no-profiling"):
             cache.model_of(tmp_path / "none.h5")
     assert len(built) == 3
+
+
+def test_max_steps_bounds_the_choice_the_second_look_and_the_greedy_fallback(tmp_path):
+    """--max-steps N counts the steps after the start (step 0) with --method optimal as with
+    greedy; the choice's run and the calibrated second look ignored it (--max-steps 0 ran
+    both). 0: the start is profiled and the model solved, the plan printed as NOT CONFIRMED,
+    nothing else run, no configuration written; --resume --max-steps 1 runs that choice and
+    does not look again even when the calibrated model chooses another; --max-steps 2 does;
+    a greedy fallback takes only the steps left."""
+    args = ["--budget", "1.3x", "--rounds", "1"]
+
+    def resume(steps):
+        proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(out), "--no-progress",
+                          "--tolerance", "0.95", *args, "--max-steps", steps, "--resume"],
+                      timeout=600, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc, TuneStore(out).records()
+
+    proc, out = tune(tmp_path, 1, *args, "--max-steps", "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (start,) = TuneStore(out).records()
+    assert (start.step, start.phase) == (0, "start")
+    plan = _optimum(tmp_path, start, int(1.3 * start.measurement.peak))
+    assert plan                              # the budget leaves room: the plan is not the start
+    assert "NOT CONFIRMED by a run" in proc.stdout and "tuning finished" not in proc.stdout
+    assert f"{len(plan)} of 8 sites inhibited in the predicted plan" in proc.stdout
+    assert not (tmp_path / "tune.config.json").exists()
+    assert not (tmp_path / "tune.nocheckpoint.txt").exists()
+    # 1: the plan is run (not the start again), and nothing else
+    proc, recs = resume("1")
+    assert [(r.step, r.phase, r.decision) for r in recs] == [(0, "start", "start"), (1, "optimal", "accepted")]
+    assert recs[0].measurement == start.measurement and sorted(recs[1].inhibited) == plan
+    assert "measured peak equals the prediction" in proc.stdout
+    assert (tmp_path / "tune.config.json").exists()
+    # the choice's run made 4x slower, as in the test above: the calibrated model would
+    # choose another, but --max-steps 1 leaves no step for it
+    with h5py.File(_profile(tmp_path, recs[1]), "r+") as f:
+        f["summary/wall_s"][...] = 4 * f["summary/wall_s"][()]
+    proc, recs = resume("1")
+    assert len(recs) == 2 and "no calibrated second look" in proc.stderr, proc.stderr[-2000:]
+    proc, recs = resume("2")
+    _, _, second = _steps(recs)
+    assert second is not None and second.step == 2, proc.stderr[-2000:]
+    # a choice that cannot run (its peak above --limit, the start's peak): the greedy
+    # fallback gets the one step --max-steps 2 leaves
+    d = tmp_path / "limited"
+    d.mkdir()
+    assert recs[1].measurement.peak > start.measurement.peak
+    proc = mpirun(1, ["-m", "pyharness.tune", *TREE, "--out", str(d / "tune.h5"), "--no-progress",
+                      "--tolerance", "0.95", *args, "--max-steps", "2", "--retries", "0",
+                      "--limit", f"{start.measurement.peak}B"], timeout=600, cwd=d)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = TuneStore(d / "tune.h5").records()
+    assert [(r.phase, r.decision) for r in recs[:2]] == [("start", "start"), ("optimal", "failed")]
+    assert len(recs) == 3 and recs[2].phase not in ("start", "optimal"), [(r.phase, r.decision) for r in recs]

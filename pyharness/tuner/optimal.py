@@ -12,6 +12,13 @@ prediction on every rank to the byte, it fits the budget, its gradient is the
 start's, and it is not slower than the start by more than ``--tolerance``.
 Otherwise tune says so plainly and continues with the greedy loop from the
 better of the two measured configurations (steps recorded as such).
+
+``--max-steps N`` bounds the steps after the start (step 0, always made) as it does
+the greedy loop's: the choice's run, the calibrated second look and the greedy
+fallback's steps each take one. With ``--max-steps 0`` the start is profiled and
+the model solved, and the plan is kept as :attr:`OptimalStep.unconfirmed` (tune
+reports it as predicted, not confirmed by a run, and writes no configuration);
+with ``--max-steps 1`` the choice is run and not looked at again.
 """
 
 from __future__ import annotations
@@ -49,6 +56,12 @@ class OptimalStep:
         self.model = None
         self.note = note
         self.tolerance = tolerance      # the choice may be this fraction slower than the start
+        # --max-steps 0: the plan solved but not run (nothing measured confirms it)
+        self.unconfirmed = None
+
+    def steps_left(self) -> int:
+        """Steps --max-steps still allows (the start is step 0 and does not count)."""
+        return self.loop.max_steps + 1 - self.loop.state.nsteps
 
     # ------------------------------------------------------------ model
     def attach(self) -> None:
@@ -138,7 +151,8 @@ class OptimalStep:
 
     # ------------------------------------------------------------ the solve and its run
     def solve_and_run(self) -> bool:
-        """Optimise under the budget and run the choice. True: accepted, nothing left to do."""
+        """Optimise under the budget and run the choice. True: nothing left to do (the
+        choice accepted, or --max-steps leaving no step to run it: :attr:`unconfirmed`)."""
         from ..model.milp import BudgetError, optimize
         st = self.loop.state
         try:
@@ -152,6 +166,11 @@ class OptimalStep:
         self.note(f"optimal: {len(plan.config.inhibited)} site(s) inhibited, predicted "
                   f"{plan.predicted_time:.4f} s, peak {human_bytes(plan.peak)}/rank; "
                   f"{plan.status_text()}, solved in {plan.solve_s:.2f} s")
+        if self.steps_left() < 1:
+            self.unconfirmed = plan
+            self.note(f"optimal: --max-steps {self.loop.max_steps}: the choice is NOT RUN; "
+                      "its prediction is not confirmed by a measurement")
+            return True
         n = st.nsteps
         m, ests, attempts, failure = self.loop._measure(n, frozenset(keys))
         base = dict(step=n, phase="optimal", flips=(), inhibited=tuple(sorted(keys)),
@@ -205,10 +224,14 @@ class OptimalStep:
         predicted one, it fits, its gradient is the start's and the median of its runs is
         faster than the first choice's; else the first choice stands. Both are steps of
         phase ``optimal``; the second's prediction carries ``calibrated_from`` (the first's
-        step) and ``cold_ns_per_byte``."""
+        step) and ``cold_ns_per_byte``. No second look when ``--max-steps`` leaves no step."""
         from ..model.calibration import read_run
         from ..model.milp import BudgetError, optimize
         from .state import compare_rounds
+        if self.steps_left() < 1:
+            self.note(f"optimal: --max-steps {self.loop.max_steps} reached: no calibrated second "
+                      "look; the choice stands")
+            return
         st = self.loop.state
         m1 = first.measurement
         try:
