@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -44,6 +43,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import UsageError
+from .filecache import FileCache
 
 __all__ = ["EVENT_FIELDS", "CTL_FIELD", "EVENT_DTYPES", "EVENTS_LAYOUT", "GROUPED_LAYOUT", "RankReduction",
            "events_dir", "rank_file", "group_file", "parse_event_files", "DEFAULT_EVENT_FILES",
@@ -672,34 +672,25 @@ def rank_source(f, rank: int) -> tuple[str, str] | None:
 
 
 # what check_rank_file read of each event file: (run id, names of its groups and
-# datasets), by the file's path and identity on disk (device, inode, modification and
-# change times, size: an event file is always written under a temporary name and
-# renamed, so a new file is a new inode); the last few files only
+# datasets), per version of the file on disk (pyharness.filecache: an event file is
+# always written under a temporary name and renamed, so a new file is a new key);
+# the last few files only
 _SEEN_KEEP = 64
-_seen: OrderedDict[tuple, tuple[str, frozenset[str]]] = OrderedDict()
+_seen: FileCache[tuple[str, frozenset[str]]] = FileCache(_SEEN_KEEP)
+
+
+def _read_event_file(where: Path) -> tuple[str, frozenset[str]]:
+    import h5py
+    with h5py.File(where, "r") as s:
+        names: list[str] = []
+        s.visit(names.append)
+        return str(s.attrs.get("run_id", "")), frozenset(names)
 
 
 def _event_file_contents(where: Path) -> tuple[str, frozenset[str]] | None:
     """``(run_id, names of every group and dataset)`` of an event file, opened once per
     version of the file (a node's ranks share one); None when it is missing."""
-    try:
-        st = where.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    key = (str(where), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-    got = _seen.get(key)
-    if got is not None:
-        _seen.move_to_end(key)
-        return got
-    import h5py
-    with h5py.File(where, "r") as s:
-        names: list[str] = []
-        s.visit(names.append)
-        got = (str(s.attrs.get("run_id", "")), frozenset(names))
-    _seen[key] = got
-    while len(_seen) > _SEEN_KEEP:
-        _seen.popitem(last=False)
-    return got
+    return _seen.get(where, _read_event_file, missing=lambda _: None)
 
 
 def check_rank_file(f, rank: int) -> None:
