@@ -78,6 +78,40 @@ def test_tapenade_list_of_a_step(runs):
     assert p.returncode == 0 and p.stdout.strip() == '-nocheckpoint ""'
 
 
+def _tune_file(path, keys, steps):
+    """A minimal tune.h5 (docs/FORMAT.md): its decision units and steps of given inhibitions."""
+    with h5py.File(path, "w") as h:
+        h.attrs.update(schema="pyharness", schema_version=1, kind="tune")
+        h["keys"] = np.array(keys, dtype=h5py.string_dtype())
+        for step, inhibited in steps.items():
+            g = h.create_group(f"steps/{step:05d}")
+            g.attrs.update(step=step, decision="accepted", inhibited=json.dumps(inhibited))
+            g["wall_s"] = np.ones(2)
+            g["peak_bytes"] = np.full(2, 1000, dtype=np.int64)
+
+
+def test_tapenade_list_holds_only_callees_inhibited_at_every_site(tmp_path):
+    """-nocheckpoint "c" inhibits c at every call: a callee inhibited at some of its sites
+    only is not in the list (that would be another configuration), its sites are named
+    as needing $AD NOCHECKPOINT; inhibited at all of them, it is in the list."""
+    keys = ["halo_exchange@a.f90:1", "halo_exchange@a.f90:2", "viscosity@a.f90:3", "cg_solve@b.f90:4"]
+    _tune_file(tmp_path / "tune.h5", keys, {
+        0: [], 1: ["halo_exchange@a.f90:2", "viscosity@a.f90:3"],
+        2: ["halo_exchange@a.f90:1", "halo_exchange@a.f90:2", "viscosity@a.f90:3"]})
+
+    def listed(label):
+        p = subprocess.run([sys.executable, "-m", "pyharness.report", "tune.h5", "--nocheckpoint", label],
+                           capture_output=True, text=True, cwd=tmp_path)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip(), p.stderr
+
+    out, err = listed("1")
+    assert out == '-nocheckpoint "viscosity"'
+    assert "halo_exchange@a.f90:2" in err and "halo_exchange@a.f90:1" not in err
+    out, err = listed("2")
+    assert out == '-nocheckpoint "halo_exchange viscosity"' and "NOCHECKPOINT" not in err
+
+
 @pytest.mark.parametrize("content,message", [(b"plain text", "not an HDF5 file"), (None, "not a pyharness file")])
 def test_bad_files_get_a_message_not_a_traceback(tmp_path, content, message):
     f = tmp_path / "x.h5"

@@ -26,7 +26,7 @@ from pathlib import Path
 from ..mpiutil import run_cli
 from ..units import human_bytes
 from ..vocabulary import MemoryEffect
-from .data import config_of, file_kind, load_points
+from .data import all_units, config_of, file_kind, load_points
 
 __all__ = ["main"]
 
@@ -82,12 +82,19 @@ def _write_sites_csv(path, an) -> None:
                         e.peak_change, e.new_peak, eff])
 
 
-def _nocheckpoint(path, label) -> str:
+def _nocheckpoint(path, label) -> tuple[str, list[str]]:
+    """Tapenade's ``-nocheckpoint`` list of one configuration: the callees all of whose
+    sites it inhibits (a callee in the list is inhibited at every site), and the sites
+    it inhibits whose callee keeps other sites checkpointed ($AD NOCHECKPOINT per site)."""
     names = config_of(path, label)
-    callees = {}
-    for n in names:
-        callees.setdefault(n.split("@")[0], []).append(n)
-    return '-nocheckpoint "' + " ".join(sorted(c.lower() for c in callees)) + '"'
+    units = all_units(path) or names
+    sites_of: dict[str, set[str]] = {}
+    for n in (*units, *names):
+        sites_of.setdefault(n.split("@")[0].lower(), set()).add(n)
+    inhibited = set(names)
+    full = sorted(c for c, sites in sites_of.items() if sites <= inhibited)
+    partial = sorted(n for n in inhibited if n.split("@")[0].lower() not in full)
+    return '-nocheckpoint "' + " ".join(full) + '"', partial
 
 
 def main(argv=None) -> int:
@@ -105,7 +112,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     kinds = [file_kind(f) for f in args.files]       # clear errors for bad files, before any work
     if args.nocheckpoint is not None:
-        print(_nocheckpoint(args.files[0], args.nocheckpoint))
+        option, partial = _nocheckpoint(args.files[0], args.nocheckpoint)
+        print(option)
+        if partial:
+            print("per-site $AD NOCHECKPOINT needed (their callees keep other sites checkpointed, "
+                  "so they cannot be in the list): " + " ".join(partial), file=sys.stderr)
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import numpy as np
 from ..h5io import open_h5, read_str
 from ..vocabulary import Decision
 
-__all__ = ["Point", "load_points", "file_kind", "config_of", "predicted_front"]
+__all__ = ["Point", "load_points", "file_kind", "config_of", "all_units", "predicted_front"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,18 @@ def config_of(path, label: str) -> tuple[str, ...]:
             return p.inhibited
     from ..errors import UsageError
     raise UsageError(f"{path} has no configuration labelled '{label}'")
+
+
+def all_units(path) -> tuple[str, ...] | None:
+    """Every decision unit of a file (site names, or callee names of a per-callee tune.h5),
+    whether inhibited or not; None for a file that does not record them."""
+    with open_h5(path, ("profile", "tune", "explore")) as f:
+        kind = str(f.attrs["kind"])
+        if kind == "profile":
+            names = read_str(f["locations/name"])
+            return tuple(n for n, s in zip(names, f["locations/is_site"][()]) if s)
+        key = "keys" if kind == "tune" else "sites"
+        return tuple(read_str(f[key])) if key in f else None
 
 
 def predicted_front(path, n: int = 8):
