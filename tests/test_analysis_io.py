@@ -500,7 +500,7 @@ def test_cli_bad_files(tmp_path, capsys):
     noev = tmp_path / "noev.h5"
     write_profile(noev, [simulate(t) for t in rank_trees(7, 1)], events=False)
     code, _, err = cli([str(noev)], capsys)
-    assert code == 2 and "no /events" in err
+    assert code == 2 and "has no events" in err and "--no-profiling" in err
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f["x"] = 1

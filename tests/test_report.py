@@ -78,6 +78,27 @@ def test_tapenade_list_of_a_step(runs):
     assert p.returncode == 0 and p.stdout.strip() == '-nocheckpoint ""'
 
 
+def test_a_profile_without_events_is_refused_by_analyze_and_only_a_point_in_report(runs):
+    """A --no-profiling run writes /events with no event in it: analyze said its peak was
+    0 B with every estimate empty, and report drew an empty timeline. Now analyze says
+    it has no events (status 2, on stderr), report keeps its measured time and peak."""
+    np_h5 = runs / "noprof.h5"
+    assert mpirun(2, ["-m", "pyharness.profile", "--no-profiling", "--out", str(np_h5)], cwd=runs).returncode == 0
+    p = subprocess.run([sys.executable, "-m", "pyharness.analyze", str(np_h5)], capture_output=True, text=True, cwd=runs)
+    assert p.returncode == 2 and "--no-profiling" in p.stderr and "Traceback" not in p.stderr
+    assert p.stdout == ""
+    out = runs / "rep-noprof"
+    p = subprocess.run([sys.executable, "-m", "pyharness.report", str(np_h5), str(runs / "profile.h5"),
+                        "--out", str(out)], capture_output=True, text=True, cwd=runs)
+    assert p.returncode == 0 and "Traceback" not in p.stderr and "Warning" not in p.stderr, p.stderr
+    assert not (out / "noprof-timeline.png").exists() and not (out / "noprof-sites.csv").exists()
+    with h5py.File(np_h5) as f:
+        peak = int(np.max(f["summary/peak_bytes"][()]))
+    assert peak > 0
+    rows = {r["label"]: r for r in csv.DictReader(open(out / "configurations.csv"))}
+    assert int(rows["noprof"]["peak_bytes"]) == peak
+
+
 def _tune_file(path, keys, steps):
     """A minimal tune.h5 (docs/FORMAT.md): its decision units and steps of given inhibitions."""
     with h5py.File(path, "w") as h:

@@ -246,11 +246,14 @@ def analyze_profile(path: str | os.PathLike, granularity: Granularity | str = Gr
         if "config" in f and "inhibited" in f["config"]:
             mask = f["config"]["inhibited"][()]
             inhibited = tuple(n for n, m, s in zip(locs.names, mask, locs.is_site) if m and s)
-        if "events" not in f:
+        # a --no-profiling run still writes /events, with no event in it: its estimates
+        # would all be empty and its peak 0 B
+        if "events" not in f or not bool(f.attrs.get("profiling", True)):
             if "analysis" in f:
                 return read_analysis(f, gran, source=str(path))
-            raise UsageError(f"'{path}' has no /events: it was written with --no-profiling "
-                             "(profile again with profiling on)")
+            raise UsageError(f"'{path}' has no events: it was written with --no-profiling. "
+                             "Profile again without --no-profiling to estimate what each "
+                             "site's checkpoint costs")
         ranks = _rank_groups(f)
         reduced = None
         if method == "auto":

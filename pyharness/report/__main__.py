@@ -128,7 +128,11 @@ def main(argv=None) -> int:
         pts = load_points(path)
         points += pts
         stem = Path(path).stem
-        if kind == "profile":
+        if kind == "profile" and not pts[0].profiled:
+            tables.append((f"{path}: measured without profiling",
+                           "no events (--no-profiling): no per-site estimates or timeline; "
+                           "its time and peak are a point of the Pareto plane"))
+        elif kind == "profile":
             from ..analysis import analyze_profile
             from ..analysis.suggestions import format_table, suggest
             an = analyze_profile(path, args.granularity)

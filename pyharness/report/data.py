@@ -34,6 +34,7 @@ class Point:
     pred_wall: float | None = None       # slowest rank, s
     pred_peak: int | None = None         # largest per-rank peak, bytes
     peak_exact: bool | None = None       # predicted peak equals the measured one on every rank
+    profiled: bool = True                # False: a profile written with --no-profiling (no events)
 
 
 def file_kind(path) -> str:
@@ -48,7 +49,8 @@ def _profile_point(path, label="") -> Point:
         snaps = int(f["config"].attrs.get("snapshots", 0))
         wall = float(np.max(f["summary/wall_s"][()])) if "wall_s" in f["summary"] else float("nan")
         return Point(str(path), label or Path(path).stem, wall, int(np.max(f["summary/peak_bytes"][()])),
-                     tuple(n for n, m in zip(names, inh) if m), "profile", snapshots=snaps)
+                     tuple(n for n, m in zip(names, inh) if m), "profile", snapshots=snaps,
+                     profiled=bool(f.attrs.get("profiling", True)))
 
 
 def load_points(path) -> list[Point]:
