@@ -243,3 +243,16 @@ def test_span_coverage_is_the_covered_share_of_each_column():
             if sum(y - x for x, y in parts) <= w:     # no overlap beyond the column: exact
                 assert abs(cov[k] - sum(y - x for x, y in parts) / w) < 1e-9
             assert cov[k] >= total / w - 1e-9 and cov[k] <= 1.0
+
+
+@pytest.mark.parametrize("out", ["a-file", "a-file/sub"])
+def test_out_that_cannot_be_a_directory_gets_a_message_not_a_traceback(tmp_path, out):
+    """--out names the directory of the figures: an existing file there, or a path
+    through a file, is a usage error (status 2) before anything is drawn."""
+    _tune_file(tmp_path / "tune.h5", ["f@a.f90:1"], {0: []})
+    (tmp_path / "a-file").write_text("keep me")
+    p = subprocess.run([sys.executable, "-m", "pyharness.report", "tune.h5", "--out", out],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert f"--out {out}" in p.stderr and "directory" in p.stderr
+    assert (tmp_path / "a-file").read_text() == "keep me"

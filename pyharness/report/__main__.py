@@ -20,9 +20,11 @@ import argparse
 import base64
 import csv
 import html
+import os
 import sys
 from pathlib import Path
 
+from ..errors import UsageError
 from ..mpiutil import run_cli
 from ..units import human_bytes
 from ..vocabulary import MemoryEffect
@@ -119,7 +121,16 @@ def main(argv=None) -> int:
                   "so they cannot be in the list): " + " ".join(partial), file=sys.stderr)
         return 0
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: give a directory for the figures, CSV and HTML "
+                         "(created if missing; default: report)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create the directory ({exc.strerror}): give a "
+                         "directory that can be created or written") from None
+    if not os.access(out, os.W_OK):
+        raise UsageError(f"--out {out}: the directory is not writable: give another one")
     from . import plots
     figures, tables = [], []
     points = []
