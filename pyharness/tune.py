@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import statistics
 import sys
 from pathlib import Path
 
@@ -505,13 +506,38 @@ def _optimal_phase(optimal: "OptimalStep", loop: TuneLoop) -> bool:
 
 
 def _optimal_choice(out) -> tuple | None:
-    """(inhibited units, measurement, prediction) of the last accepted optimal step (the
-    calibrated second choice when it was kept), else None."""
+    """(inhibited units, measurement, prediction, every accepted optimal step) of the
+    last accepted optimal step (the calibrated second choice when it was kept), else None."""
     got = None
+    accepted = []
     for r in TuneStore(out).records():
         if r.phase == "optimal" and r.decision == "accepted" and "greedy" not in r.reason:
+            accepted.append(r)
             got = frozenset(r.inhibited), r.measurement, r.prediction
-    return got
+    if got is None:
+        return None
+    return got + (accepted,)
+
+
+def _side_by_side(accepted, start_wall: float) -> tuple[float, str]:
+    """The optimal method's speed-up over the start from runs measured side by side:
+    (ratio, how; how is '' when no step ran alternately). The choice's step compares it
+    with the start (the medians of their runs when they were run alternately, else one
+    run each); a kept calibrated second look multiplies in its ratio to the first
+    choice, measured the same way. On a loaded machine one run each can say 0.6x of a
+    choice that alternating runs found 1.6x faster."""
+    ratio, parts, prev = 1.0, [], start_wall
+    for r in accepted:
+        than = "the first choice" if "calibrated_from" in (r.prediction or {}) else "the start"
+        if r.rounds_incumbent and r.rounds_candidate:
+            inc, cand = statistics.median(r.rounds_incumbent), statistics.median(r.rounds_candidate)
+            parts.append(f"step {r.step}: median {cand:.3f} s against {than}'s {inc:.3f} s, "
+                         f"{len(r.rounds_candidate)} and {len(r.rounds_incumbent)} run(s) alternately")
+        else:
+            inc, cand = prev, r.measurement.wall
+        ratio *= inc / cand if cand > 0 else float("nan")
+        prev = r.measurement.wall
+    return ratio, "; ".join(parts)
 
 
 def _report_unconfirmed(args, gran: DecisionUnits, st: TuneState, plan) -> None:
@@ -555,14 +581,22 @@ def _report_guard(st: TuneState, stem: str, out) -> None:
 def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, guard=None) -> None:
     best_keys, best = st.chosen
     choice = _optimal_choice(args.out) if optimal else None
+    side = None
     if choice is not None:       # confirmed by its run: the model's optimum, not the luckier sample
-        best_keys, best, pred = choice
+        best_keys, best, pred, side = choice
     cfg = gran.config(sorted(best_keys), args.snapshots)
     table = gran.table
     stem = _stem(args.out)
     _write_choice(stem, cfg, gran, args.kernel, f"pyharness tune: callees to inhibit for {args.kernel} "
                                                f"(budget {args.budget}, strategy {args.strategy})")
     speedup = st.start.wall / best.wall if best.wall > 0 else float("nan")
+    measured = ""
+    if side is not None:
+        # runs made alternately are what compares them: one run each can be far off
+        ratio, how_measured = _side_by_side(side, st.start.wall)
+        if how_measured:
+            speedup = ratio
+            measured = f"\n          (measured side by side: {how_measured})"
     if choice is not None:
         how = " (method optimal)"
     elif optimal and st.nsteps >= args.max_steps + 1 and not any(
@@ -574,7 +608,7 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
     print(f"\ntuning finished after {st.nsteps - 1} step(s), {st.nruns} run(s)" + how)
     print(f"  start   {st.start.wall:.3f} s  peak {human_bytes(st.start.peak)}/rank")
     print(f"  chosen  {best.wall:.3f} s  peak {human_bytes(best.peak)}/rank "
-          f"(budget {human_bytes(st.budget)}/rank)  speed-up {speedup:.2f}x")
+          f"(budget {human_bytes(st.budget)}/rank)  speed-up {speedup:.2f}x{measured}")
     if choice is not None:
         print(f"  predicted {float(pred['time_s']):.3f} s  peak {human_bytes(int(max(pred['peak_bytes'])))}"
               f"/rank: measured peak equals the prediction on every rank "
