@@ -8,6 +8,7 @@ collective. :func:`collective` does that for a block of code.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 import traceback
@@ -105,6 +106,9 @@ def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] 
     """
     error = None
     code = 0
+    stdout = sys.stdout
+    if not isinstance(stdout, _ReaderMayLeave):
+        sys.stdout = _ReaderMayLeave(stdout)
     try:
         with _argparse_errors_raise():
             code = int(main(argv) or 0)
@@ -127,8 +131,46 @@ def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] 
             sys.stderr.flush()
             comm.Abort(1)
         return 1
+    finally:
+        sys.stdout.flush()      # what is still buffered, while a closed pipe is caught
+        sys.stdout = stdout
     _print_errors(prog, _world_if_initialized(), error)
     return code
+
+
+class _ReaderMayLeave:
+    """sys.stdout while a command line runs: when the reader of a pipe has gone
+    (``python -m pyharness.sites ... | head``), the rest of the output is discarded
+    instead of raising BrokenPipeError (a traceback, and under MPI a rank leaving
+    the others in a collective); the command runs to its end."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _discard(self) -> None:
+        try:
+            fd = self._stream.fileno()
+        except (OSError, ValueError, AttributeError):
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 #: tag of the end-of-run status messages run_cli sends to rank 0 (point to point:

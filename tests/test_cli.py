@@ -390,3 +390,16 @@ def test_an_error_of_one_rank_is_printed_once_and_never_hangs(tmp_path, how, the
     lines = [l for l in proc.stderr.splitlines() if l.startswith("demo: error:")]
     want = "rank 1 gave up" if how == "exit" else "only rank 1 failed"
     assert lines == [f"demo: error: [rank 1 of 2] {want}"], proc.stderr
+
+
+@pytest.mark.parametrize("args", [["-m", "pyharness.sites", "--kernel", "streamice"],
+                                  ["-m", "pyharness.sites", "--list-kernels"]])
+def test_output_into_a_pipe_whose_reader_left_is_dropped_without_a_traceback(tmp_path, args):
+    """`python -m pyharness.sites ... | head`: when the reader has closed the pipe before
+    the tool writes, the output is dropped; no BrokenPipeError traceback, status 0."""
+    p = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=tmp_path)
+    p.stdout.close()            # the reader leaves before the tool (still importing) writes
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
