@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                    f"per-rank budget {units.human_bytes(plan.budget)}; "
                    + (f"predicted peak {units.human_bytes(plan.new_peak)} (cost model, exact "
                       "to the byte for a profile with every site checkpointed)" if plan.exact_peaks
-                      else f"estimated peak {units.human_bytes(plan.new_peak)}: re-profile to check"))
+                      else f"estimated peak {units.human_bytes(plan.new_peak)}: re-profile to check")
+                   + ("\nDOES NOT FIT: the peak is above the budget" if plan.new_peak > plan.budget
+                      else ""))
 
     if args.json:
         print(json.dumps(to_json(an, sugg, plan), indent=1))

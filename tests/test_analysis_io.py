@@ -456,6 +456,11 @@ def test_cli_on_a_profile(tmp_path, capsys):
                            "--write-list", str(lst)], capsys)
     assert code == 0, err
     assert lst.exists() and "Under a per-rank budget of" in text
+    assert "DOES NOT FIT" not in lst.read_text()
+    # 100 bytes: below every rank's peak (751 B here), and no inhibition lowers it
+    code, text, err = cli([str(path), "--budget", "100", "--write-list", str(lst)], capsys)
+    assert code == 0, err
+    assert "DOES NOT FIT" in text and "DOES NOT FIT" in lst.read_text()
 
 
 def test_cli_keep_list(tmp_path, capsys):
@@ -533,3 +538,17 @@ def test_docstring_examples(module, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = doctest.testmod(importlib.import_module(f"pyharness.analysis.{module}"))
     assert res.failed == 0 and res.attempted > 0
+
+
+def test_a_plan_above_the_budget_says_so_and_what_to_do():
+    """Budget 50 is below both ranks' peaks (100, 80) and below every peak the hand job's
+    inhibitions reach: the plan says it does not fit; 'activate checkpoints' only when
+    the profiled run inhibited some, otherwise 'raise the budget'. Within the budget
+    (140) nothing of that is said."""
+    an = hand_analysis()
+    text = format_table(an, plan=select_under_budget(an, 50))
+    assert "DOES NOT FIT" in text and "raise the budget" in text and "activate" not in text
+    an = hand_analysis(inhibited=("e@h.f90:9",))
+    text = format_table(an, plan=select_under_budget(an, 50))
+    assert "DOES NOT FIT" in text and "activate some of the 1 checkpoint(s)" in text
+    assert "DOES NOT FIT" not in format_table(an, plan=select_under_budget(an, 140))

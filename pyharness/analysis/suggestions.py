@@ -299,18 +299,19 @@ def format_table(analysis: Analysis, suggestions: Suggestions | None = None,
             lines.append(f"  ... {len(ests) - top} more")
     if plan is not None:
         lines.append("")
-        lines.extend(_format_plan(plan, what))
+        lines.extend(_format_plan(plan, what, len(a.inhibited_sites), a.source))
     for n in a.notes:
         lines.append(f"note: {n}")
     return "\n".join(lines)
 
 
-def _format_plan(plan: BudgetPlan, what: str) -> list[str]:
+def _format_plan(plan: BudgetPlan, what: str, profiled_inhibited: int = 0,
+                 source: str = "") -> list[str]:
     out = [f"Under a per-rank budget of {human_bytes(plan.budget)} ({plan.budget} bytes): "
            f"{len(plan.selected)} {what}(s) proposed"]
     if plan.over_budget:
-        out.append("  the profiled peak is already above the budget: only memory-lowering or "
-                   "neutral inhibitions are proposed; activate checkpoints to fit")
+        out.append("  the profiled peak is already above the budget: only inhibitions that do "
+                   "not raise it are proposed")
     for e in plan.selected:
         out.append(f"  {e.name}")
     peak = (f"predicted peak {human_bytes(plan.new_peak)} (the cost model's, of the whole "
@@ -320,6 +321,14 @@ def _format_plan(plan: BudgetPlan, what: str) -> list[str]:
     out.append(f"  estimated gain {_fmt_s(plan.time_gain_wall_s)} wall, {_fmt_s(plan.time_gain_cpu_s)} "
                f"CPU (slowest rank); {peak}")
     out.append(f"  Tapenade: {plan.tapenade_option}")
+    if plan.new_peak > plan.budget:
+        todo = (f"activate some of the {profiled_inhibited} checkpoint(s) the profiled run inhibited "
+                "(re-profile), or raise the budget" if profiled_inhibited else
+                "every checkpoint was on in the profiled run: raise the budget")
+        out.append(f"  DOES NOT FIT: {'its' if plan.exact_peaks else 'the estimated'} peak "
+                   f"{human_bytes(plan.new_peak)} is above the budget on some rank; {todo} "
+                   f"(python -m pyharness.optimize {source or 'PROFILE'} --budget B names the "
+                   "lowest peak a configuration reaches)")
     if plan.partial:
         out.append("  per site only ($AD NOCHECKPOINT; their callees have other checkpointed sites): "
                    + " ".join(plan.partial))
