@@ -127,17 +127,21 @@ def open_h5(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> h5
     a file of another kind than ``kinds``.
     """
     p = Path(path)
+    give = _what_to_give(kinds)
     if not p.exists():
-        raise UsageError(f"'{p}' does not exist")
+        raise UsageError(f"'{p}' does not exist: {give}")
+    if p.is_dir():
+        raise UsageError(f"'{p}' is a directory: {give}")
     if not h5py.is_hdf5(p):
-        raise UsageError(f"'{p}' is not an HDF5 file (or is truncated): give a file written by pyharness")
+        raise UsageError(f"'{p}' is not an HDF5 file (or is truncated): {give}")
     try:
         f = h5py.File(p, "r")
     except OSError as exc:
         raise UsageError(f"'{p}' cannot be read as HDF5 ({exc}); it may be truncated") from None
     if f.attrs.get("schema") != SCHEMA:
         f.close()
-        raise UsageError(f"'{p}' is an HDF5 file but not a pyharness file (no schema='pyharness' attribute)")
+        raise UsageError(f"'{p}' is an HDF5 file but not a pyharness file (no schema='pyharness' "
+                         f"attribute): {give}")
     try:
         version = int(f.attrs.get("schema_version", 0))
     except (TypeError, ValueError):
@@ -152,8 +156,24 @@ def open_h5(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> h5
     kind = f.attrs.get("kind")
     if kinds is not None and kind not in kinds:
         f.close()
-        raise UsageError(f"'{p}' is a pyharness '{kind}' file; expected {' or '.join(kinds)}")
+        raise UsageError(f"'{p}' is a pyharness '{kind}' file: {give}")
     return f
+
+
+#: what writes each kind of file, for the error messages of open_h5
+_WRITERS = {
+    "profile": "a profile (python -m pyharness.profile ... --out profile.h5)",
+    "tune": "a tuning history (python -m pyharness.tune ... --out tune.h5)",
+    "explore": "an exploration (python -m pyharness.explore ... --out explore.h5)",
+    "pareto": "a predicted front (python -m pyharness.optimize ... --pareto N)",
+}
+
+
+def _what_to_give(kinds) -> str:
+    """``give a profile (python -m pyharness.profile ... --out profile.h5)``."""
+    if not kinds:
+        return "give a file written by pyharness"
+    return "give " + " or ".join(_WRITERS.get(k, f"a pyharness '{k}' file") for k in kinds)
 
 
 def str_array(values) -> np.ndarray:

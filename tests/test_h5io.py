@@ -98,3 +98,28 @@ def test_truncated_file(tmp_path):
     with pytest.raises(UsageError):
         with open_h5(p) as f:
             f["x"][()]
+
+
+def _tiny(path, kind):
+    with atomic_h5(path, kind):
+        pass
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: None, "does not exist"),
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.write_bytes(b"plain text"), "not an HDF5 file"),
+    (lambda p: h5py.File(p, "w").close(), "not a pyharness file"),
+    (lambda p: _tiny(p, "explore"), "is a pyharness 'explore' file"),
+])
+def test_a_file_that_is_not_what_the_tool_reads_says_what_to_give(tmp_path, make, message):
+    """Each refusal names the kind of file to give and the command that writes it."""
+    p = tmp_path / "in.h5"
+    make(p)
+    with pytest.raises(UsageError, match=message) as info:
+        open_h5(p, ("profile",))
+    assert "give a profile (python -m pyharness.profile" in str(info.value)
+    with pytest.raises(UsageError, match=message) as info:
+        open_h5(p, ("tune", "profile"))
+    assert "give a tuning history (python -m pyharness.tune" in str(info.value)
+    assert " or a profile (python -m pyharness.profile" in str(info.value)
