@@ -597,6 +597,8 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
         if how_measured:
             speedup = ratio
             measured = f"\n          (measured side by side: {how_measured})"
+        else:
+            measured = " (one run each)"
     if choice is not None:
         how = " (method optimal)"
     elif optimal and st.nsteps >= args.max_steps + 1 and not any(

@@ -94,6 +94,11 @@ def test_optimal_choice_is_exact_within_budget_and_the_exhaustive_optimum(tmp_pa
     start, chosen, second = _steps(recs)
     again = len(recs[1].rounds_incumbent) + max(len(recs[1].rounds_candidate) - 1, 0)
     assert sum(r.runs or r.attempts for r in recs[:2]) == 2 + again
+    # the summary says how its speed-up was measured
+    side = any(r.decision == "accepted" and r.rounds_incumbent and r.rounds_candidate
+               for r in (chosen, second) if r is not None)
+    assert ("measured side by side" in proc.stdout) == side
+    assert ("(one run each)" in proc.stdout) == (not side)
     with h5py.File(out) as f:
         assert f.attrs["method"] == "optimal"
     budget = int(1.3 * start.measurement.peak)     # 1.3x of the start's largest per-rank peak
