@@ -245,6 +245,30 @@ def test_span_coverage_is_the_covered_share_of_each_column():
             assert cov[k] >= total / w - 1e-9 and cov[k] <= 1.0
 
 
+def test_tapenade_list_of_an_exploration_sample_by_its_number(tmp_path):
+    """explore.h5 names its samples 000000, 000001, ...: --nocheckpoint 1 is sample
+    000001, as it is step 1 of a tune.h5; a label it does not hold is refused with the
+    labels it has."""
+    with h5py.File(tmp_path / "explore.h5", "w") as h:
+        h.attrs.update(schema="pyharness", schema_version=1, kind="explore")
+        h["sites"] = np.array(["f@a.f90:1", "g@a.f90:2"], dtype=h5py.string_dtype())
+        for i, inh in enumerate([["g@a.f90:2"], ["f@a.f90:1"]]):
+            g = h.create_group(f"samples/{i:06d}")
+            g.attrs["inhibited"] = json.dumps(inh)
+            g["wall_s"] = np.ones(2)
+            g["peak_bytes"] = np.full(2, 1000, dtype=np.int64)
+
+    def run(label):
+        return subprocess.run([sys.executable, "-m", "pyharness.report", "explore.h5", "--nocheckpoint", label],
+                              capture_output=True, text=True, cwd=tmp_path)
+
+    for label in ("1", "000001"):
+        p = run(label)
+        assert p.returncode == 0 and p.stdout.strip() == '-nocheckpoint "f"', p.stderr
+    p = run("7")
+    assert p.returncode == 2 and "000000 .. 000001" in p.stderr and "Traceback" not in p.stderr
+
+
 @pytest.mark.parametrize("out", ["a-file", "a-file/sub"])
 def test_out_that_cannot_be_a_directory_gets_a_message_not_a_traceback(tmp_path, out):
     """--out names the directory of the figures: an existing file there, or a path

@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     ap.add_argument("--granularity", choices=["site", "callee"], default="site")
     ap.add_argument("--nocheckpoint", metavar="LABEL",
                     help="print the Tapenade -nocheckpoint list of the configuration LABEL "
-                         "(a tuning step number) of the first file, and stop")
+                         "(a tuning step or exploration sample number) of the first file, and stop")
     ap.add_argument("--front", type=int, default=8, metavar="N",
                     help="tune.h5 of --method optimal: draw the cost model's predicted front at N "
                          "budgets from the start's profile (default 8; 0: off)")

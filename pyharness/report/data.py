@@ -105,11 +105,18 @@ def load_points(path) -> list[Point]:
 
 def config_of(path, label: str) -> tuple[str, ...]:
     """The inhibited sites of one measured configuration (step or sample label)."""
-    for p in load_points(path):
-        if p.label == str(label):
+    points = load_points(path)
+    want = str(label).strip()
+    for p in points:
+        # step numbers and explore's zero-padded sample names: 7 is 00007
+        if p.label == want or (p.label.isdigit() and want.isdigit() and int(p.label) == int(want)):
             return p.inhibited
     from ..errors import UsageError
-    raise UsageError(f"{path} has no configuration labelled '{label}'")
+    labels = [p.label for p in points]
+    have = (f"its labels are {labels[0]}" + (f" .. {labels[-1]}" if len(labels) > 1 else "")
+            if labels else "it holds no measured configuration")
+    raise UsageError(f"{path} has no configuration labelled '{label}': {have} (the label column "
+                     "of python -m pyharness.report's table)")
 
 
 def all_units(path) -> tuple[str, ...] | None:
