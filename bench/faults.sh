@@ -7,7 +7,7 @@
 #   bash bench/faults.sh                          # everything (a few minutes)
 #   bash bench/faults.sh --backends replay --random 20 --seed 7
 #
-# Exit status: the number of failed cases (0: all passed).
+# Exit status: the number of failed cases (0: all passed; capped at 100).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=/dev/null
