@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -41,6 +42,27 @@ def test_report_makes_every_plot_and_the_html(runs):
         assert (out / f"{name}.svg").stat().st_size > 1000
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4 and "http" not in page.split("<body>")[1][:200]
+
+
+def test_report_replaces_its_files_by_rename_never_in_place(runs, tmp_path):
+    """Like every pyharness output, the report's files are written to a temporary name and
+    renamed (a killed report leaves the old file or the new one): an old file that is a
+    hard link keeps its content, where writing in place would change it."""
+    out = tmp_path / "rep"
+    out.mkdir()
+    names = ["pareto.png", "pareto.svg", "configurations.csv", "profile-sites.csv",
+             "profile-timeline.png", "profile-ranks.svg", "report.html"]
+    for n in names:
+        (tmp_path / f"old-{n}").write_text("old")
+        os.link(tmp_path / f"old-{n}", out / n)
+    p = subprocess.run([sys.executable, "-m", "pyharness.report", str(runs / "profile.h5"),
+                        str(runs / "tune.h5"), "--out", str(out), "--html"],
+                       capture_output=True, text=True, cwd=runs)
+    assert p.returncode == 0, p.stderr
+    for n in names:
+        assert (tmp_path / f"old-{n}").read_text() == "old", n
+        assert (out / n).stat().st_nlink == 1 and (out / n).stat().st_size > 100, n
+    assert not list(out.glob("*.tmp.*"))
 
 
 def test_timeline_of_a_real_profile_reaches_each_ranks_peak(runs):

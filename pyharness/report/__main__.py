@@ -64,7 +64,8 @@ def _prediction_table(points) -> str:
 
 
 def _write_points_csv(path, points) -> None:
-    with open(path, "w", newline="") as fh:
+    from .plots import written
+    with written(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "kind", "label", "decision", "strategy", "snapshots", "wall_s",
                     "peak_bytes", "n_inhibited", "inhibited", "gradient_same"])
@@ -74,7 +75,8 @@ def _write_points_csv(path, points) -> None:
 
 
 def _write_sites_csv(path, an) -> None:
-    with open(path, "w", newline="") as fh:
+    from .plots import written
+    with written(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["site", "callee", "instances", "time_gain_wall_s", "time_gain_cpu_s",
                     "peak_change_bytes", "new_peak_bytes", "group"])
@@ -192,7 +194,8 @@ def main(argv=None) -> int:
         for title, text in tables:
             parts.append(f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>")
         parts.append("</body></html>")
-        (out / "report.html").write_text("\n".join(parts))
+        with plots.written(out / "report.html") as tmp:
+            tmp.write_text("\n".join(parts))
         print(f"  {out / 'report.html'}")
     return 0
 

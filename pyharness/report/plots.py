@@ -3,6 +3,7 @@ per-site estimates, rank imbalance. Axes in MiB and seconds."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import matplotlib
@@ -15,7 +16,7 @@ from ..h5io import open_h5, read_str  # noqa: E402
 from ..vocabulary import Decision, MemoryEffect  # noqa: E402
 
 __all__ = ["pareto_plane", "memory_timeline", "stack_envelope", "span_coverage", "site_estimates", "rank_imbalance",
-           "save", "SAVE_DPI"]
+           "save", "written", "SAVE_DPI"]
 
 MIB = 2.0 ** 20
 GROUP_COLOURS = {MemoryEffect.GAIN: "#2a9d8f", MemoryEffect.NEUTRAL: "#8d99ae", MemoryEffect.COST: "#e76f51"}
@@ -23,11 +24,26 @@ STRATEGY_COLOURS = ["#1d3557", "#e63946", "#2a9d8f", "#f4a261"]
 SAVE_DPI = 110       # the resolution figures are saved at (the timeline is drawn for it)
 
 
+@contextlib.contextmanager
+def written(path):
+    """The temporary name to write ``path`` under, renamed onto ``path`` once complete:
+    a killed report leaves the old file or the new one, like every pyharness output."""
+    from ..durable import commit, tmp_name
+    tmp = tmp_name(path)
+    try:
+        yield tmp
+        commit(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def save(fig, out_base) -> list[str]:
     paths = []
     for ext in ("png", "svg"):
         p = f"{out_base}.{ext}"
-        fig.savefig(p, dpi=SAVE_DPI, bbox_inches="tight")
+        with written(p) as tmp:
+            fig.savefig(tmp, format=ext, dpi=SAVE_DPI, bbox_inches="tight")
         paths.append(p)
     plt.close(fig)
     return paths
