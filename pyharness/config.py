@@ -98,7 +98,10 @@ class SiteTable:
                 if close:
                     hints.append(f"'{u}': did you mean {', '.join(close)}?")
             where = f" in {source}" if source else ""
-            msg = (f"unknown site or callee name(s){where}: {', '.join(repr(u) for u in unknown)}. "
+            shown = ", ".join(repr(u) for u in unknown[:5])
+            if len(unknown) > 5:
+                shown += f" and {len(unknown) - 5} more"
+            msg = (f"unknown site or callee name(s){where}: {shown}. "
                    f"Known callees: {', '.join(self.callee_names)}. "
                    f"List the site names with: python -m pyharness.sites --kernel KERNEL")
             if hints:

@@ -552,3 +552,18 @@ def test_a_plan_above_the_budget_says_so_and_what_to_do():
     text = format_table(an, plan=select_under_budget(an, 50))
     assert "DOES NOT FIT" in text and "activate some of the 1 checkpoint(s)" in text
     assert "DOES NOT FIT" not in format_table(an, plan=select_under_budget(an, 140))
+
+
+def test_unknown_names_are_listed_five_at_most():
+    """A configuration of another kernel names nothing of this one: the refusal shows the
+    first five unknown names and how many more, not all of them (29 for streamice's plan
+    given to biogeo: a 2 KB line)."""
+    from pyharness.config import Configuration, SiteTable
+    table = SiteTable(("cg@a.f90:1", "halo@a.f90:2", "main@m.f90"), ("cg", "halo", "main"),
+                      (True, True, False))
+    names = [f"other{i}@x.f90:{i}" for i in range(12)]
+    with pytest.raises(UsageError) as info:
+        Configuration.from_names(table, names, source="plan.config.json")
+    msg = str(info.value)
+    assert "'other4@x.f90:4'" in msg and "other5@" not in msg and "and 7 more" in msg
+    assert "in plan.config.json" in msg and "Known callees: cg, halo." in msg
