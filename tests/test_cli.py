@@ -285,8 +285,9 @@ def test_tune_that_ends_over_budget_fails_and_recommends_nothing(tmp_path, metho
 
 
 def test_resume_refuses_other_settings_of_the_history_and_says_what_to_pass(tmp_path):
-    """D9: --resume took another --flips/--tolerance silently; the history then no
-    longer matched its own attributes."""
+    """D9: --resume took another --flips/--tolerance (and --rounds: how many runs a
+    step's verdict rests on) silently; the history then no longer matched its own
+    attributes, and a resumed run was not the uninterrupted one."""
     proc = _tune1(tmp_path, "--budget", "1.5x", "--max-steps", "0", "--method", "greedy")
     assert proc.returncode == 0, proc.stderr[-2000:]
     import h5py
@@ -296,7 +297,8 @@ def test_resume_refuses_other_settings_of_the_history_and_says_what_to_pass(tmp_
                        (["--flips", "2", "--method", "greedy"], "pass --flips 1"),
                        (["--method", "optimal"], "pass --method greedy"),
                        (["--repeat", "2", "--method", "greedy"], "pass --repeat 1"),
-                       (["--limit", "10MiB", "--method", "greedy"], "pass no --limit")]:
+                       (["--limit", "10MiB", "--method", "greedy"], "pass no --limit"),
+                       (["--rounds", "3", "--method", "greedy"], "pass --rounds 2")]:
         proc = _tune1(tmp_path, "--budget", "1.5x", "--max-steps", "0", "--resume", *args)
         assert proc.returncode == 2, (args, proc.stdout[-1000:])
         assert "cannot resume" in proc.stderr and want in proc.stderr, (args, proc.stderr)

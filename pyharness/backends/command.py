@@ -162,8 +162,9 @@ class CommandBackend(Backend):
                            help="where --build and --run are run (default: the current directory)")
         group.add_argument("--run-on", default="local", choices=["local", "slurm"],
                            help="local: mpiexec -n RANKS (default); slurm: an sbatch job per run "
-                                "(with the slurm options: --partition, --account, --time-limit, "
-                                "--launcher, --sbatch-arg)")
+                                "(tune's slurm options: --partition, --account, --time-limit, "
+                                "--launcher, --sbatch-arg; explore takes --sbatch-arg, its jobs "
+                                "start with srun --mpi=pmix)")
         group.add_argument("--mpiexec", default="mpiexec", metavar="CMD",
                            help="MPI launcher of local runs (default mpiexec)")
         group.add_argument("--mpiexec-arg", action="append", default=[], metavar="ARG",

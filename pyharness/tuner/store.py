@@ -64,13 +64,15 @@ __all__ = ["TuneStore", "IDENTITY_ATTRS", "resolve_path", "relative_path"]
 # what must match for --resume to continue a run: every attribute that defines the
 # history's decisions (a file made before an attribute was recorded is not checked on it)
 IDENTITY_ATTRS = ("kernel", "size", "params", "nranks", "granularity", "strategy", "budget",
-                  "snapshots", "tolerance", "flips", "method", "start", "repeat", "limit")
+                  "snapshots", "tolerance", "flips", "method", "start", "repeat", "limit",
+                  "rounds")
 
 # the option that sets each identity attribute, for the error message
 _OPTION = {"kernel": "--kernel", "size": "--size", "params": "--param", "nranks": "--ranks",
            "granularity": "--granularity", "strategy": "--strategy", "budget": "--budget",
            "snapshots": "--snapshots", "tolerance": "--tolerance", "flips": "--flips",
-           "method": "--method", "start": "--config", "repeat": "--repeat", "limit": "--limit"}
+           "method": "--method", "start": "--config", "repeat": "--repeat", "limit": "--limit",
+           "rounds": "--rounds"}
 
 
 def _same(have, want) -> bool:
