@@ -194,6 +194,13 @@ def read_config_file(path: str | Path, table: SiteTable) -> Configuration:
         names = data.get("inhibited", [])
         if not all(isinstance(n, str) for n in names):
             raise UsageError(f"{p}: 'inhibited' must be a list of site or callee names (strings)")
+        kernel = data.get("kernel")
+        known = {n.lower() for n in (*table.site_names, *table.callee_names)}
+        if kernel and names and not any(n.strip().lower() in known for n in names):
+            # written for another kernel (tune and optimize record it): say so, not 'unknown names'
+            raise UsageError(f"{p} is a configuration of kernel '{kernel}' and names none of the "
+                             f"sites here (its first: '{names[0]}'): give a configuration of the "
+                             "kernel this run or profile is of")
         return Configuration.from_names(table, names, snaps, source=str(p))
     return Configuration.from_names(table, read_name_list(p), 0, source=str(p))
 

@@ -567,3 +567,22 @@ def test_unknown_names_are_listed_five_at_most():
     msg = str(info.value)
     assert "'other4@x.f90:4'" in msg and "other5@" not in msg and "and 7 more" in msg
     assert "in plan.config.json" in msg and "Known callees: cg, halo." in msg
+
+
+def test_a_configuration_of_another_kernel_is_said_to_be_one(tmp_path):
+    """plan.config.json records its kernel: given to another kernel, none of its names is
+    a site there, and the refusal says whose configuration it is. One name of this
+    kernel among them is the usual unknown-name error."""
+    from pyharness.config import SiteTable, read_config_file
+    table = SiteTable(("cg@a.f90:1", "halo@a.f90:2", "main@m.f90"), ("cg", "halo", "main"),
+                      (True, True, False))
+    plan = tmp_path / "plan.config.json"
+    plan.write_text(json.dumps({"inhibited": ["advect@streamice_main.f90:44", "xpay"],
+                                "snapshots": 0, "kernel": "streamice"}))
+    with pytest.raises(UsageError, match="configuration of kernel 'streamice'"):
+        read_config_file(plan, table)
+    plan.write_text(json.dumps({"inhibited": ["cg", "xpay"], "kernel": "streamice"}))
+    with pytest.raises(UsageError, match=r"unknown site or callee name\(s\) in .*'xpay'"):
+        read_config_file(plan, table)
+    plan.write_text(json.dumps({"inhibited": ["CG", "halo@a.f90:2"], "kernel": "mine"}))
+    assert read_config_file(plan, table).inhibited
