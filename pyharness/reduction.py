@@ -693,6 +693,11 @@ def _event_file_contents(where: Path) -> tuple[str, frozenset[str]] | None:
     return _seen.get(where, _read_event_file, missing=lambda _: None)
 
 
+class EventFilesMissing(UsageError):
+    """The event files a profile points to are not beside it (only what needs the raw
+    events is lost: the reduced tables are in the profile itself)."""
+
+
 def check_rank_file(f, rank: int) -> None:
     """Raise a clear :class:`UsageError` if the events of ``rank`` live in an event
     file that is missing or belongs to another run (HDF5 would read zeros).
@@ -707,7 +712,7 @@ def check_rank_file(f, rank: int) -> None:
     where = Path(f.filename).resolve().parent / str(e.attrs["directory"]) / fname
     seen = _event_file_contents(where)
     if seen is None:
-        raise UsageError(f"'{f.filename}': the events of rank {rank} are in '{where}', which is "
+        raise EventFilesMissing(f"'{f.filename}': the events of rank {rank} are in '{where}', which is "
                          f"missing: keep the directory {e.attrs['directory']} beside the profile "
                          "(copy or move them together)")
     run_id, names = seen

@@ -302,3 +302,27 @@ def test_out_that_cannot_be_a_directory_gets_a_message_not_a_traceback(tmp_path,
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     assert f"--out {out}" in p.stderr and "directory" in p.stderr
     assert (tmp_path / "a-file").read_text() == "keep me"
+
+
+def test_a_profile_copied_without_its_event_files_still_gets_its_tables(runs, tmp_path):
+    """profile.h5 copied alone (its .events directory left behind): report stopped with an
+    error after writing the sites CSV. The per-site table needs only the profile's own
+    reduced data (docs/FORMAT.md), so the tables, the CSV and the per-site figure are
+    made; the timeline and the rank imbalance, which need the raw events, are not, and
+    the report says why."""
+    import shutil
+    alone = tmp_path / "alone.h5"
+    shutil.copy(runs / "profile.h5", alone)
+    out = tmp_path / "rep"
+    p = subprocess.run([sys.executable, "-m", "pyharness.report", str(alone), "--out", str(out)],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert "no memory timeline or rank imbalance" in p.stdout
+    assert "keep the directory" in p.stdout           # the reason, with what to do
+    assert (out / "alone-sites.png").exists()
+    assert not (out / "alone-timeline.png").exists() and not (out / "alone-ranks.png").exists()
+    # the same per-site rows as with the events beside it
+    ref = tmp_path / "ref"
+    assert subprocess.run([sys.executable, "-m", "pyharness.report", str(runs / "profile.h5"),
+                           "--out", str(ref)], capture_output=True, cwd=runs).returncode == 0
+    assert (out / "alone-sites.csv").read_text() == (ref / "profile-sites.csv").read_text()

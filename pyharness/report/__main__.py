@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from ..reduction import EventFilesMissing
 from ..mpiutil import run_cli
 from ..units import human_bytes
 from ..vocabulary import MemoryEffect
@@ -158,6 +159,13 @@ def main(argv=None) -> int:
                                                                         out / f"{stem}-timeline")))
             except KeyError:
                 with_events = False
+            except EventFilesMissing as exc:
+                # the tables come from the profile's reduced data; only the drawings of
+                # the raw events are lost
+                with_events = False
+                tables.append((f"{path}: no memory timeline or rank imbalance",
+                               f"{exc}; the tables and per-site figures above come from the "
+                               "profile's reduced data"))
             figures.append(("Per-site estimates: " + path,
                             plots.save(plots.site_estimates(an), out / f"{stem}-sites")))
             if with_events:
