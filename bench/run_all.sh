@@ -10,6 +10,7 @@ mpiexec -n 2 python "$here/bench/bench_adjoint.py" --kernel streamice --size med
 mpiexec -n 2 python "$here/bench/bench_adjoint.py" --kernel biogeo --size medium
 echo "## analysis throughput"; python "$here/bench/bench_analysis.py"
 echo "## tuning: --method optimal against --method greedy"
+python "$here/bench/bench_tune.py" --cases streamice:medium,biogeo:medium --budgets 1.5x,0.95x --rounds 5
 python "$here/bench/bench_tune.py" --budgets 1.5x,0.95x --rounds 5
 echo "## pairs of configuration and time-loop snapshot count"
 python "$here/bench/bench_tune.py" --kernel biogeo --size medium --budgets 0.6x --snapshots 0,2,4 --max-steps 40
