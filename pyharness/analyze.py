@@ -86,6 +86,9 @@ def _model_or_none(profile):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .mpiutil import launched_rank
+    if launched_rank() != 0:
+        return 0          # under mpiexec: one analysis, printed once (rank 0's)
     args = build_parser().parse_args(argv)
     from .analysis import config_files, units
     from .analysis.profiles import analyze_profile

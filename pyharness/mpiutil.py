@@ -18,14 +18,25 @@ import numpy as np
 
 from .errors import PyharnessError
 
-__all__ = ["collective", "CollectiveError", "gather_arrays", "pickled_size", "rank_list", "run_cli",
-           "world"]
+__all__ = ["collective", "CollectiveError", "gather_arrays", "launched_rank", "pickled_size", "rank_list",
+           "run_cli", "world"]
 
 
 def world():
     """mpi4py's COMM_WORLD (imported lazily)."""
     from mpi4py import MPI
     return MPI.COMM_WORLD
+
+
+def launched_rank() -> int:
+    """This process's rank in the job that launched it (mpiexec, srun), 0 outside one,
+    read from the launcher's environment without starting MPI: serial tools (analyze,
+    report) run under ``mpiexec -n N`` do their work, and print, on rank 0 only."""
+    for var in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"):
+        v = os.environ.get(var, "")
+        if v.isdigit():
+            return int(v)
+    return 0
 
 
 def pickled_size(obj) -> int:

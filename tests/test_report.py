@@ -65,6 +65,18 @@ def test_report_replaces_its_files_by_rename_never_in_place(runs, tmp_path):
     assert not list(out.glob("*.tmp.*"))
 
 
+def test_serial_tools_under_mpiexec_print_once(runs):
+    """analyze and report are serial: under mpiexec -n 2 each rank printed the whole table
+    (and report's ranks wrote the same files at once). Rank 0 does the work; an error is
+    said once, with status 2, and nothing hangs."""
+    p = mpirun(2, ["-m", "pyharness.analyze", str(runs / "profile.h5")], cwd=runs)
+    assert p.returncode == 0 and p.stdout.count("SUGGESTED NOCHECKPOINTs") == 1, p.stderr
+    p = mpirun(2, ["-m", "pyharness.report", str(runs / "profile.h5"), "--out", str(runs / "rep-mpi")], cwd=runs)
+    assert p.returncode == 0 and p.stdout.count("written to") == 1, p.stderr
+    p = mpirun(2, ["-m", "pyharness.analyze", str(runs / "missing.h5")], cwd=runs)
+    assert p.returncode == 2 and p.stderr.count("does not exist") == 1 and "Traceback" not in p.stderr
+
+
 def test_timeline_of_a_real_profile_reaches_each_ranks_peak(runs):
     """The drawn curve of every rank of a real 2-rank profile peaks at the largest
     stack size among that rank's events, read with h5py through /events."""

@@ -103,6 +103,9 @@ def _nocheckpoint(path, label) -> tuple[str, list[str]]:
 
 
 def main(argv=None) -> int:
+    from ..mpiutil import launched_rank
+    if launched_rank() != 0:
+        return 0          # under mpiexec: one report, written and printed once (rank 0's)
     ap = argparse.ArgumentParser(prog="python -m pyharness.report", description=__doc__.split("\n")[0])
     ap.add_argument("files", nargs="+", help="profile.h5, tune.h5 or explore.h5 files (overlaid)")
     ap.add_argument("--out", default="report", help="directory for plots, CSV and HTML (default: report)")
