@@ -338,3 +338,31 @@ def test_a_profile_copied_without_its_event_files_still_gets_its_tables(runs, tm
     assert subprocess.run([sys.executable, "-m", "pyharness.report", str(runs / "profile.h5"),
                            "--out", str(ref)], capture_output=True, cwd=runs).returncode == 0
     assert (out / "alone-sites.csv").read_text() == (ref / "profile-sites.csv").read_text()
+
+
+def test_report_draws_the_front_optimize_saved(runs, tmp_path):
+    """optimize --pareto N saves the predicted front 'for the report' (issue 10), but report
+    refused a PLAN.pareto.h5. Now it is drawn on the Pareto plane with the measured points
+    and listed: one row per budget, the plan's time and peak as the file holds them, each
+    peak within its budget."""
+    p = mpirun(1, ["-m", "pyharness.optimize", str(runs / "profile.h5"), "--budget", "1.5x",
+                   "--out", str(tmp_path / "plan"), "--pareto", "3"], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    front = tmp_path / "plan.pareto.h5"
+    with h5py.File(front) as f:
+        budgets = f["pareto/budget_bytes"][()]
+        times = f["pareto/time_s"][()]
+        peaks = f["pareto/peak_bytes"][()].max(axis=1)
+    assert len(budgets) == 3 and np.all(peaks <= budgets)
+    out = tmp_path / "rep"
+    p = subprocess.run([sys.executable, "-m", "pyharness.report", str(front), str(runs / "profile.h5"),
+                        "--out", str(out), "--html"], capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    table = p.stdout.split("the predicted front (optimize --pareto)")[1].split("==")[0]
+    rows = [ln.split() for ln in table.splitlines() if ln.strip() and "optimal" in ln.split()]
+    assert len(rows) == 3
+    assert sorted(float(r[2]) for r in rows) == pytest.approx(sorted(np.round(times, 4)), abs=1e-4)
+    w, h = png_size(out / "pareto.png")
+    assert w > 400 and h > 200
+    # the plane, and the profile's timeline, per-site figure and rank imbalance
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 4

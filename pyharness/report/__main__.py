@@ -107,7 +107,8 @@ def main(argv=None) -> int:
     if launched_rank() != 0:
         return 0          # under mpiexec: one report, written and printed once (rank 0's)
     ap = argparse.ArgumentParser(prog="python -m pyharness.report", description=__doc__.split("\n")[0])
-    ap.add_argument("files", nargs="+", help="profile.h5, tune.h5 or explore.h5 files (overlaid)")
+    ap.add_argument("files", nargs="+", help="profile.h5, tune.h5, explore.h5 or PLAN.pareto.h5 "
+                                             "(optimize --pareto) files (overlaid)")
     ap.add_argument("--out", default="report", help="directory for plots, CSV and HTML (default: report)")
     ap.add_argument("--html", action="store_true", help="also write DIR/report.html (offline, self-contained)")
     ap.add_argument("--granularity", choices=["site", "callee"], default="site")
@@ -174,6 +175,11 @@ def main(argv=None) -> int:
             if with_events:
                 figures.append(("Rank imbalance: " + path,
                                 plots.save(plots.rank_imbalance(path), out / f"{stem}-ranks")))
+        elif kind == "pareto":
+            from .data import saved_front
+            front, text = saved_front(path)
+            tables.append((f"{path}: the predicted front (optimize --pareto)", text))
+            fronts.append((Path(path).name, front))
         else:
             tables.append((f"{path}: measured configurations", _table(pts)))
             pred = [p for p in pts if p.pred_wall is not None]
