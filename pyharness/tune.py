@@ -80,11 +80,18 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
                          "confirm it; greedy: the paper's loop of one run per flip")
     ap.add_argument("--solve-time-limit", type=float, default=60.0, metavar="S",
                     help="--method optimal: seconds for the solver (default 60)")
-    ap.add_argument("--strategy", default="runtime-first", choices=[s.value for s in Strategy])
+    ap.add_argument("--strategy", default="runtime-first", choices=[s.value for s in Strategy],
+                    help="greedy loop: runtime-first proposes the largest time gain that fits; "
+                         "memory-careful takes memory-lowering and memory-neutral units first "
+                         "(default runtime-first; docs/MODEL.md)")
     ap.add_argument("--granularity", default=None, choices=[g.value for g in Granularity],
                     help="decide per call site ($AD NOCHECKPOINT; the default) or per callee "
                          "(-nocheckpoint list; the command backend's only choice)")
-    ap.add_argument("--backend", default="inline", choices=backend_names())
+    ap.add_argument("--backend", default="inline", choices=backend_names(),
+                    help="where each configuration runs: inline (this MPI job, the default), "
+                         "local (a new mpiexec per run), slurm (an sbatch job per run), command "
+                         "(your own build and run: a Tapenade adjoint), replay (a recorded "
+                         "history); `--backend NAME --help` shows its options")
     ap.add_argument("--out", default="tune.h5", help="tuning history (default: tune.h5)")
     ap.add_argument("--config", "--start", dest="config", metavar="FILE",
                     help="the starting configuration: " + CONFIG_HELP + " (--start: the older name)")
@@ -468,7 +475,7 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
             raise PyharnessError(over)
         print(f"  K={args.snapshots}: {over}", flush=True)
         return final
-    _report(args, gran, final, optimal=optimal is not None, guard=loop.guard)
+    _report(args, gran, final, optimal=optimal is not None, guard=loop.guard, cut_off=loop.cut_off)
     return final
 
 
@@ -578,7 +585,8 @@ def _report_guard(st: TuneState, stem: str, out) -> None:
               f"   (list in {stem}.keep-checkpointed.txt)")
 
 
-def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, guard=None) -> None:
+def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, guard=None,
+            cut_off: bool = False) -> None:
     best_keys, best = st.chosen
     choice = _optimal_choice(args.out) if optimal else None
     side = None
@@ -608,6 +616,9 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
     else:
         how = " (method optimal, then the greedy loop)" if optimal else ""
     print(f"\ntuning finished after {st.nsteps - 1} step(s), {st.nruns} run(s)" + how)
+    if cut_off:
+        print(f"  STOPPED BY --max-steps {args.max_steps} with flips still to try: continue with "
+              f"--resume and a larger --max-steps")
     print(f"  start   {st.start.wall:.3f} s  peak {human_bytes(st.start.peak)}/rank")
     print(f"  chosen  {best.wall:.3f} s  peak {human_bytes(best.peak)}/rank "
           f"(budget {human_bytes(st.budget)}/rank)  speed-up {speedup:.2f}x{measured}")

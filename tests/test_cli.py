@@ -290,6 +290,8 @@ def test_resume_refuses_other_settings_of_the_history_and_says_what_to_pass(tmp_
     attributes, and a resumed run was not the uninterrupted one."""
     proc = _tune1(tmp_path, "--budget", "1.5x", "--max-steps", "0", "--method", "greedy")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # every site checkpointed, half the peak again to spend: the loop had flips to try
+    assert "STOPPED BY --max-steps 0 with flips still to try" in proc.stdout
     import h5py
     with h5py.File(tmp_path / "tune.h5") as f:
         before = dict(f.attrs)

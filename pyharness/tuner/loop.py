@@ -92,6 +92,7 @@ class TuneLoop:
         # --method optimal: step record -> the model's prediction, stored with the step
         self.predictor: Callable[[StepRecord], dict] | None = None
         self.attempt_log: list[dict] = []     # the failed attempts of the step being measured
+        self.cut_off = False     # --max-steps stopped the loop with flips still to try
 
     # ------------------------------------------------------------------
     def _measure(self, step: int, inhibited: frozenset[str], suffix: str = "", estimate: bool = True):
@@ -254,6 +255,8 @@ class TuneLoop:
         """One step; False when the loop is finished."""
         st = self.state
         if st.nsteps >= self.max_steps + 1:
+            # stopped by --max-steps: say so when the loop still had something to try
+            self.cut_off = st.propose(self.peak_of if st.flips_per_step > 1 else None) is not None
             return False
         prop = st.propose(self.peak_of if st.flips_per_step > 1 else None)
         if prop is None:
