@@ -123,9 +123,12 @@ def test_resume_refuses_another_size(tmp_path):
     assert len(TuneStore(out).records()) == 2      # untouched
 
 
-def test_failed_steps_are_recorded_retried_and_skipped(tmp_path):
+def test_failed_steps_are_recorded_and_skipped_and_a_stack_limit_not_retried(tmp_path):
     # a hard stack limit a little above the all-checkpointed peak: configurations
-    # that need more fail cleanly; the loop records them, retries once, goes on
+    # that need more fail cleanly; the loop records them and goes on. They are not
+    # retried (--retries 1 is the default): a configuration's stack is the same bytes
+    # every run, so running it again cannot help (a retry of a retryable failure, a
+    # killed Slurm job, is tests/test_slurm.py's)
     proc, probe = tune(tmp_path, 2, "--budget", "1.5x", "--max-steps", "0", name="probe.h5")
     assert proc.returncode == 0, proc.stderr[-2000:]
     peak = TuneStore(probe).records()[0].measurement.peak
@@ -136,7 +139,8 @@ def test_failed_steps_are_recorded_retried_and_skipped(tmp_path):
     failed = [r for r in recs if r.decision == "failed"]
     assert failed, [(r.decision, r.reason) for r in recs]
     for r in failed:
-        assert r.attempts == 2 and "limit" in r.reason
+        assert r.attempts == 1 and "limit" in r.reason
+    assert "running it again cannot help" in proc.stderr
     flips = [r.flips for r in failed]
     assert len(flips) == len(set(flips))       # a failed flip is not tried again
 

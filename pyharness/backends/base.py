@@ -14,6 +14,11 @@ __all__ = ["Backend", "Measurement", "RunFailed", "RunRequest", "get_backend", "
            "backend_names", "measurement_from_profile"]
 
 
+# how the runtime says a run went over --limit (fortran/runtime/ph_adstack.c; the replay
+# backend says it the same way)
+STACK_LIMIT_TEXT = "AD stack limit exceeded"
+
+
 class RunFailed(PyharnessError):
     """A run did not produce a profile (crashed, cancelled, timed out, bad input)."""
 
@@ -22,7 +27,9 @@ class RunFailed(PyharnessError):
         self.state = state
         self.exit_code = exit_code
         self.job_id = job_id
-        self.retryable = retryable      # False: running it again cannot help (a build error)
+        # False: running it again cannot help (a build error; the AD stack limit, which the
+        # same configuration exceeds by the same bytes every time)
+        self.retryable = retryable and STACK_LIMIT_TEXT not in message
         super().__init__(message)
 
 

@@ -120,8 +120,10 @@ class TuneLoop:
                 # one write: this attempt is over (no job in flight) and recorded
                 self.store.update_pending(profile=path, job_id="", attempts=log)
                 again = attempt <= self.retries and exc.retryable
+                gone = "the start cannot be run" if step == 0 and not suffix else "skipping this flip"
                 self._note(f"step {step}{suffix}: run failed ({exc.state}): {exc} "
-                           + ("- retrying" if again else "- skipping this flip"))
+                           + ("- retrying" if again else
+                              f"- {gone}" + ("" if exc.retryable else " (running it again cannot help)")))
                 if not again:
                     return None, {}, attempt, failure
                 continue
