@@ -97,7 +97,7 @@ def pareto_plane(points, title: str = "Peak stack vs adjoint run time", predicte
         col = STRATEGY_COLOURS[i % len(STRATEGY_COLOURS)]
         name = strategy or "tune"
         if pts[0].snapshots or same_strategy:     # e.g. the histories of a pair search
-            name += f", K={pts[0].snapshots} ({Path(src).name})"
+            name += f", K={pts[0].snapshots}, {Path(src).name}"
         path = [p for p in pts if p.decision is not None and p.decision.kept]
         ax.plot([p.wall for p in path], [p.peak / MIB for p in path], "-o", color=col, ms=5,
                 label=f"tuning path: {name}", zorder=3)
