@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
 import sys
 from pathlib import Path
 
@@ -57,7 +56,7 @@ from .tuner.guard import GradientGuard
 from .tuner.loop import BudgetUnreachable, DecisionUnits, TuneLoop
 from .tuner.optimal import OptimalStep
 from .tuner.progress import Progress
-from .tuner.state import TuneState
+from .tuner.state import TuneState, compare_rounds
 from .tuner.store import TuneStore
 from .tuner.strategy import Strategy
 from .units import Budget, human_bytes, parse_budget, parse_size
@@ -334,7 +333,7 @@ def _report_pairs(args, gran: DecisionUnits, results) -> None:
     rows = []
     for k, out, st in results:
         keys, best = st.chosen
-        choice = _optimal_choice(out) if args.method == "optimal" else None
+        choice = _optimal_choice(TuneStore(out).records()) if args.method == "optimal" else None
         if choice is not None:       # the model's optimum, confirmed by its run
             keys, best = choice[0], choice[1]
         rows.append({"snapshots": k, "history": out, "start_wall": st.start.wall,
@@ -512,12 +511,13 @@ def _optimal_phase(optimal: "OptimalStep", loop: TuneLoop) -> bool:
     return ok
 
 
-def _optimal_choice(out) -> tuple | None:
+def _optimal_choice(records) -> tuple | None:
     """(inhibited units, measurement, prediction, every accepted optimal step) of the
-    last accepted optimal step (the calibrated second choice when it was kept), else None."""
+    last accepted optimal step (the calibrated second choice when it was kept) among a
+    history's ``records``, else None."""
     got = None
     accepted = []
-    for r in TuneStore(out).records():
+    for r in records:
         if r.phase == "optimal" and r.decision == "accepted" and "greedy" not in r.reason:
             accepted.append(r)
             got = frozenset(r.inhibited), r.measurement, r.prediction
@@ -537,7 +537,8 @@ def _side_by_side(accepted, start_wall: float) -> tuple[float, str]:
     for r in accepted:
         than = "the first choice" if "calibrated_from" in (r.prediction or {}) else "the start"
         if r.rounds_incumbent and r.rounds_candidate:
-            inc, cand = statistics.median(r.rounds_incumbent), statistics.median(r.rounds_candidate)
+            v = compare_rounds(r.rounds_incumbent, r.rounds_candidate)     # the loop's medians
+            inc, cand = v.incumbent_s, v.candidate_s
             parts.append(f"step {r.step}: median {cand:.3f} s against {than}'s {inc:.3f} s, "
                          f"{len(r.rounds_candidate)} and {len(r.rounds_incumbent)} run(s) alternately")
         else:
@@ -566,10 +567,10 @@ def _report_unconfirmed(args, gran: DecisionUnits, st: TuneState, plan) -> None:
     print(f"  history: {args.out}")
 
 
-def _report_guard(st: TuneState, stem: str, out) -> None:
+def _report_guard(st: TuneState, stem: str, records) -> None:
     """Say plainly which configurations the gradient guard rejected and what must stay
     checkpointed; the callees go to STEM.keep-checkpointed.txt as well."""
-    rejected = [r for r in TuneStore(out).records() if r.grad_differs]
+    rejected = [r for r in records if r.grad_differs]
     if not rejected:
         return
     print(f"  {len(rejected)} configuration(s) CHANGED THE GRADIENT and were never chosen "
@@ -588,7 +589,8 @@ def _report_guard(st: TuneState, stem: str, out) -> None:
 def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, guard=None,
             cut_off: bool = False) -> None:
     best_keys, best = st.chosen
-    choice = _optimal_choice(args.out) if optimal else None
+    records = TuneStore(args.out).records()       # read once for everything said below
+    choice = _optimal_choice(records) if optimal else None
     side = None
     if choice is not None:       # confirmed by its run: the model's optimum, not the luckier sample
         best_keys, best, pred, side = choice
@@ -610,7 +612,7 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
     if choice is not None:
         how = " (method optimal)"
     elif optimal and st.nsteps >= args.max_steps + 1 and not any(
-            r.phase not in ("start", "optimal") for r in TuneStore(args.out).records()):
+            r.phase not in ("start", "optimal") for r in records):
         how = (f" (method optimal, its choice not kept; --max-steps {args.max_steps} left "
                "the greedy loop no step)")
     else:
@@ -641,7 +643,7 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
         print("  gradient bitwise identical to the start's (every measured configuration was compared)")
     else:     # cannot happen for a chosen configuration: the guard rejects it first
         print("  WARNING: the chosen configuration's gradient DIFFERS from the start's")
-    _report_guard(st, stem, args.out)
+    _report_guard(st, stem, records)
     print(f"  configuration: {stem}.config.json")
     print(f"  Tapenade: {cfg.tapenade_option(table)}   (list in {stem}.nocheckpoint.txt)")
     partial = cfg.partially_inhibited_callees(table)

@@ -64,6 +64,19 @@ def _prediction_table(points) -> str:
     return "\n".join(lines)
 
 
+def _front_table(attrs, rows) -> str:
+    """The plans of a saved front (:func:`~pyharness.report.data.saved_front`)."""
+    lines = [f"predicted by the cost model ({attrs.get('kernel', '')}, {int(attrs.get('nranks', 0))} "
+             f"rank(s), granularity {attrs.get('granularity', '')}, from {attrs.get('profile', '')}); "
+             f"the profiled configuration: {float(attrs.get('profiled_time_s', float('nan'))):.4f} s, "
+             f"peak {human_bytes(int(attrs.get('profiled_peak_bytes', 0)))}/rank",
+             f"{'budget':>12} {'time':>10} {'peak':>12} {'inhibited':>9}  {'status':<12} {'gap':>8} {'solve':>8}"]
+    for r in rows:
+        lines.append(f"{human_bytes(int(r['budget'])):>12} {r['time']:>10.4f} {human_bytes(int(r['peak'])):>12} "
+                     f"{r['inhibited']:>9}  {r['status']:<12} {100 * r['gap']:>7.3g}% {r['solve_s']:>7.2f}s")
+    return "\n".join(lines)
+
+
 def _write_points_csv(path, points) -> None:
     from .plots import written
     with written(path) as tmp, open(tmp, "w", newline="") as fh:
@@ -177,9 +190,9 @@ def main(argv=None) -> int:
                                 plots.save(plots.rank_imbalance(path), out / f"{stem}-ranks")))
         elif kind == "pareto":
             from .data import saved_front
-            front, text = saved_front(path)
-            tables.append((f"{path}: the predicted front (optimize --pareto)", text))
-            fronts.append((Path(path).name, front))
+            attrs, rows = saved_front(path)
+            tables.append((f"{path}: the predicted front (optimize --pareto)", _front_table(attrs, rows)))
+            fronts.append((Path(path).name, [(float(r["time"]), int(r["peak"])) for r in rows]))
         else:
             tables.append((f"{path}: measured configurations", _table(pts)))
             pred = [p for p in pts if p.pred_wall is not None]

@@ -42,30 +42,19 @@ def file_kind(path) -> str:
         return str(f.attrs["kind"])
 
 
-def saved_front(path) -> tuple[list[tuple[float, int]], str]:
+def saved_front(path) -> tuple[dict, list[dict]]:
     """The front ``optimize --pareto N`` saved (docs/FORMAT.md, ``kind = pareto``):
-    ([(predicted time s, peak bytes of the largest rank)], a table of its plans)."""
-    from ..units import human_bytes
+    (the file's attributes, one row per budget: budget, time (s), peak (bytes, largest
+    rank), inhibited (count), status, gap, solve_s)."""
     with open_h5(path, ("pareto",)) as f:
         g = f["pareto"]
-        budget = g["budget_bytes"][()]
-        time_s = g["time_s"][()]
-        peak = np.max(g["peak_bytes"][()], axis=1)
-        status = read_str(g["status"])
-        gap = g["gap"][()]
-        solve = g["solve_s"][()]
-        inh = [len(json.loads(x)) for x in read_str(g["inhibited"])]
-        prof_t = float(f.attrs.get("profiled_time_s", np.nan))
-        prof_p = int(f.attrs.get("profiled_peak_bytes", 0))
-        who = f"{f.attrs.get('kernel', '')}, {int(f.attrs.get('nranks', 0))} rank(s), " \
-              f"granularity {f.attrs.get('granularity', '')}, from {f.attrs.get('profile', '')}"
-    lines = [f"predicted by the cost model ({who}); the profiled configuration: "
-             f"{prof_t:.4f} s, peak {human_bytes(prof_p)}/rank",
-             f"{'budget':>12} {'time':>10} {'peak':>12} {'inhibited':>9}  {'status':<12} {'gap':>8} {'solve':>8}"]
-    for b, t, pk, st, gp, sv, n in zip(budget, time_s, peak, status, gap, solve, inh):
-        lines.append(f"{human_bytes(int(b)):>12} {t:>10.4f} {human_bytes(int(pk)):>12} {n:>9}  "
-                     f"{st:<12} {100 * gp:>7.3g}% {sv:>7.2f}s")
-    return [(float(t), int(pk)) for t, pk in zip(time_s, peak)], "\n".join(lines)
+        cols = dict(budget=g["budget_bytes"][()], time=g["time_s"][()],
+                    peak=np.max(g["peak_bytes"][()], axis=1), status=read_str(g["status"]),
+                    gap=g["gap"][()], solve_s=g["solve_s"][()],
+                    inhibited=[len(json.loads(x)) for x in read_str(g["inhibited"])])
+        attrs = dict(f.attrs)
+    rows = [dict(zip(cols, vals)) for vals in zip(*cols.values())]
+    return attrs, rows
 
 
 def _profile_point(path, label="") -> Point:

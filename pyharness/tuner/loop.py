@@ -256,11 +256,11 @@ class TuneLoop:
     def step(self) -> bool:
         """One step; False when the loop is finished."""
         st = self.state
+        prop = st.propose(self.peak_of if st.flips_per_step > 1 else None)
         if st.nsteps >= self.max_steps + 1:
             # stopped by --max-steps: say so when the loop still had something to try
-            self.cut_off = st.propose(self.peak_of if st.flips_per_step > 1 else None) is not None
+            self.cut_off = prop is not None
             return False
-        prop = st.propose(self.peak_of if st.flips_per_step > 1 else None)
         if prop is None:
             if st.over_budget:
                 raise BudgetUnreachable(
