@@ -567,7 +567,7 @@ def _report_unconfirmed(args, gran: DecisionUnits, st: TuneState, plan) -> None:
     print(f"  history: {args.out}")
 
 
-def _report_guard(st: TuneState, stem: str, records) -> None:
+def _report_guard(st: TuneState, stem: str, out, records) -> None:
     """Say plainly which configurations the gradient guard rejected and what must stay
     checkpointed; the callees go to STEM.keep-checkpointed.txt as well."""
     rejected = [r for r in records if r.grad_differs]
@@ -643,7 +643,7 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
         print("  gradient bitwise identical to the start's (every measured configuration was compared)")
     else:     # cannot happen for a chosen configuration: the guard rejects it first
         print("  WARNING: the chosen configuration's gradient DIFFERS from the start's")
-    _report_guard(st, stem, records)
+    _report_guard(st, stem, args.out, records)
     print(f"  configuration: {stem}.config.json")
     print(f"  Tapenade: {cfg.tapenade_option(table)}   (list in {stem}.nocheckpoint.txt)")
     partial = cfg.partially_inhibited_callees(table)
