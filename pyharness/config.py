@@ -22,15 +22,34 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 
 from .durable import commit
 from .errors import UsageError
 
-__all__ = ["SiteTable", "Configuration", "read_config_file", "read_name_list", "write_name_list",
-           "write_config_json", "write_text_atomic"]
+__all__ = ["SiteTable", "Configuration", "nocheckpoint_list", "read_config_file", "read_name_list",
+           "write_name_list", "write_config_json", "write_text_atomic"]
+
+
+def nocheckpoint_list(inhibited: Iterable[str], sites_of: Mapping[str, Iterable[str]]) -> list[str]:
+    """Tapenade's ``-nocheckpoint`` rule on names: the callees every one of whose sites
+    is inhibited, sorted.
+
+    ``inhibited`` names the inhibited sites; ``sites_of`` maps each callee to the names of
+    all its sites, inhibited or not. A callee with no site is never listed (there is
+    nothing of it to inhibit). The one rule behind :meth:`Configuration.nocheckpoint_callees`
+    (a kernel's :class:`SiteTable`), ``python -m pyharness.report --nocheckpoint`` (names
+    read from a file, without the kernel) and analyze's proposed list.
+    """
+    inh = set(inhibited)
+    out = []
+    for callee, sites in sites_of.items():
+        sites = list(sites)
+        if sites and all(s in inh for s in sites):
+            out.append(callee)
+    return sorted(out)
 
 
 @dataclass(frozen=True)
@@ -144,8 +163,9 @@ class Configuration:
 
     def nocheckpoint_callees(self, table: SiteTable) -> list[str]:
         """Callees all of whose sites are inhibited: Tapenade's -nocheckpoint list."""
-        inh = self.indices(table)
-        return [c for c in table.callee_names if all(i in inh for i in table.sites_of_callee(c))]
+        inhibited = (table.names[i] for i in self.indices(table))
+        return nocheckpoint_list(inhibited, {c: [table.names[i] for i in table.sites_of_callee(c)]
+                                             for c in table.callee_names})
 
     def partially_inhibited_callees(self, table: SiteTable) -> list[str]:
         """Callees with some but not all sites inhibited (need $AD NOCHECKPOINT per site)."""

@@ -198,6 +198,23 @@ def test_budget_greedy_by_hand():
     assert not plan.over_budget and select_under_budget(an, 90).over_budget
 
 
+def test_the_budget_list_follows_the_one_nocheckpoint_rule(monkeypatch):
+    """analyze's proposed list is config.nocheckpoint_list's (the rule Configuration and
+    report --nocheckpoint apply too), not a copy of it."""
+    import pyharness.analysis.suggestions as suggestions
+    from pyharness.config import nocheckpoint_list
+    seen = []
+
+    def spy(inhibited, sites_of):
+        seen.append({c: sorted(s) for c, s in sites_of.items()})
+        return nocheckpoint_list(inhibited, sites_of)
+
+    monkeypatch.setattr(suggestions, "nocheckpoint_list", spy)
+    plan = select_under_budget(hand_analysis(inhibited=("e@h.f90:9",)), 115)
+    assert plan.nocheckpoint == ("b", "e") and len(seen) == 1
+    assert seen[0]["b"] == ["b@f.f90:2", "b@g.f90:3"] and seen[0]["e"] == ["e@h.f90:9"]
+
+
 def test_budget_partial_callee():
     an = hand_analysis()
     s = suggest(an, exclude=["b@g.f90:3"])

@@ -25,6 +25,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..config import nocheckpoint_list
 from .ranks import (Analysis, Granularity, GroupEstimate, MemoryEffect, json_number,
                     slowest_rank_gain)
 from .units import human_bytes
@@ -205,7 +206,7 @@ def _callee_list(analysis: Analysis, chosen: Sequence[GroupEstimate]) -> tuple[t
         c = s.split("@", 1)[0].lower()
         if c:
             by_callee.setdefault(c, set()).add(s)
-    full = sorted(c for c, sites in by_callee.items() if sites and sites <= sel_sites)
+    full = nocheckpoint_list(sel_sites, by_callee)
     partial = sorted(s for e in chosen for s in e.sites
                      if e.callee.lower() not in full)
     return tuple(full), tuple(partial)

@@ -24,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..config import nocheckpoint_list
 from ..errors import UsageError
 from ..reduction import EventFilesMissing
 from ..mpiutil import run_cli
@@ -110,7 +111,7 @@ def _nocheckpoint(path, label) -> tuple[str, list[str]]:
     for n in (*units, *names):
         sites_of.setdefault(n.split("@")[0].lower(), set()).add(n)
     inhibited = set(names)
-    full = sorted(c for c, sites in sites_of.items() if sites <= inhibited)
+    full = nocheckpoint_list(inhibited, sites_of)
     partial = sorted(n for n in inhibited if n.split("@")[0].lower() not in full)
     return '-nocheckpoint "' + " ".join(full) + '"', partial
 
