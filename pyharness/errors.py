@@ -17,6 +17,7 @@ class FortranError(PyharnessError, RuntimeError):
     def __init__(self, routine: str, code: int, message: str):
         self.routine = routine
         self.code = code
+        self.detail = message.strip()       # the message without routine and status
         super().__init__(f"{routine}: {message.strip()} (status {code})")
 
 

@@ -25,7 +25,7 @@ from .binomial import binomial_adjoint
 from .cli_common import add_config_args, add_kernel_args, config_from_args, setup_kernel
 from .config import Configuration, SiteTable
 from .durable import OutputLock, remove_stale_tmp
-from .errors import UsageError
+from .errors import StackLimitError, UsageError
 from .h5io import atomic_h5, check_writable, str_array
 from .faults import stop_at
 from .mpiutil import collective, pickled_size, run_cli
@@ -37,6 +37,45 @@ EVENT_FIELDS = ("kind", "loc", "wall_ns", "cpu_ns", "stack")
 # written when the events carry it (every run since trace format 2; absent in older
 # profiles and in profiles ingested from version-1 traces)
 CTL_FIELD = "ctl_bits"
+
+
+# the runtime's own advice at the end of its limit message (fortran/runtime/ph_adstack.c):
+# it cannot know the configuration, so run_adjoint, which does, says what can help
+_RUNTIME_LIMIT_ADVICE = ": raise the limit"
+
+
+def stack_limit_advice(kernel, table: SiteTable, config: Configuration) -> str:
+    """What can make a run that went over the AD stack limit fit, under ``config``.
+
+    With sites inhibited, checkpointing some of them again lowers the stack; with every
+    site already checkpointed it cannot, and saying so keeps the user from looking for
+    checkpoints to activate: a higher limit, the time loop's snapshots, or inhibiting
+    the sites whose inhibition lowers the peak (analyze's lowers-peak group) remain.
+    """
+    limit = "raise the limit (--limit SIZE; PYHARNESS_LIMIT for jobs/profile.sbatch)"
+    n_inhibited = len(config.indices(table))
+    if n_inhibited:
+        return (f"{n_inhibited} of {len(table.site_indices)} checkpoint sites are inhibited: "
+                f"activate more checkpoints, or {limit}")
+    if config.snapshots > 1:
+        loop = (f", hold fewer time-loop snapshots (--snapshots below {config.snapshots}: each "
+                "one held is a state on the stack)")
+    elif config.snapshots == 0 and getattr(kernel, "supports_time_stepping", False):
+        loop = ", checkpoint the time loop binomially (--snapshots K)"
+    else:
+        loop = ""
+    return (f"every checkpoint site is already active, so activating checkpoints cannot help: "
+            f"{limit}{loop}, or inhibit sites whose inhibition lowers the peak (the lowers-peak "
+            "group of python -m pyharness.analyze on a profile run without the limit)")
+
+
+def _advised(exc: StackLimitError, kernel, table: SiteTable, config: Configuration) -> StackLimitError:
+    """The runtime's limit error with the advice that fits ``config``."""
+    detail = exc.detail
+    if detail.endswith(_RUNTIME_LIMIT_ADVICE):
+        detail = detail[:-len(_RUNTIME_LIMIT_ADVICE)]
+    return StackLimitError(exc.routine, exc.code,
+                           f"{detail}: {stack_limit_advice(kernel, table, config)}")
 
 
 @dataclass(frozen=True)
@@ -106,6 +145,8 @@ def run_adjoint(comm, kernel, table: SiteTable, config: Configuration, *,
                     cost, grad, _ = binomial_adjoint(kernel, ctrl, config.snapshots)
                 else:
                     cost, grad = kernel.adjoint(ctrl)
+            except StackLimitError as exc:
+                raise _advised(exc, kernel, table, config) from None
             finally:
                 w1, c1 = runtime.clocks()
                 runtime.enable_profiling(False)

@@ -181,6 +181,47 @@ def test_stack_limit_fails_cleanly_and_keeps_existing_output(tmp_path):
     assert proc.returncode != 0
     assert "AD stack limit exceeded" in proc.stderr
     assert out.read_bytes() == b"previous results"      # nothing lost
+    # no --nocheckpoint, no --config: every site is checkpointed, so the advice cannot be
+    # to activate more checkpoints; it names the limit's option, and the time loop's
+    # binomial checkpointing (every kernel has the time-stepping interface, README)
+    assert "every checkpoint site is already active" in proc.stderr, proc.stderr
+    assert "activate more checkpoints" not in proc.stderr
+    assert "--limit SIZE" in proc.stderr and "PYHARNESS_LIMIT" in proc.stderr
+    assert "--snapshots K" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_stack_limit_with_sites_inhibited_advises_activating_checkpoints(tmp_path):
+    sites = json.loads(subprocess.run([sys.executable, "-m", "pyharness.sites", "--kernel", "streamice",
+                                       "--json"], capture_output=True, text=True, check=True,
+                                      cwd=tmp_path).stdout)
+    two = [sites[0]["name"], sites[1]["name"]]         # two sites named: two inhibited
+    proc = mpirun(1, ["-m", "pyharness.profile", "--kernel", "streamice", "--limit", "1KiB",
+                      "--nocheckpoint", ",".join(two), "--out", str(tmp_path / "p.h5")], cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "AD stack limit exceeded" in proc.stderr, proc.stderr
+    assert f"2 of {len(sites)} checkpoint sites are inhibited: activate more checkpoints" in proc.stderr
+    assert "already active" not in proc.stderr and "--limit SIZE" in proc.stderr
+
+
+def test_stack_limit_advice_on_the_time_loop_follows_the_snapshot_count():
+    """Each snapshot the revolve schedule holds is a state on the stack (README, binomial
+    checkpointing): with K > 1 fewer help; with K = 1 there is no fewer (0 tapes the whole
+    loop); a kernel without a time-stepping interface gets no time-loop advice."""
+    from pyharness.config import Configuration, SiteTable
+    from pyharness.profile import stack_limit_advice
+
+    class Stepping:
+        supports_time_stepping = True
+
+    table = SiteTable(("f@a.f90:1", "g@a.f90:2"), ("f", "g"), (True, True))
+    assert "--snapshots below 4" in stack_limit_advice(Stepping(), table, Configuration(snapshots=4))
+    assert "--snapshots" not in stack_limit_advice(Stepping(), table, Configuration(snapshots=1))
+    assert "--snapshots K" in stack_limit_advice(Stepping(), table, Configuration())
+    assert "--snapshots" not in stack_limit_advice(object(), table, Configuration())
+    inhibited = Configuration(frozenset({"g@a.f90:2"}))
+    assert stack_limit_advice(Stepping(), table, inhibited).startswith(
+        "1 of 2 checkpoint sites are inhibited: activate more checkpoints")
 
 
 # ---------------------------------------------------------------- issue 13: bad input, said once

@@ -139,7 +139,7 @@ COLD static int make_room(uint64_t n) {
     char msg[256];
     snprintf(msg, sizeof msg,
              "AD stack limit exceeded: %llu bytes needed on this rank, limit %llu: "
-             "raise the limit or activate more checkpoints",
+             "raise the limit",
              (unsigned long long)(need + S.ext), (unsigned long long)S.limit);
     set_error(1, msg);
     S.limit_hit = 1;
