@@ -113,7 +113,7 @@ def test_job_over_its_time_limit(slurm, tmp_path):
 def test_resume_after_driver_killed_while_a_job_runs(slurm, tmp_path):
     out = tmp_path / "tune.h5"
     cmd = [sys.executable, "-m", "pyharness.tune", "--method", "greedy", "--kernel", "calltree", "--param", "nsteps=300",
-           "--backend", "slurm", "--ranks", "2", "--budget", "1.5x", "--max-steps", "2", "--no-progress",
+           "--backend", "slurm", "--ranks", "2", "--budget", "1.5x", "--max-steps", "2", "--rounds", "1", "--no-progress",
            "--sbatch-arg=--overcommit", "--time-limit", "10", "--out", str(out)]
     p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     pending = None
