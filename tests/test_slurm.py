@@ -112,7 +112,7 @@ def test_job_over_its_time_limit(slurm, tmp_path):
 
 def test_resume_after_driver_killed_while_a_job_runs(slurm, tmp_path):
     out = tmp_path / "tune.h5"
-    cmd = [sys.executable, "-m", "pyharness.tune", "--method", "greedy", "--kernel", "calltree", "--param", "nsteps=300",
+    cmd = [sys.executable, "-m", "pyharness.tune", "--method", "greedy", "--kernel", "calltree", "--param", "nsteps=100",
            "--backend", "slurm", "--ranks", "2", "--budget", "1.5x", "--max-steps", "2", "--rounds", "1", "--no-progress",
            "--sbatch-arg=--overcommit", "--time-limit", "10", "--out", str(out)]
     p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -129,6 +129,11 @@ def test_resume_after_driver_killed_while_a_job_runs(slurm, tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert pending is not None, "no job was submitted"
+    # the job was still in flight when its driver died (else this would test the
+    # collection of a finished job, which the fault tests below do)
+    state = subprocess.run(["squeue", "-h", "-o", "%T", "-j", str(pending["job_id"])],
+                           capture_output=True, text=True).stdout.strip()
+    assert state in ("PENDING", "CONFIGURING", "RUNNING"), state
     proc = subprocess.run(cmd + ["--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     recs = TuneStore(out).records()
