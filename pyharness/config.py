@@ -29,8 +29,14 @@ import numpy as np
 from .durable import commit
 from .errors import UsageError
 
-__all__ = ["SiteTable", "Configuration", "nocheckpoint_list", "read_config_file", "read_name_list",
+__all__ = ["SiteTable", "Configuration", "callee_of", "nocheckpoint_list", "read_config_file", "read_name_list",
            "write_name_list", "write_config_json", "write_text_atomic"]
+
+
+def callee_of(name: str) -> str:
+    """The callee of a site name: ``cg_solve@streamice_main.f90:42`` -> ``cg_solve``
+    (lower case, as Tapenade's options take it)."""
+    return name.split("@", 1)[0].lower()
 
 
 def nocheckpoint_list(inhibited: Iterable[str], sites_of: Mapping[str, Iterable[str]]) -> list[str]:

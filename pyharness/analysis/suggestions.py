@@ -25,7 +25,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..config import nocheckpoint_list
+from ..config import callee_of, nocheckpoint_list
 from .ranks import (Analysis, Granularity, GroupEstimate, MemoryEffect, json_number,
                     slowest_rank_gain)
 from .units import human_bytes
@@ -203,7 +203,7 @@ def _callee_list(analysis: Analysis, chosen: Sequence[GroupEstimate]) -> tuple[t
         if c:
             by_callee.setdefault(c, set()).update(groups.sites[g])
     for s in inhibited:
-        c = s.split("@", 1)[0].lower()
+        c = callee_of(s)
         if c:
             by_callee.setdefault(c, set()).add(s)
     full = nocheckpoint_list(sel_sites, by_callee)

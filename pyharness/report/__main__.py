@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import nocheckpoint_list
+from ..config import callee_of, nocheckpoint_list
 from ..errors import UsageError
 from ..reduction import EventFilesMissing
 from ..mpiutil import run_cli
@@ -43,8 +43,8 @@ def _table(points) -> str:
                      f"{'same' if p.grad_ok else 'DIFFERS'}")
     bad = [p for p in points if not p.grad_ok]
     if bad:
-        good = {n.split("@", 1)[0].lower() for p in points if p.grad_ok for n in p.inhibited}
-        keep = sorted({n.split("@", 1)[0].lower() for p in bad for n in p.inhibited} - good)
+        good = {callee_of(n) for p in points if p.grad_ok for n in p.inhibited}
+        keep = sorted({callee_of(n) for p in bad for n in p.inhibited} - good)
         lines.append(f"\n{len(bad)} configuration(s) CHANGED THE GRADIENT: never chosen, not on the Pareto front")
         if keep:
             lines.append("MUST STAY CHECKPOINTED (inhibited only where the gradient changed): " + ", ".join(keep))
@@ -109,10 +109,10 @@ def _nocheckpoint(path, label) -> tuple[str, list[str]]:
     units = all_units(path) or names
     sites_of: dict[str, set[str]] = {}
     for n in (*units, *names):
-        sites_of.setdefault(n.split("@")[0].lower(), set()).add(n)
+        sites_of.setdefault(callee_of(n), set()).add(n)
     inhibited = set(names)
     full = nocheckpoint_list(inhibited, sites_of)
-    partial = sorted(n for n in inhibited if n.split("@")[0].lower() not in full)
+    partial = sorted(n for n in inhibited if callee_of(n) not in full)
     return '-nocheckpoint "' + " ".join(full) + '"', partial
 
 

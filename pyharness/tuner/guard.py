@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import callee_of
 from ..errors import UsageError
 
 __all__ = ["GradientComparison", "GradientGuard", "load_gradient_file", "callee_of"]
@@ -111,7 +112,3 @@ class GradientGuard:
         return GradientComparison(False, f"relative difference {rel:.2e} > tolerance {self.rtol:g} "
                                          f"({path} against {ref_path})", rel)
 
-
-def callee_of(key: str) -> str:
-    """The callee of a decision unit: ``cg_solve@streamice_main.f90:42`` -> ``cg_solve``."""
-    return key.split("@", 1)[0].lower()
