@@ -29,7 +29,7 @@ import numpy as np
 from .durable import commit
 from .errors import UsageError
 
-__all__ = ["SiteTable", "Configuration", "callee_of", "nocheckpoint_list", "read_config_file", "read_name_list",
+__all__ = ["SiteTable", "Configuration", "callee_of", "gradient_suspects", "nocheckpoint_list", "read_config_file", "read_name_list",
            "write_name_list", "write_config_json", "write_text_atomic"]
 
 
@@ -37,6 +37,19 @@ def callee_of(name: str) -> str:
     """The callee of a site name: ``cg_solve@streamice_main.f90:42`` -> ``cg_solve``
     (lower case, as Tapenade's options take it)."""
     return name.split("@", 1)[0].lower()
+
+
+def gradient_suspects(differ: Iterable[Iterable[str]], same: Iterable[Iterable[str]]) -> list[str]:
+    """The callees inhibited only in configurations whose gradient changed, sorted.
+
+    ``differ`` and ``same`` hold, per configuration, the names of its inhibited sites
+    (configurations whose gradient differs from the reference's, and those whose
+    gradient is the same). A callee also inhibited in a configuration that kept the
+    gradient is cleared: its inhibition alone does not change it. The rule behind
+    "must stay checkpointed" in explore's gradient guard and in report's table.
+    """
+    cleared = {callee_of(n) for inh in same for n in inh}
+    return sorted({callee_of(n) for inh in differ for n in inh} - cleared)
 
 
 def nocheckpoint_list(inhibited: Iterable[str], sites_of: Mapping[str, Iterable[str]]) -> list[str]:

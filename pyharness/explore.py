@@ -38,7 +38,7 @@ from .backends import RunFailed, RunRequest, add_backend_arguments, backend_name
 from .backends.base import measurement_from_profile
 from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, check_count, check_out_path,
                          config_from_args, parse_snapshots, setup_kernel)
-from .config import Configuration, callee_of, write_config_json
+from .config import Configuration, gradient_suspects, write_config_json
 from .durable import OutputLock, remove_stale_outputs
 from .errors import PyharnessError, UsageError
 from .faults import stop_at
@@ -327,8 +327,7 @@ def _guard_gradients(out: Path, guard=None) -> None:
     if not differ:
         print(f"gradient guard: every configuration's gradient is {how} the all-checkpointed one's")
         return
-    cleared = {callee_of(n) for _, inh in same for n in inh}
-    suspects = sorted({callee_of(n) for _, inh in differ for n in inh} - cleared)
+    suspects = gradient_suspects((inh for _, inh in differ), (inh for _, inh in same))
     print(f"gradient guard: {len(differ)} of {len(differ) + len(same)} configurations CHANGED THE "
           f"GRADIENT (grad_same=False in {out}; samples {', '.join(n for n, _ in differ[:10])}"
           f"{', ...' if len(differ) > 10 else ''})")

@@ -70,3 +70,22 @@ def test_the_kernel_table_the_report_and_analyze_apply_the_same_function(tmp_pat
     option, partial = report._nocheckpoint(tmp_path / "tune.h5", "1")
     assert option == '-nocheckpoint "viscosity"' and partial == ["halo_exchange@a.f90:2"]
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("differ,same,suspects", [
+    # the only configuration that changed the gradient inhibited two callees; one of them
+    # was also inhibited where the gradient stayed: only the other is suspected
+    ([["React@a.f90:1", "mix@a.f90:2"]], [["mix@a.f90:3"]], ["react"]),
+    # every callee of the bad configurations was cleared by a good one: no suspect
+    ([["mix@a.f90:2"]], [["mix@a.f90:2", "react@a.f90:1"]], []),
+    # two bad configurations, nothing good: every callee they inhibited, sorted, once
+    ([["react@a.f90:1"], ["mix@a.f90:2", "react@a.f90:4"]], [], ["mix", "react"]),
+    # no bad configuration
+    ([], [["mix@a.f90:2"]], []),
+])
+def test_must_stay_checkpointed_are_the_callees_inhibited_only_where_the_gradient_changed(
+        differ, same, suspects):
+    # a callee is cleared by name (any of its sites inhibited with the gradient kept),
+    # because -nocheckpoint lists callees, and names compare in lower case as Tapenade's do
+    assert config.gradient_suspects(differ, same) == suspects
+    assert config.gradient_suspects(iter(differ), iter(same)) == suspects   # generators too

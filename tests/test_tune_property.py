@@ -436,5 +436,7 @@ def test_explore_and_report_say_which_configurations_changed_the_gradient(tamper
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert f"{len(bad)} configuration(s) CHANGED THE GRADIENT" in p.stdout
+    # the same rule as explore's, on the report's own reading of the file
+    assert f"MUST STAY CHECKPOINTED (inhibited only where the gradient changed): {callee(x)}" in p.stdout
     rows = list(csv.DictReader(open(tmp_path / "configurations.csv")))
     assert sum(r["gradient_same"] == "0" for r in rows) == len(bad)

@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import callee_of, nocheckpoint_list
+from ..config import callee_of, gradient_suspects, nocheckpoint_list
 from ..errors import UsageError
 from ..reduction import EventFilesMissing
 from ..mpiutil import run_cli
@@ -43,8 +43,8 @@ def _table(points) -> str:
                      f"{'same' if p.grad_ok else 'DIFFERS'}")
     bad = [p for p in points if not p.grad_ok]
     if bad:
-        good = {callee_of(n) for p in points if p.grad_ok for n in p.inhibited}
-        keep = sorted({callee_of(n) for p in bad for n in p.inhibited} - good)
+        keep = gradient_suspects((p.inhibited for p in bad),
+                                 (p.inhibited for p in points if p.grad_ok))
         lines.append(f"\n{len(bad)} configuration(s) CHANGED THE GRADIENT: never chosen, not on the Pareto front")
         if keep:
             lines.append("MUST STAY CHECKPOINTED (inhibited only where the gradient changed): " + ", ".join(keep))
