@@ -39,11 +39,6 @@ EVENT_FIELDS = ("kind", "loc", "wall_ns", "cpu_ns", "stack")
 CTL_FIELD = "ctl_bits"
 
 
-# the runtime's own advice at the end of its limit message (fortran/runtime/ph_adstack.c):
-# it cannot know the configuration, so run_adjoint, which does, says what can help
-_RUNTIME_LIMIT_ADVICE = ": raise the limit"
-
-
 def stack_limit_advice(kernel, table: SiteTable, config: Configuration) -> str:
     """What can make a run that went over the AD stack limit fit, under ``config``.
 
@@ -67,15 +62,6 @@ def stack_limit_advice(kernel, table: SiteTable, config: Configuration) -> str:
     return (f"every checkpoint site is already active, so activating checkpoints cannot help: "
             f"{limit}{loop}, or inhibit sites whose inhibition lowers the peak (the lowers-peak "
             "group of python -m pyharness.analyze on a profile run without the limit)")
-
-
-def _advised(exc: StackLimitError, kernel, table: SiteTable, config: Configuration) -> StackLimitError:
-    """The runtime's limit error with the advice that fits ``config``."""
-    detail = exc.detail
-    if detail.endswith(_RUNTIME_LIMIT_ADVICE):
-        detail = detail[:-len(_RUNTIME_LIMIT_ADVICE)]
-    return StackLimitError(exc.routine, exc.code,
-                           f"{detail}: {stack_limit_advice(kernel, table, config)}")
 
 
 @dataclass(frozen=True)
@@ -146,7 +132,7 @@ def run_adjoint(comm, kernel, table: SiteTable, config: Configuration, *,
                 else:
                     cost, grad = kernel.adjoint(ctrl)
             except StackLimitError as exc:
-                raise _advised(exc, kernel, table, config) from None
+                raise exc.with_advice(stack_limit_advice(kernel, table, config)) from None
             finally:
                 w1, c1 = runtime.clocks()
                 runtime.enable_profiling(False)

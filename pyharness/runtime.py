@@ -116,8 +116,10 @@ def call(name: str, *args):
         return fn(*args)
     except RuntimeError as exc:
         msg = str(exc).strip()
-        if "AD stack limit exceeded" in msg:
-            raise StackLimitError(name, 101, msg) from None
+        need, limit = ctypes.c_int64(0), ctypes.c_int64(0)
+        _c().ph_stack_limit_error(ctypes.byref(need), ctypes.byref(limit))
+        if need.value:       # the status is the limit's (the runtime's code 1, ierr 101)
+            raise StackLimitError(name, 101, msg, need.value, limit.value) from None
         raise FortranError(name, 1, msg) from None
 
 

@@ -81,6 +81,8 @@ static struct {
   uint64_t ext;          /* bytes held outside the stack (time-loop snapshots) */
   uint64_t peak_before;  /* peak folded when ext changed */
   int limit_hit;
+  uint64_t limit_need;   /* bytes needed when the limit was first passed */
+  uint64_t limit_at_hit; /* and the limit then */
   int dead;              /* out of memory: pushes are dropped */
   int ierr;
   char errmsg[256];
@@ -143,6 +145,8 @@ COLD static int make_room(uint64_t n) {
              (unsigned long long)(need + S.ext), (unsigned long long)S.limit);
     set_error(1, msg);
     S.limit_hit = 1;
+    S.limit_need = need + S.ext;
+    S.limit_at_hit = S.limit;
   }
   if (need > S.cap) {
     uint64_t cap = S.cap ? 2 * S.cap : (1u << 20);
@@ -735,6 +739,7 @@ PH_API void ph_stack_reset(void) {
   S.nbits = 0;
   S.ctlwords = 0;
   S.limit_hit = 0;
+  S.limit_need = S.limit_at_hit = 0;
   S.dead = 0;
   S.look = -1;
   S.ierr = 0;
@@ -760,6 +765,16 @@ PH_API void ph_stack_set_limit(int64_t nbytes) {
 }
 
 PH_API int64_t ph_stack_limit(void) { return (int64_t)S.limit; }
+
+/* The limit error as figures, for callers that word it themselves (pyharness'
+ * Python side, which knows the configuration): when the status is the limit's
+ * (code 1), the bytes needed when the limit was first passed and that limit;
+ * else 0 and 0. */
+PH_API void ph_stack_limit_error(int64_t *need, int64_t *limit) {
+  int hit = S.ierr == 1;
+  *need = hit ? (int64_t)S.limit_need : 0;
+  *limit = hit ? (int64_t)S.limit_at_hit : 0;
+}
 PH_API int64_t ph_stack_current(void) { return (int64_t)(S.top + S.ext); }
 PH_API int64_t ph_stack_peak(void) { return (int64_t)peak_bytes(); }
 PH_API int64_t ph_stack_pushed(void) { return (int64_t)S.pushed; }

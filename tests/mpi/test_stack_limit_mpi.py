@@ -39,3 +39,29 @@ def test_limit_on_one_rank_fails_every_rank_without_hang_or_corruption(comm, str
     # and the next run is clean and bitwise the same
     s2, _, g2 = run_adjoint(comm, k, table, cfg, profiling=False)
     assert all_ranks(comm, np.array_equal(g2, grad)) and s2.grad_digest == ref.grad_digest
+
+
+def test_the_limit_error_carries_its_figures_as_numbers(comm, streamice):
+    """The runtime gives the bytes needed and the limit as numbers (ph_stack_limit_error),
+    so pyharness words its advice without parsing the runtime's message: the figures
+    are the ones the runtime's own text states, and the advice replaces its tail."""
+    from pyharness.errors import StackLimitError
+    k, table = streamice
+    runtime.set_active(Configuration().active_mask(table))
+    runtime.reset()
+    runtime.set_stack_limit(1024)            # every rank of streamice needs more (all ranks fail alike)
+    try:
+        with pytest.raises(StackLimitError) as exc:
+            k.adjoint(k.control_default())
+    finally:
+        runtime.set_stack_limit(0)
+    e = exc.value
+    assert e.limit == 1024 and e.needed > 1024
+    # the runtime's text (fortran/runtime/ph_adstack.c), written independently of the figures
+    assert e.detail == (f"AD stack limit exceeded: {e.needed} bytes needed on this rank, "
+                        f"limit 1024: raise the limit")
+    advised = e.with_advice("do this")
+    assert isinstance(advised, StackLimitError) and (advised.needed, advised.limit) == (e.needed, 1024)
+    assert advised.detail == f"AD stack limit exceeded: {e.needed} bytes needed on this rank, limit 1024: do this"
+    runtime.reset()
+    assert runtime.stack_stats().current == 0
