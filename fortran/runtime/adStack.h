@@ -90,6 +90,9 @@ void ph_stack_reset(void);
 void ph_stack_release(void);
 void ph_stack_set_limit(int64_t nbytes);
 int64_t ph_stack_limit(void);
+/* after a run that passed the limit (status code 1): the bytes needed when it was
+   first passed, and that limit; else 0 and 0 */
+void ph_stack_limit_error(int64_t *need, int64_t *limit);
 int64_t ph_stack_current(void);
 int64_t ph_stack_peak(void);
 int64_t ph_stack_pushed(void);
