@@ -408,3 +408,41 @@ def test_inhibit_steps_and_the_optimal_recheck_alternate_runs_the_same_way(tmp_p
     assert slower and more["runs"] == 5
     assert more["start"] == (1.0, 1.0, 1.0) and more["choice"] == (1.2, 1.2)
     assert "median of 2 run(s) 1.200000 s against the start's 1.000000 s (3 run(s)" in detail
+
+
+def test_resume_runs_again_a_start_that_an_earlier_run_gave_up(tmp_path):
+    """A start whose every attempt failed (sbatch: invalid partition) left its failed
+    attempts in pending.json and nothing else; --resume with the partition fixed then
+    repeated the old error without running anything, and a run without --resume refused
+    the existing tune.h5: the history could never start. A resume runs the start again,
+    and the failed attempts stay in its record."""
+    from pyharness.errors import PyharnessError
+    from pyharness.tuner.loop import TuneLoop
+    store = TuneStore(tmp_path / "tune.h5")
+    store.create({"kernel": "k"}, ["a", "b", "c"])
+
+    def loop(backend):
+        return TuneLoop(_state(), backend, store, _Units(), lambda p: {}, tmp_path, retries=1,
+                        rounds=1, progress=None)
+    class Refused(_Backend):
+        def run(self, config, path, label=""):
+            from pyharness.backends.base import RunFailed
+            self.labels.append(label)
+            raise RunFailed("sbatch refused the job: invalid partition", state="SUBMIT_FAILED")
+    broken = Refused({})
+    with pytest.raises(PyharnessError) as ei:
+        loop(broken).run_start(frozenset())
+    assert broken.labels == ["step 0", "step 0"]           # the run and its one retry
+    assert "--resume" in str(ei.value)                      # it says how to go on
+    assert store.records() == []
+    still = Refused({})                   # resumed, still broken: its own run and retry
+    with pytest.raises(PyharnessError):
+        loop(still).run_start(frozenset())
+    assert still.labels == ["step 0", "step 0"]
+    fixed = _Backend({frozenset(): 1.0})
+    resumed = loop(fixed)
+    resumed.run_start(frozenset())
+    assert fixed.labels == ["step 0"]
+    (rec,) = store.records()
+    assert rec.step == 0 and rec.measurement.wall == 1.0
+    assert [a["attempt"] for a in rec.attempt_log] == [1, 2, 3, 4] and rec.attempts == 5

@@ -100,16 +100,20 @@ class TuneLoop:
 
         Every failed attempt goes to the step's in-flight record at once (job id, state,
         exit code, log), so a resumed run neither forgets it nor retries more often than
-        ``retries``; the step record carries them all (``attempt_log``)."""
+        ``retries``; the step record carries them all (``attempt_log``). Attempts that an
+        earlier run gave up (``given_up`` in the in-flight record, :meth:`run_start`) do
+        not count: ``retries`` + 1 attempts follow them."""
         config = self.gran.config(sorted(inhibited), self.snapshots)
         path = str(self.profile_dir / f"step_{step:05d}{suffix}.h5")
         pending = self.store.pending()
-        log = []
+        log, given_up = [], 0
         if pending and pending.get("profile") and os.path.abspath(pending["profile"]) == os.path.abspath(path):
             log = [dict(x) for x in pending.get("attempts", [])]
+            given_up = int(pending.get("given_up") or 0)
         self.attempt_log = log
         failure = None
-        for attempt in range(len(log) + 1, self.retries + 2):
+        last = given_up + self.retries + 1
+        for attempt in range(len(log) + 1, last + 1):
             try:
                 m = self.backend.run(config, path, label=f"step {step}{suffix}")
             except RunFailed as exc:
@@ -119,7 +123,7 @@ class TuneLoop:
                             "log": getattr(exc, "log", "") or ""})
                 # one write: this attempt is over (no job in flight) and recorded
                 self.store.update_pending(profile=path, job_id="", attempts=log)
-                again = attempt <= self.retries and exc.retryable
+                again = attempt < last and exc.retryable
                 gone = "the start cannot be run" if step == 0 and not suffix else "skipping this flip"
                 self._note(f"step {step}{suffix}: run failed ({exc.state}): {exc} "
                            + ("- retrying" if again else
@@ -245,9 +249,22 @@ class TuneLoop:
             self.progress.update(self.state, rec)
 
     def run_start(self, start_inhibited: frozenset[str]) -> None:
+        # an earlier run gave the start up (every attempt failed: a wrong partition, a bad
+        # venv...): nothing is recorded, so --resume can only mean "run the start again"
+        pending = self.store.pending()
+        if pending and pending.get("gave_up") and not pending.get("job_id"):
+            tried = pending.get("attempts") or [{}]
+            self._note(f"step 0: an earlier run gave the start up after {len(tried)} failed "
+                       f"attempt(s) ({tried[-1].get('state', 'FAILED')}): running it again")
+            # those attempts stay in the record; they do not count against --retries
+            self.store.update_pending(gave_up=False, given_up=len(tried))
         m, ests, attempts, failure = self._measure(0, start_inhibited)
         if m is None:
-            raise PyharnessError(f"the starting configuration could not be run: {failure}")
+            self.store.update_pending(gave_up=True)
+            raise PyharnessError(f"the starting configuration could not be run: {failure}\n"
+                                 f"nothing is recorded in {self.store.path} yet: fix the cause and run "
+                                 "the same command with --resume (the start runs again), or use "
+                                 "another --out")
         self._record(StepRecord(step=0, phase=Phase.START, flips=(), inhibited=tuple(sorted(start_inhibited)),
                                 decision=Decision.START, reason="starting configuration", measurement=m,
                                 estimates=ests, attempts=attempts,
