@@ -307,3 +307,19 @@ def test_a_job_recorded_but_still_held_at_the_kill_is_released_on_resume(slurm, 
     assert p.returncode == 0, p.stderr[-3000:]
     (rec,) = TuneStore(out).records()
     assert rec.job_id == pend["job_id"] and rec.attempts == 1
+
+
+@pytest.mark.parametrize("script", ["profile.sbatch", "tune.sbatch"])
+def test_job_script_refuses_a_venv_path_that_is_not_a_venv(tmp_path, script):
+    """PYHARNESS_VENV=<mistyped path> was prepended to PATH and forgotten: the job ran
+    whatever python came first on PATH (an older install, or none: 'No module named
+    pyharness', which does not name the variable). Run directly with bash (no Slurm),
+    the script stops at once naming PYHARNESS_VENV; nothing is run."""
+    env = dict(os.environ, PYHARNESS_VENV=str(tmp_path / "no-such-venv"), PYHARNESS_LAUNCHER="mpiexec",
+               PYHARNESS_KERNEL="calltree", PYHARNESS_TUNE_ARGS="--max-steps 0",
+               PYHARNESS_OUT=str(tmp_path / "out.h5"), SLURM_NTASKS="1")
+    proc = subprocess.run(["bash", str(ROOT / "jobs" / script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"PYHARNESS_VENV={tmp_path / 'no-such-venv'} has no bin/python" in proc.stderr
+    assert not (tmp_path / "out.h5").exists()
