@@ -323,3 +323,17 @@ def test_job_script_refuses_a_venv_path_that_is_not_a_venv(tmp_path, script):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"PYHARNESS_VENV={tmp_path / 'no-such-venv'} has no bin/python" in proc.stderr
     assert not (tmp_path / "out.h5").exists()
+
+
+def test_tune_job_resume_without_the_history_to_continue_names_pyharness_out(tmp_path):
+    """PYHARNESS_RESUME=1 without PYHARNESS_OUT resumed the default tune-<this job's
+    id>.h5, new with every job, and was told '--resume: ... does not exist; run without
+    --resume', never that PYHARNESS_OUT names the history to continue."""
+    env = dict(os.environ, PYHARNESS_VENV=str(os.path.dirname(os.path.dirname(sys.executable))),
+               PYHARNESS_LAUNCHER="mpiexec", PYHARNESS_KERNEL="calltree", PYHARNESS_RESUME="1",
+               SLURM_NTASKS="1", SLURM_JOB_ID="77")
+    env.pop("PYHARNESS_OUT", None)
+    proc = subprocess.run(["bash", str(ROOT / "jobs" / "tune.sbatch")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "PYHARNESS_RESUME=1 needs PYHARNESS_OUT" in proc.stderr, proc.stderr
