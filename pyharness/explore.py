@@ -209,6 +209,21 @@ def main(argv=None) -> int:
     return 0
 
 
+def _resume_hint(key: str, have) -> str:
+    """The option that continues an exploration recorded with ``key`` = ``have``."""
+    if isinstance(have, bytes):
+        have = have.decode()
+    if key == "params":
+        return f"pass the same --param options ({have})"
+    if key == "nranks":
+        return f"run on {have} rank(s) (--ranks {have}, or mpiexec -n {have} with inline)"
+    if key == "exhaustive":
+        return "pass --exhaustive" if str(have) == "True" else "pass no --exhaustive"
+    if key == "start":
+        return f"pass --config with the same starting configuration ({have})"
+    return f"pass --{key} {have}"
+
+
 def _drive(args, request, table, backend, out: Path, base: Configuration) -> None:
     # a backend that cannot switch single sites (command: -nocheckpoint is per callee)
     # samples callees: a callee name inhibits all its sites
@@ -226,8 +241,11 @@ def _drive(args, request, table, backend, out: Path, base: Configuration) -> Non
         defaults = {"start": json.dumps(Configuration().to_json()), "snapshots": 0}   # older files
         with open_h5(out, ("explore",)) as f:
             for k in ("kernel", "size", "params", "nranks", "seed", "exhaustive", "start", "snapshots"):
-                if str(f.attrs.get(k, defaults.get(k))) != str(attrs[k]):
-                    raise UsageError(f"cannot resume {out}: made with {k}={f.attrs[k]}, this run has {attrs[k]}")
+                have = f.attrs.get(k, defaults.get(k))
+                if str(have) != str(attrs[k]):
+                    raise UsageError(f"cannot resume {out}: made with {k}={have}, this run has {attrs[k]}; "
+                                     f"{_resume_hint(k, have)} to continue it, or another --out to "
+                                     "start a new exploration")
     else:
         with atomic_h5(out, "explore", attrs) as f:
             f.create_group("samples")

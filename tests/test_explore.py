@@ -80,3 +80,15 @@ def test_exhaustive_ten_sites_every_configuration_gives_the_same_gradient(tmp_pa
     an = analyze_profile(tmp_path / base if not os.path.isabs(base) else base)
     est = {e.name: e.peak_change for e in an.estimates}
     assert {s: peak[(s,)] - peak[()] for s in sites} == {s: est[s] for s in sites}
+
+
+def test_resume_with_other_settings_says_what_to_pass(tmp_path):
+    """explore --resume with other settings named the mismatch but not the option that
+    continues the exploration, unlike tune --resume."""
+    args = ["-m", "pyharness.explore", "--kernel", "calltree", "--param", "m=16", "--out", str(tmp_path / "e.h5")]
+    p = mpirun(1, args + ["--param", "nsites=2", "--exhaustive"], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    for more, want in [(["--param", "nsites=3", "--exhaustive"], "pass the same --param options"),
+                       (["--param", "nsites=2", "--samples", "3"], "pass --exhaustive to continue it")]:
+        r = mpirun(1, args + more + ["--resume"], cwd=tmp_path)
+        assert r.returncode == 2 and "cannot resume" in r.stderr and want in r.stderr, (more, r.stderr)
