@@ -337,3 +337,18 @@ def test_tune_job_resume_without_the_history_to_continue_names_pyharness_out(tmp
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "PYHARNESS_RESUME=1 needs PYHARNESS_OUT" in proc.stderr, proc.stderr
+
+
+def test_array_job_submitted_away_from_the_checkout_says_where_profile_sbatch_is(tmp_path):
+    """profile-array.sbatch submitted from another directory (a cluster user's work
+    directory, pyharness installed in a venv) died with 'bash: .../jobs/profile.sbatch:
+    No such file or directory' (exit 127), never naming PYHARNESS_JOBS_DIR. Run
+    directly with bash as array task 0 of a job submitted from tmp_path."""
+    (tmp_path / "cfg").mkdir()
+    env = dict(os.environ, PYHARNESS_CONFIG_DIR=str(tmp_path / "cfg"), SLURM_ARRAY_TASK_ID="0",
+               SLURM_SUBMIT_DIR=str(tmp_path))
+    env.pop("PYHARNESS_JOBS_DIR", None)
+    proc = subprocess.run(["bash", str(ROOT / "jobs" / "profile-array.sbatch")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"no profile.sbatch in {tmp_path}/jobs" in proc.stderr and "PYHARNESS_JOBS_DIR" in proc.stderr
