@@ -223,7 +223,7 @@ def read_traces(directory, events: bool = True) -> list[Trace]:
 
 
 def ingest(directory, out, *, command: str = "", keep_events: bool = True,
-           event_files=None) -> list[Trace]:
+           event_files=None, inhibited_sites=()) -> list[Trace]:
     """Join the per-rank traces of ``directory`` into ``out`` (a profile.h5, docs/FORMAT.md).
 
     The traces are read twice, one at a time: first their headers and location
@@ -237,6 +237,13 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True,
     (default): the ranks of one host (the traces' host name) share one file,
     ``out.events/group_FFFFF.h5`` (F: its first rank); ``G``: G consecutive ranks
     per file; ``"rank"``: ``out.events/rank_NNNNN.h5`` per rank.
+
+    ``inhibited_sites``: names (``callee@file:line``) of the sites the program was built
+    with inhibited. A Tapenade adjoint built with ``-nocheckpoint`` makes no profiling
+    call for them, so its traces do not show them: they are added to the profile's
+    sites as inhibited, and the profile then says which configuration ran (what
+    ``--calibrate`` reads). A named site whose checkpoint the traces show active is an
+    error.
 
     Returns the traces read (rank order); with ``keep_events=False`` without
     their event arrays (``nevents`` says how many there were)."""
@@ -263,6 +270,19 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True,
                 inhibited.append(bool(key[3]) and not t.active[i])
             m[i] = index[key]
         maps.append(m)
+    for name in inhibited_sites:
+        callee, _, where = str(name).partition("@")
+        file, _, line = where.rpartition(":")
+        if not (callee and file and line.isdigit()):
+            raise UsageError(f"inhibited site '{name}' is not a site name (callee@file:line)")
+        key = (callee, file, int(line), True)
+        if key not in index:            # built without its checkpoint: absent from the traces
+            index[key] = len(locs)
+            locs.append(Location(len(locs), *key))
+            inhibited.append(True)
+        elif not inhibited[index[key]]:
+            raise TraceFileError(f"site {name} is said to be inhibited, but the traces show its "
+                                 "checkpoint active: was the program built with that -nocheckpoint list?")
     names = [l.name for l in locs]
     dup = {x for x in names if names.count(x) > 1}
     if dup:
@@ -319,9 +339,12 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True,
                          float("nan"), float("nan"), "",
                          f64([t.event_cost_ns for t in traces]), f64([t.callback_cost_ns for t in traces]))
     t0 = traces[0]
-    params = {"program": t0.program, "traces": str(Path(directory).resolve()), "host": t0.host,
-              "run_id": t0.run_id}
-    write_profile_h5(out, kernel="external", params=params, nranks=len(traces),
+    # params name the job (what --calibrate requires to be the same of a profile and a run);
+    # where these traces came from differs from run to run and is kept apart
+    params = {"program": t0.program}
+    origin = {"traces": str(Path(directory).resolve()), "host": t0.host, "run_id": t0.run_id}
+    write_profile_h5(out, kernel="external", params=params, extra_attrs={"trace_origin": json.dumps(origin)},
+                     nranks=len(traces),
                      command=command or t0.command, profiling=True,
                      cpu_clock=all(t.cpu_clock for t in traces), locations=locs,
                      inhibited=np.array(inhibited, dtype=bool), snapshots=0, summary=summary,
@@ -338,7 +361,32 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--event-files", default=None, metavar="node|rank|G",
                     help="how the raw events are filed beside the profile: one file per host (the "
                          "default, or $PYHARNESS_EVENT_FILES), per rank, or per G consecutive ranks")
+    ap.add_argument("--inhibited", default=None, metavar="CONFIG.json",
+                    help="the configuration the program was built with (plan.config.json of "
+                         "optimize, tune.config.json): its sites leave no trace in a build with "
+                         "-nocheckpoint and are recorded as inhibited, so that predict and "
+                         "optimize --calibrate read this run as the configuration it was")
     return ap
+
+
+def read_inhibited_sites(path) -> list[str]:
+    """The site names (``callee@file:line``) of a JSON configuration's ``inhibited``."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read configuration '{p}': {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = None
+    names = data.get("inhibited") if isinstance(data, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise UsageError(f"'{p}' is not a JSON configuration ({{\"inhibited\": [\"callee@file:line\", ...]}}): "
+                         "give the .config.json that optimize or tune wrote beside the -nocheckpoint list")
+    bad = [n for n in names if "@" not in n]
+    if bad:
+        raise UsageError(f"'{p}' names callees ({', '.join(bad[:5])}), not sites: give the .config.json "
+                         "that optimize or tune wrote (site names, callee@file:line)")
+    return names
 
 
 def main(argv=None) -> int:
@@ -347,7 +395,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         check_writable(args.out)
-        traces = ingest(args.directory, args.out, keep_events=False, event_files=args.event_files)
+        sites = read_inhibited_sites(args.inhibited) if args.inhibited else ()
+        traces = ingest(args.directory, args.out, keep_events=False, event_files=args.event_files,
+                        inhibited_sites=sites)
     except UsageError as exc:
         print(f"pyharness.ingest: error: {exc}", file=sys.stderr)
         return 2

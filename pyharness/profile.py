@@ -246,7 +246,8 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
 def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: str,
                      profiling: bool, cpu_clock: bool, locations, inhibited, snapshots: int,
                      summary: RunSummary, events=None, event_counts=None, event_ctl=None,
-                     run_id: str = "", reductions=None, event_sources=None) -> None:
+                     run_id: str = "", reductions=None, event_sources=None,
+                     extra_attrs=None) -> None:
     """Write one profile.h5 atomically (docs/FORMAT.md): the one writer of profiles.
 
     Used by :func:`write_profile` (built-in kernels, every rank's events in its
@@ -268,13 +269,15 @@ def write_profile_h5(path, *, kernel: str, params: dict, nranks: int, command: s
         (:func:`pyharness.reduction.write_event_files`; default: ``rank_NNNNN.h5``)
     reductions : the ranks' :class:`~pyharness.reduction.RankReduction`, in rank
         order, stored as ``/reduced`` (None: readers merge the events themselves)
+    extra_attrs : more root attributes (ingest: ``trace_origin``)
     """
     from pathlib import Path
 
     from .reduction import write_events_vds, write_reduced
     locs = list(locations)
     attrs = {"kernel": kernel, "params": json.dumps(params), "nranks": int(nranks),
-             "command": command, "profiling": bool(profiling), "cpu_clock": bool(cpu_clock)}
+             "command": command, "profiling": bool(profiling), "cpu_clock": bool(cpu_clock),
+             **(extra_attrs or {})}
     with atomic_h5(path, "profile", attrs) as f:
         g = f.create_group("locations")
         g["name"] = str_array(l.name for l in locs)

@@ -34,7 +34,8 @@ def project(tmp_path):
             pytest.fail(f"{tool} not found: run scripts/setup.sh")
     d = tmp_path / "project"
     shutil.copytree(ROOT / "examples" / "tapenade-project", d,
-                    ignore=shutil.ignore_patterns("*.o", "*.mod", "adjoint", "flags.stamp", "gradient.txt"))
+                    ignore=shutil.ignore_patterns("*.o", "*.mod", "adjoint", "flags.stamp", "gradient.txt",
+                                                 "tune.*", "explore.*", "report"))
     return d
 
 
@@ -173,6 +174,52 @@ def test_gradient_changing_configuration_is_rejected(project):
     assert all(json.loads(r["inhibited"]) == [] or "react" not in json.loads(r["inhibited"])
                for r in recs if not r["grad_differs"] and r["decision"] != "failed")
     assert any(json.loads(r["flips"]) == ["react"] for r in bad)      # the greedy loop named it
+
+
+def test_a_rebuilt_configuration_calibrates_the_model(project):
+    # a build with -nocheckpoint makes no profiling call for the inhibited callees: the
+    # step's profile must still say they were inhibited (tune.h5 records what was asked
+    # for), and be accepted as a run of the same job by --calibrate (tune's second look,
+    # predict/optimize --calibrate), though its traces come from another run
+    from pyharness.model.calibration import read_run
+    from pyharness.model.cost import CostModel
+    p = tune(project, "--budget", "3x", "--max-steps", "1")
+    assert p.returncode == 0, p.stdout + p.stderr
+    recs, _ = steps(project / "tune.h5")
+    asked = sorted(json.loads(recs[1]["inhibited"]))          # callees: decisions per callee
+    assert asked, "the optimum under 3x inhibits something"
+    prof = project / "tune.h5.profiles"
+    with h5py.File(prof / "step_00001.h5") as f:
+        names = [v.decode() for v in f["locations/name"][()]]
+        inh = f["config/inhibited"][()]
+        assert json.loads(f.attrs["params"]) == {"program": str(project / "adjoint")}
+        assert "run_id" in json.loads(f.attrs["trace_origin"])
+    assert sorted(n.split("@")[0] for n, i in zip(names, inh) if i) == asked
+    cfg, wall = read_run(CostModel.from_profile(prof / "step_00000.h5"), prof / "step_00001.h5")
+    assert sorted(n.split("@")[0] for n in cfg.inhibited) == asked and wall.shape == (2,)
+
+
+def test_ingest_of_a_rebuilt_configuration_by_hand(project):
+    # the same by hand: the all-checkpointed build profiled and ingested, then a build
+    # with -nocheckpoint "heavy" ingested with --inhibited (the .config.json beside the list)
+    from pyharness.model.calibration import read_run
+    from pyharness.model.cost import CostModel
+    sh("make -s && rm -rf tr0 && PYHARNESS_PROFILE=tr0 mpiexec -n 2 ./adjoint", project)
+    ingest(project / "tr0", project / "profile.h5")
+    heavy = [n for n in CostModel.from_profile(project / "profile.h5").table.site_names if n.startswith("heavy@")]
+    assert len(heavy) == 1
+    (project / "plan.config.json").write_text(json.dumps({"inhibited": heavy, "snapshots": 0}))
+    sh('make -s NOCHECKPOINT="heavy" && rm -rf tr1 && PYHARNESS_PROFILE=tr1 mpiexec -n 2 ./adjoint', project)
+    cli = [sys.executable, "-m", "pyharness.ingest", "tr1", "--out", "choice.h5"]
+    sh(cli + ["--inhibited", "plan.config.json"], project)
+    cfg, _ = read_run(CostModel.from_profile(project / "profile.h5"), project / "choice.h5")
+    assert sorted(cfg.inhibited) == heavy
+    p = sh(cli + ["--inhibited", "flags.stamp"], project, check=False)      # not a configuration
+    assert p.returncode == 2 and "not a JSON configuration" in p.stderr
+    # an all-checkpointed run said to inhibit heavy: a contradiction, not a silent profile
+    p = sh([sys.executable, "-m", "pyharness.ingest", "tr0", "--out", "x.h5", "--inhibited",
+            "plan.config.json"], project, check=False)
+    assert p.returncode == 2 and "show its checkpoint active" in p.stderr
 
 
 # ---------------------------------------------------------------- failures

@@ -282,7 +282,8 @@ class CommandBackend(Backend):
             self._run_local(run, traces, d / "run.log", out)
         # ---- traces -> profile.h5, and the gradient
         try:
-            ingest(traces, out, command=run)
+            # the build inhibited these: its traces cannot show them, the profile must
+            ingest(traces, out, command=run, inhibited_sites=sorted(config.inhibited))
         except TraceFileError as exc:
             raise RunFailed(f"the run of {out.stem} left no usable traces: {exc}", state="NO_TRACES") from None
         m = measurement_from_profile(str(out))
