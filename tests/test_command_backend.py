@@ -224,6 +224,14 @@ def test_ingest_of_a_rebuilt_configuration_by_hand(project):
 
 # ---------------------------------------------------------------- failures
 
+def test_a_program_that_writes_no_trace_is_told_what_to_link(project):
+    p = tune(project, "--budget", "2x", build="true", run="true")
+    assert p.returncode == 2
+    assert "wrote no trace" in p.stderr and "pyharness-config --libs" in p.stderr
+    assert "tapenade -profile" in p.stderr
+    assert "run the program with PYHARNESS_PROFILE" not in p.stderr     # it was, by the backend
+
+
 def test_build_failure_is_a_clear_error(project):
     p = tune(project, "--budget", "2x",
              build='echo compiling model_b.F90; echo "model_b.F90:42: Error: Symbol u_b has no type" >&2; exit 3')

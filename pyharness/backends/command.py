@@ -281,6 +281,14 @@ class CommandBackend(Backend):
         else:
             self._run_local(run, traces, d / "run.log", out)
         # ---- traces -> profile.h5, and the gradient
+        if not (traces.is_dir() and any(traces.glob("pyharness.*.phtrace"))):
+            # ingest's own advice (run with PYHARNESS_PROFILE) is what was just done
+            raise RunFailed(f"the run of {out.stem} wrote no trace ({run} ran with PYHARNESS_PROFILE="
+                            f"{traces}): link the program against the pyharness runtime in place of "
+                            "Tapenade's adStack.c and adProfile.c ($(pyharness-config --libs)) and "
+                            "generate its adjoint with tapenade -profile; each rank writes its trace at "
+                            "adprofileadj_showprofiles and at normal exit (docs/COMMAND.md)",
+                            state="NO_TRACES")
         try:
             # the build inhibited these: its traces cannot show them, the profile must
             ingest(traces, out, command=run, inhibited_sites=sorted(config.inhibited))
