@@ -341,7 +341,7 @@ def _guard_gradients(out: Path, guard=None) -> None:
             (same if ok else differ).append((name, json.loads(a["inhibited"])))
         f.attrs["grad_reference_sha1"] = ref[0]
         f.attrs["grad_compare"] = guard.mode
-    how = "bitwise" if guard.rtol is None else f"within {guard.rtol:g}"
+    how = "bitwise" if guard.rtol is None else f"within {guard.rtol:g} of"
     if not differ:
         print(f"gradient guard: every configuration's gradient is {how} the all-checkpointed one's")
         return
