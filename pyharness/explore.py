@@ -381,7 +381,7 @@ def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar, snaps
     its tasks still pending or running, collects the ones that finished meanwhile, and
     submits only the samples that are neither measured nor in flight."""
     import subprocess
-    from .backends.slurm import FINAL_STATES, job_script, job_state
+    from .backends.slurm import FINAL_STATES, job_script, job_state, release_failure
     from .backends.slurm import _complete_profile
     name = _array_name(out)
     recorded = _arrays(out)
@@ -435,7 +435,8 @@ def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar, snaps
         r = subprocess.run(["scontrol", "release", job], capture_output=True, text=True)
         if r.returncode != 0:
             subprocess.run(["scancel", job], capture_output=True)
-            raise PyharnessError(f"scontrol release {job} failed: {r.stderr.strip()}")
+            raise PyharnessError(release_failure(job, r.stderr, f"--ranks {request.nranks}, --time-limit "
+                                                 f"{args.time_limit} and --sbatch-arg"))
         waiting.update({i: f"{job}_{i}" for i in submit})
     delay = 0.5
     unknown: dict[int, int] = {}

@@ -352,3 +352,20 @@ def test_array_job_submitted_away_from_the_checkout_says_where_profile_sbatch_is
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"no profile.sbatch in {tmp_path}/jobs" in proc.stderr and "PYHARNESS_JOBS_DIR" in proc.stderr
+
+
+def test_a_job_asking_more_than_the_partition_is_cancelled_not_left_pending(slurm, tmp_path):
+    """More ranks than the node has CPUs, without --overcommit: the held job cannot be
+    released ('Requested partition configuration not available now'). The driver gave
+    the attempt up but left the job pending in the queue (reason PartitionConfig),
+    one more per retry, each free to run later beside a resumed driver's job."""
+    from pyharness.backends.slurm import SlurmBackend, job_state
+    store = TuneStore(tmp_path / "tune.h5")
+    store.create({"kernel": "calltree"}, [])
+    b = SlurmBackend(RunRequest("calltree", "small", (), (os.cpu_count() or 1) + 1), time_limit="5",
+                     store=store, poll_max=2.0)
+    with pytest.raises(RunFailed) as err:
+        b.run(Configuration(), str(tmp_path / "p.h5"), label="step 0")
+    assert err.value.job_id and not err.value.retryable
+    assert "--ranks" in str(err.value) and "cancelled" in str(err.value)
+    assert job_state(err.value.job_id)[0] == "CANCELLED"

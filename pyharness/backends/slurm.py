@@ -29,7 +29,7 @@ from ..errors import UsageError
 from ..faults import stop_at
 from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_profile
 
-__all__ = ["SlurmBackend", "job_script", "job_state"]
+__all__ = ["SlurmBackend", "job_script", "job_state", "release_failure"]
 
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
                 "PREEMPTED", "BOOT_FAIL", "DEADLINE", "REVOKED"}
@@ -67,6 +67,21 @@ def job_state(job_id: str) -> tuple[str | None, int | None, str]:
             code = int(ec.split(":")[0]) if ec else None
             return state, code, ""
     return None, None, ""
+
+
+def _beyond_partition(stderr: str) -> bool:
+    """Slurm's answer to a job asking more than its partition allows (more CPUs or nodes,
+    a longer time limit): the job would pend forever with reason PartitionConfig."""
+    return "partition configuration not available" in stderr.lower()
+
+
+def release_failure(job_id: str, stderr: str, asked: str = "the job's tasks, time limit and partition") -> str:
+    """The message of a held job that ``scontrol release`` refused (and that was cancelled)."""
+    msg = f"scontrol release {job_id} failed: {stderr.strip()}; job {job_id} cancelled"
+    if _beyond_partition(stderr):
+        msg += (f". The job asks more than the partition allows: check {asked} against `sinfo` "
+                "(on a node with fewer CPUs than ranks, --sbatch-arg=--overcommit)")
+    return msg
 
 
 class SlurmBackend(Backend):
@@ -122,8 +137,14 @@ class SlurmBackend(Backend):
     def release(self, job_id: str) -> None:
         p = _run(["scontrol", "release", str(job_id)])
         if p.returncode != 0 and "already" not in p.stderr.lower() and job_state(job_id)[0] == "PENDING":
-            raise RunFailed(f"scontrol release {job_id} failed: {p.stderr.strip()}", state="SUBMIT_FAILED",
-                            job_id=job_id)
+            # given up: it must not stay in the queue (it would pend forever, or run later
+            # beside the retry or a resumed driver's job)
+            _run(["scancel", str(job_id)])
+            asked = [f"--ranks {self.request.nranks}", f"--time-limit {self.time_limit}"] + \
+                ([f"--partition {self.partition}"] if self.partition else [])
+            asked = ", ".join(asked[:-1]) + " and " + asked[-1]
+            raise RunFailed(release_failure(job_id, p.stderr, asked), state="SUBMIT_FAILED", job_id=job_id,
+                            retryable=not _beyond_partition(p.stderr))
 
     def sbatch(self, script, env: dict, log, chdir, label: str = "", hold: bool = False) -> str:
         """Submit ``script`` as one job of ``request.nranks`` tasks with this backend's
