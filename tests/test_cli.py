@@ -1,6 +1,7 @@
 """The command-line tools as users run them: mpiexec, real files, clear errors."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -448,3 +449,15 @@ def test_output_into_a_pipe_whose_reader_left_is_dropped_without_a_traceback(tmp
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_command_started_in_the_checkout_says_it_imported_the_sources(tmp_path):
+    """The README's cluster driver, `~/ph/bin/python -m pyharness.tune ...`, run in the
+    checkout where `pip install .` was just typed, imported the sources (the current
+    directory comes first on sys.path) and stopped with "cannot import name 'phapi'
+    from 'pyharness'", which says neither why nor what to do."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    proc = subprocess.run([sys.executable, "-m", "pyharness.sites", "--kernel", "calltree"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "imported from its source tree" in proc.stderr and "PYTHONSAFEPATH=1" in proc.stderr, proc.stderr
