@@ -527,15 +527,18 @@ def _optimal_choice(records) -> tuple | None:
 
 
 def _side_by_side(accepted, start_wall: float) -> tuple[float, str]:
-    """The optimal method's speed-up over the start from runs measured side by side:
-    (ratio, how; how is '' when no step ran alternately). The choice's step compares it
-    with the start (the medians of their runs when they were run alternately, else one
-    run each); a kept calibrated second look multiplies in its ratio to the first
-    choice, measured the same way. On a loaded machine one run each can say 0.6x of a
-    choice that alternating runs found 1.6x faster."""
-    ratio, parts, prev = 1.0, [], start_wall
+    """The speed-up over the start from runs measured side by side: (ratio, how; how is
+    '' when no step ran alternately). ``accepted``: the steps that made the chosen
+    configuration current, in order, each judged against the one before (the optimal
+    method's choice against the start, a kept calibrated second look against the first
+    choice, each greedy step against its incumbent): their ratios (the medians of their
+    runs when they were run alternately, else one run each) multiply. On a loaded
+    machine one run each can say 0.6x of a choice that alternating runs found 1.6x
+    faster."""
+    ratio, parts, prev, prev_step = 1.0, [], start_wall, None
     for r in accepted:
-        than = "the first choice" if "calibrated_from" in (r.prediction or {}) else "the start"
+        than = ("the first choice" if "calibrated_from" in (r.prediction or {})
+                else "the start" if prev_step is None else f"step {prev_step}")
         if r.rounds_incumbent and r.rounds_candidate:
             v = compare_rounds(r.rounds_incumbent, r.rounds_candidate)     # the loop's medians
             inc, cand = v.incumbent_s, v.candidate_s
@@ -544,7 +547,9 @@ def _side_by_side(accepted, start_wall: float) -> tuple[float, str]:
         else:
             inc, cand = prev, r.measurement.wall
         ratio *= inc / cand if cand > 0 else float("nan")
-        prev = r.measurement.wall
+        prev, prev_step = r.measurement.wall, r.step
+    if len(parts) > 3:          # a long greedy chain: the first and the last, and how many
+        parts = [parts[0], f"... {len(parts) - 2} more step(s) ...", parts[-1]]
     return ratio, "; ".join(parts)
 
 
@@ -594,6 +599,10 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
     side = None
     if choice is not None:       # confirmed by its run: the model's optimum, not the luckier sample
         best_keys, best, pred, side = choice
+    elif best is st.current and best is not st.start:
+        # the greedy loop's choice: the steps that made it current, each measured alternately
+        # with the configuration before it (one run each is as noisy as for the optimal method)
+        side = [r for r in records if r.decision == "accepted"]
     cfg = gran.config(sorted(best_keys), args.snapshots)
     table = gran.table
     stem = _stem(args.out)

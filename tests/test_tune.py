@@ -62,6 +62,14 @@ def test_strategy_reaches_faster_configuration_within_budget(tmp_path, strategy)
     assert sorted(cfg["inhibited"]) == sorted(final.inhibited)
     assert (tmp_path / "tune.nocheckpoint.txt").exists()
     assert "speed-up" in proc.stdout
+    # the speed-up printed is the chain of the kept steps' alternating runs (each step's
+    # candidate median against its incumbent's), not one run of the choice against one of
+    # the start, which a loaded machine can turn into a "speed-up" below 1 of a kept flip
+    kept = [r for r in recs[1:] if r.decision == "accepted"]
+    if all(r.rounds_incumbent and r.rounds_candidate for r in kept):
+        chain = np.prod([np.median(r.rounds_incumbent) / np.median(r.rounds_candidate) for r in kept])
+        assert "measured side by side" in proc.stdout, proc.stdout
+        assert f"speed-up {chain:.2f}x" in proc.stdout, proc.stdout
     if len(recs) < 13:          # ended before --max-steps 12: nothing to say about the limit
         assert "STOPPED BY --max-steps" not in proc.stdout
 

@@ -389,3 +389,12 @@ def test_speed_up_is_measured_side_by_side():
     ratio, how = _side_by_side([plain, second], 0.030)
     assert ratio == pytest.approx(1.5 * 0.021 / 0.0105)
     assert "the first choice's" in how
+    # the greedy loop's kept steps: each against the configuration before it
+    g1 = StepRecord(step=1, phase="inhibit", flips=("a",), inhibited=("a",), decision="accepted",
+                    measurement=meas(0.050), rounds_incumbent=(0.060, 0.062), rounds_candidate=(0.050, 0.052))
+    g3 = StepRecord(step=3, phase="inhibit", flips=("b",), inhibited=("a", "b"), decision="accepted",
+                    measurement=meas(0.040), rounds_incumbent=(0.050, 0.054), rounds_candidate=(0.040, 0.042))
+    ratio, how = _side_by_side([g1, g3], 0.070)
+    assert ratio == pytest.approx((0.061 / 0.051) * (0.052 / 0.041))
+    assert "step 1: median 0.051 s against the start's" in how
+    assert "step 3: median 0.041 s against step 1's" in how
