@@ -209,14 +209,16 @@ def main(argv=None) -> int:
     return 0
 
 
-def _resume_hint(key: str, have) -> str:
+def _resume_hint(key: str, have, backend: str = "") -> str:
     """The option that continues an exploration recorded with ``key`` = ``have``."""
     if isinstance(have, bytes):
         have = have.decode()
     if key == "params":
         return f"pass the same --param options ({have})"
+    if key == "nranks" and backend == "inline":       # this job's ranks, not --ranks
+        return f"run on {have} rank(s) (mpiexec -n {have}; in a batch job sbatch --ntasks={have})"
     if key == "nranks":
-        return f"run on {have} rank(s) (--ranks {have}, or mpiexec -n {have} with inline)"
+        return f"run on {have} rank(s) (--ranks {have})"
     if key == "exhaustive":
         return "pass --exhaustive" if str(have) == "True" else "pass no --exhaustive"
     if key == "start":
@@ -244,7 +246,7 @@ def _drive(args, request, table, backend, out: Path, base: Configuration) -> Non
                 have = f.attrs.get(k, defaults.get(k))
                 if str(have) != str(attrs[k]):
                     raise UsageError(f"cannot resume {out}: made with {k}={have}, this run has {attrs[k]}; "
-                                     f"{_resume_hint(k, have)} to continue it, or another --out to "
+                                     f"{_resume_hint(k, have, args.backend)} to continue it, or another --out to "
                                      "start a new exploration")
     else:
         with atomic_h5(out, "explore", attrs) as f:

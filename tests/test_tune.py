@@ -454,3 +454,18 @@ def test_resume_runs_again_a_start_that_an_earlier_run_gave_up(tmp_path):
     (rec,) = store.records()
     assert rec.step == 0 and rec.measurement.wall == 1.0
     assert [a["attempt"] for a in rec.attempt_log] == [1, 2, 3, 4] and rec.attempts == 5
+
+
+def test_resume_on_other_ranks_names_the_way_that_backend_takes_them(tmp_path):
+    """tune.sbatch resumed with another --ntasks was told '--ranks 2, or mpiexec -n 2
+    with inline': --ranks is refused by the inline backend, and a batch job's ranks come
+    from sbatch --ntasks."""
+    from pyharness.errors import UsageError
+    store = TuneStore(tmp_path / "tune.h5")
+    store.create({"kernel": "k", "nranks": 2, "backend": "inline"}, ["a"])
+    with pytest.raises(UsageError) as ei:
+        store.check_resume({"kernel": "k", "nranks": 3, "backend": "inline"})
+    assert "sbatch --ntasks=2" in str(ei.value) and "--ranks" not in str(ei.value)
+    with pytest.raises(UsageError) as ei:
+        store.check_resume({"kernel": "k", "nranks": 3, "backend": "slurm"})
+    assert "--ranks 2" in str(ei.value)

@@ -169,8 +169,12 @@ class TuneStore:
                     hint = f"pass the same --param options ({k}={have})"
                 elif k == "start":
                     hint = f"pass --config with the same starting configuration ({have})"
+                elif k == "nranks" and attrs.get("backend") == "inline":
+                    # --ranks does not apply: the inline backend runs on this job's ranks
+                    hint = (f"run on {have} rank(s) (mpiexec -n {have}; in a batch job sbatch "
+                            f"--ntasks={have} or srun -n {have})")
                 elif k == "nranks":
-                    hint = f"run on {have} rank(s) (--ranks {have}, or mpiexec -n {have} with inline)"
+                    hint = f"run on {have} rank(s) (--ranks {have})"
                 elif k == "limit":
                     hint = (f"pass --limit {have}B" if int(have) else "pass no --limit")
                 else:
