@@ -57,6 +57,38 @@ def test_bad_control_pops_the_kth_control_wrong(prog):
     assert "bad-control:2 fired" in err
 
 
+DROP_IN = """
+program drop_in
+  ! a Tapenade adjoint's calls only: it never asks for the AD stack's status
+  real(8) :: x, y, z
+  x = 2d0
+  call pushreal8(x)
+  call popreal8(y)
+  call popreal8(z)          ! one pop too many: an underflow
+  print '(a,2f5.1)', 'POPPED', y, z
+end program drop_in
+"""
+
+
+def test_a_failure_nobody_asked_about_is_said_at_exit(prog, tmp_path):
+    # adStack.c prints "Popping from an empty stack" (and crashes); linked in its place,
+    # a program that never reads the status must not lose its underflow in silence
+    src = tmp_path / "drop_in.f90"
+    src.write_text(DROP_IN)
+    exe = build_against_runtime([src], tmp_path / "drop_in")
+    p = subprocess.run([str(exe)], capture_output=True, text=True, env={k: v for k, v in os.environ.items()
+                                                                       if k != "PYHARNESS_FAULT"})
+    assert "POPPED  2.0  0.0" in p.stdout
+    assert "the AD stack failed in this run (status 2)" in p.stderr and "underflow" in p.stderr, p.stderr
+    # a program that reads the status (ph_stack_status) reports it itself: nothing more at exit
+    out, err = run(prog, "skip-push:3")
+    assert out["STATUS"][0] == "2" and "failed in this run" not in err
+    # a malformed fault: said at load; the program that did not ask hears it again at exit
+    p = subprocess.run([str(exe)], capture_output=True, text=True, env=dict(os.environ, PYHARNESS_FAULT="flip:3"))
+    assert p.stderr.count("PYHARNESS_FAULT='flip:3' is malformed") == 2, p.stderr
+    assert "(status 6)" in p.stderr
+
+
 @pytest.mark.parametrize("bad", ["flip-real", "flip:3", "flip-real:0", "skip-push:x", "bad-control:2:", ""])
 def test_malformed_value_is_a_clear_error(prog, bad):
     out, err = run(prog, bad)

@@ -86,6 +86,7 @@ static struct {
   int dead;              /* out of memory: pushes are dropped */
   int ierr;
   char errmsg[256];
+  int ierr_read;          /* the status was asked for since it was set (else: said at exit) */
   level *rtop;
   int64_t look;          /* read position of look*, -1: start at the top */
   uint64_t look_top;
@@ -102,6 +103,7 @@ static struct {
 static void set_error(int code, const char *msg) {
   if (S.ierr == 0) {
     S.ierr = code;
+    S.ierr_read = 0;
     snprintf(S.errmsg, sizeof S.errmsg, "%s", msg);
   }
 }
@@ -314,6 +316,16 @@ static void fault_parse(const char *v) {
  * the stack goes. */
 extern int32_t ph_trace_write(const char *dir, char *errmsg, int64_t errlen);
 __attribute__((used)) static int32_t (*const ph_keep_recorder)(const char *, char *, int64_t) = ph_trace_write;
+
+/* A program linked in place of adStack.c never asks for the status: an underflow
+ * (adStack.c prints "Popping from an empty stack" and crashes), running out of
+ * memory or a malformed PYHARNESS_FAULT would otherwise pass in silence, the
+ * gradient computed from zeros. A status nobody asked for is said at exit. */
+__attribute__((destructor)) static void ph_adstack_fini(void) {
+  if (S.ierr != 0 && !S.ierr_read)      /* 1 (limit) stored everything; 6 (fault) did nothing */
+    fprintf(stderr, "pyharness: the AD stack failed in this run (status %d): %s%s\n", S.ierr, S.errmsg,
+            S.ierr == 1 || S.ierr == 6 ? "" : "; what the adjoint computed after that is wrong");
+}
 
 __attribute__((constructor)) static void ph_adstack_init(void) {
   const char *v = getenv("PYHARNESS_FAULT");
@@ -772,6 +784,7 @@ PH_API int64_t ph_stack_limit(void) { return (int64_t)S.limit; }
  * else 0 and 0. */
 PH_API void ph_stack_limit_error(int64_t *need, int64_t *limit) {
   int hit = S.ierr == 1;
+  S.ierr_read = 1;
   *need = hit ? (int64_t)S.limit_need : 0;
   *limit = hit ? (int64_t)S.limit_at_hit : 0;
 }
@@ -779,7 +792,7 @@ PH_API int64_t ph_stack_current(void) { return (int64_t)(S.top + S.ext); }
 PH_API int64_t ph_stack_peak(void) { return (int64_t)peak_bytes(); }
 PH_API int64_t ph_stack_pushed(void) { return (int64_t)S.pushed; }
 PH_API int64_t ph_stack_popped(void) { return (int64_t)S.popped; }
-PH_API int ph_stack_failed(void) { return S.ierr != 0; }
+PH_API int ph_stack_failed(void) { S.ierr_read = 1; return S.ierr != 0; }
 
 /* For the event recorder (ph_trace.c): bytes now, and the four counts. */
 PH_API int64_t ph_stack_bytes(void) { return (int64_t)(S.top + S.ext); }
@@ -809,6 +822,7 @@ PH_API void ph_stack_external(int64_t delta) {
 /* The status as a code and a blank-padded message (for Fortran). */
 PH_API void ph_stack_status_c(int *ierr, char *msg, int len) {
   *ierr = S.ierr;
+  S.ierr_read = 1;
   size_t m = strlen(S.errmsg);
   if (len < 0) len = 0;
   if (m > (size_t)len) m = (size_t)len;
@@ -822,7 +836,10 @@ PH_API void ph_stack_end_repeat(void) { adStack_endRepeat(); }
 
 /* Fault switch, seen from Python: the parse error (empty if none), the site
  * that gates the fault (empty if none), whether it fired, and the gate. */
-PH_API const char *ph_fault_error(void) { return S.fault_error; }
+PH_API const char *ph_fault_error(void) {
+  if (S.fault_error[0] && S.ierr == 6) S.ierr_read = 1;     /* the caller reports it */
+  return S.fault_error;
+}
 PH_API const char *ph_fault_site(void) { return S.fault_site; }
 PH_API const char *ph_fault_kind(void) { return fault_names[S.fault_kind]; }
 PH_API int ph_fault_fired(void) { return S.fault_fired; }
