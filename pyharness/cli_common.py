@@ -68,6 +68,21 @@ def check_count(option: str, value, minimum: int = 0, meaning: str = "") -> None
         raise UsageError(f"{option} {value}: must be at least {minimum}{what}")
 
 
+def refuse_unused_slurm_options(args, given: list[str]) -> None:
+    """Slurm options (``given``: the ones on the command line) with a built-in backend
+    that submits no job are refused, never ignored: a forgotten ``--backend slurm``
+    would otherwise run every configuration here, on the login node. A plug-in backend
+    may read them, and the command backend does with ``--run-on slurm``."""
+    if not given or args.backend == "slurm" or args.backend not in ("inline", "local", "replay", "command"):
+        return
+    if args.backend == "command" and getattr(args, "run_on", None) == "slurm":
+        return
+    fix = "--run-on slurm" if args.backend == "command" else "--backend slurm"
+    what = "is a Slurm option" if len(given) == 1 else "are Slurm options"
+    raise UsageError(f"{', '.join(given)} {what}, but the {args.backend} backend submits no Slurm job "
+                     f"(every run would be made here): add {fix}, or drop {'it' if len(given) == 1 else 'them'}")
+
+
 def check_out_path(out, resume: bool, what: str = "history") -> None:
     """``--out`` of a tool that continues its file with ``--resume``: a directory, a
     missing parent, an existing file without --resume, a missing one with it are

@@ -37,7 +37,8 @@ import numpy as np
 from .backends import RunFailed, RunRequest, add_backend_arguments, backend_names, get_backend
 from .backends.base import measurement_from_profile
 from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, check_count, check_out_path,
-                         config_from_args, parse_snapshots, setup_kernel)
+                         config_from_args, parse_snapshots, refuse_unused_slurm_options,
+                         setup_kernel)
 from .config import Configuration, gradient_suspects, write_config_json
 from .durable import OutputLock, remove_stale_outputs
 from .errors import PyharnessError, UsageError
@@ -132,9 +133,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--out", default="explore.h5")
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--time-limit", default="00:30:00", help="slurm: per array task")
+    ap.add_argument("--time-limit", help="slurm: per array task (default 00:30:00)")
     ap.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG")
-    ap.add_argument("--max-parallel", type=int, default=1,
+    ap.add_argument("--max-parallel", type=int,
                     help="slurm: array tasks running at once (sbatch --array=...%%N; default 1)")
     ap.add_argument("--config", metavar="FILE",
                     help="the configuration every sample starts from (its sites stay inhibited): "
@@ -153,6 +154,11 @@ def main(argv=None) -> int:
         check_count("--ranks", args.ranks, 1, "ranks per run")
         check_count("--repeat", args.repeat, 1)
         check_count("--max-parallel", args.max_parallel, 1)
+        refuse_unused_slurm_options(args, [o for o, v in (
+            ("--time-limit", args.time_limit), ("--sbatch-arg", args.sbatch_arg),
+            ("--max-parallel", args.max_parallel)) if v])
+        args.time_limit = args.time_limit or "00:30:00"
+        args.max_parallel = args.max_parallel or 1
         check_out_path(out, args.resume, what="exploration")
         if args.snapshots is not None:
             parse_snapshots(args.snapshots)

@@ -43,7 +43,7 @@ import numpy as np
 
 from .backends import RunRequest, add_backend_arguments, backend_names, get_backend
 from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, check_count, check_out_path,
-                         parse_snapshots, setup_kernel)
+                         parse_snapshots, refuse_unused_slurm_options, setup_kernel)
 from .config import (Configuration, read_config_file, write_config_json, write_name_list,
                      write_text_atomic)
 from .durable import OutputLock, remove_stale_outputs
@@ -138,8 +138,8 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     sl = ap.add_argument_group("slurm backend")
     sl.add_argument("--partition")
     sl.add_argument("--account")
-    sl.add_argument("--time-limit", default="00:30:00", help="per job (default 00:30:00)")
-    sl.add_argument("--launcher", default="srun", choices=["srun", "mpiexec"],
+    sl.add_argument("--time-limit", help="per job (default 00:30:00)")
+    sl.add_argument("--launcher", choices=["srun", "mpiexec"],
                     help="how the job starts its ranks (default srun --mpi=pmix)")
     sl.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
                     help="extra sbatch argument, e.g. --sbatch-arg=--qos=debug (repeatable)")
@@ -199,6 +199,11 @@ def _validate(args, comm):
         raise UsageError(f"--solve-time-limit {args.solve_time_limit}: give a number of seconds > 0")
     if not args.replay_delay >= 0:
         raise UsageError(f"--replay-delay {args.replay_delay}: give a number of seconds >= 0")
+    refuse_unused_slurm_options(args, [o for o, v in (
+        ("--partition", args.partition), ("--account", args.account), ("--time-limit", args.time_limit),
+        ("--launcher", args.launcher), ("--sbatch-arg", args.sbatch_arg)) if v])
+    args.time_limit = args.time_limit or "00:30:00"
+    args.launcher = args.launcher or "srun"
     counts = parse_snapshots(args.snapshots, several=True)
     args.snapshot_counts = counts
     outs = [Path(args.out)] if len(counts) == 1 else [_pair_out(args.out, k) for k in counts]

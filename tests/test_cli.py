@@ -461,3 +461,21 @@ def test_a_command_started_in_the_checkout_says_it_imported_the_sources(tmp_path
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "imported from its source tree" in proc.stderr and "PYTHONSAFEPATH=1" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("args, given, fix", [
+    (["-m", "pyharness.tune", "--budget", "1.5x", "--max-steps", "0", "--partition", "debug",
+      "--sbatch-arg=--qos=normal"], "--partition, --sbatch-arg are Slurm options", "--backend slurm"),
+    (["-m", "pyharness.tune", "--budget", "1.5x", "--max-steps", "0", "--backend", "local",
+      "--time-limit", "00:20:00"], "--time-limit is a Slurm option", "--backend slurm"),
+    (["-m", "pyharness.explore", "--samples", "1", "--max-parallel", "4"], "--max-parallel is a Slurm option",
+     "--backend slurm")])
+def test_slurm_options_without_the_slurm_backend_are_refused(tmp_path, args, given, fix):
+    """The README's driver without its --backend slurm (--partition, --account,
+    --time-limit... given) ran every configuration on the login node with the default
+    inline backend, the Slurm options silently unused."""
+    proc = mpirun(1, args + ["--kernel", "calltree", "--no-progress" if "tune" in args[1] else "--seed=0",
+                             "--out", str(tmp_path / "o.h5")], cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert given in proc.stderr and f"add {fix}" in proc.stderr, proc.stderr
+    assert not (tmp_path / "o.h5").exists()
