@@ -67,6 +67,11 @@ def parse_budget(text: str) -> Budget:
         if not 0 < factor < 1e6:       # inf, nan, negative or absurd (infx, 1e400x)
             raise UsageError(f"budget '{text}' is not a size: use bytes with a unit like 512MiB, or a factor like 1.5x")
         return Budget(factor=factor)
+    m = _SIZE_RE.match(s)
+    if m and m.group(2).lower() in ("", "b") and not float(m.group(1)).is_integer():
+        # '1.5' or '0.8B': a fraction of a byte, surely a factor without its x
+        raise UsageError(f"budget '{text}' is a fraction of a byte: for a factor of the starting peak "
+                         f"write {m.group(1)}x; bytes are whole (1000000, or with a unit like 512MiB)")
     try:
         return Budget(nbytes=parse_size(s, "budget"))
     except UsageError as exc:

@@ -402,6 +402,13 @@ def test_budget_sizes():
             resolve_budget(bad, 1000)
         assert str(info.value) == (f"budget '{bad}' is not a size: use bytes with a unit like "
                                    "512MiB, or a factor like 1.5x")
+    # a unitless fraction was taken as bytes (--budget 1.5: 2 B, refused only after the
+    # start's run as below every peak): a factor without its x
+    assert resolve_budget("1.5e6", 1) == 1_500_000
+    for bad in ("1.5", "0.8B"):
+        with pytest.raises(UsageError) as info:
+            resolve_budget(bad, 1000)
+        assert f"write {bad.rstrip('B')}x" in str(info.value)
     assert parse_tapenade_bytes("1.500000", "Mb") == 1_500_000
     assert parse_tapenade_bytes("-865000", "b") == -865_000
     assert parse_tapenade_bytes("2", "KiB") == 2048
