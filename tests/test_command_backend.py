@@ -305,6 +305,38 @@ def test_tune_with_runs_as_slurm_jobs(project, slurm):
 
 # ---------------------------------------------------------------- kill and --resume
 
+def test_killed_driver_takes_its_build_and_run_down(project, tmp_path):
+    """kill -9 of the driver left the step's mpiexec and ranks running (reparented to
+    init) until they ended on their own, writing the gradient file and the traces
+    alongside a resumed step. They now run under the watchdog, as the local backend's
+    steps do. The run here never ends on its own (a marked sleep)."""
+    import signal
+    from phtest import procs_mentioning, wait_for
+    marker = "sleep 86399.25"                        # this test's run, nothing else's
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    env = {**_env(), "TMPDIR": str(runs)}
+    cmd = [sys.executable, "-m", "pyharness.tune", "--backend", "command", "--ranks", "2", "--budget", "2x",
+           "--build", "true", "--run", marker, "--no-progress", "--out", str(project / "tune.h5")]
+    driver = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # mpiexec and its 2 ranks
+        assert wait_for(lambda: len(procs_mentioning(marker)) >= 3, 60), "the run never started"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        assert wait_for(lambda: not procs_mentioning(marker), 30), \
+            f"orphans of the killed driver: {procs_mentioning(marker)}"
+        assert wait_for(lambda: not list(runs.glob("pyharness-run-*")), 10), list(runs.iterdir())
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        for pid in procs_mentioning(marker):         # what this test started, if it failed
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def test_killed_tuning_resumes_from_tune_h5(project):
     from pyharness.tuner.store import TuneStore
     out = project / "tune.h5"

@@ -133,6 +133,9 @@ class CommandBackend(Backend):
         self.build_timeout = build_timeout
         self.run_timeout = run_timeout
         self.table: SiteTable | None = None
+        from ..watchdog import clean_stale_run_dirs
+        # builds and runs of a killed driver whose watchdog was killed too go before we start
+        clean_stale_run_dirs()
         self.last_job_id = ""
         self._first: tuple[str, Measurement] | None = None
         self.slurm = None
@@ -310,20 +313,39 @@ class CommandBackend(Backend):
                             state="NO_GRADIENT") from None
         return dataclasses.replace(m, grad_digest=_digest(values), gradient_file=str(kept.resolve()))
 
-    def _build(self, build: str, log: Path, name: str) -> None:
+    def _watched(self, cmd: list[str], env: dict, log: Path, timeout: float) -> int:
+        """Run ``cmd`` in ``--workdir``, its output to ``log``, in a session of its own under
+        the watchdog (pyharness/watchdog.py), as the local backend runs its steps: when the
+        driver dies, even by kill -9, the whole build or run goes with it, so it never
+        writes the gradient file or rebuilds alongside the resumed step. The exit code;
+        :class:`subprocess.TimeoutExpired` after ``timeout`` (the session killed)."""
+        from .. import watchdog
+        tmp = watchdog.make_run_dir()
         try:
             with open(log, "w") as fh:
-                p = subprocess.run(build, shell=True, cwd=self.workdir, env=self._env(), stdout=fh,
-                                   stderr=subprocess.STDOUT, timeout=self.build_timeout)
+                proc = subprocess.Popen(watchdog.watch_command(os.getpid(), tmp) + cmd, cwd=self.workdir,
+                                        env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                try:
+                    return proc.wait(timeout=timeout)
+                finally:
+                    if proc.poll() is None:           # timeout, Ctrl-C: the build or run goes too
+                        watchdog.kill_session(proc.pid)
+                        proc.wait()
+        finally:
+            watchdog.remove_run_dir(tmp)
+
+    def _build(self, build: str, log: Path, name: str) -> None:
+        try:
+            p = self._watched(["/bin/sh", "-c", build], self._env(), log, self.build_timeout)
         except subprocess.TimeoutExpired:
             raise RunFailed(f"the build of {name} took more than {self.build_timeout:.0f} s: {build}\n"
                             f"{output_tail(log.read_text(errors='replace'))}\n  (whole output: {log})",
                             state="BUILD_TIMEOUT", retryable=False) from None
-        if p.returncode != 0:
-            raise RunFailed(f"the build of {name} failed (exit code {p.returncode}): {build}\n"
+        if p != 0:
+            raise RunFailed(f"the build of {name} failed (exit code {p}): {build}\n"
                             f"  last lines of its output (whole output: {log}):\n"
                             f"{output_tail(log.read_text(errors='replace'))}",
-                            state="BUILD_FAILED", exit_code=p.returncode, retryable=False)
+                            state="BUILD_FAILED", exit_code=p, retryable=False)
 
     def _run_local(self, run: str, traces: Path, log: Path, out: Path) -> None:
         env = self._env()
@@ -335,21 +357,21 @@ class CommandBackend(Backend):
             if k.startswith(("OMPI_COMM_WORLD", "PMIX_", "OMPI_MCA_ess", "OMPI_MCA_orte")):
                 del env[k]
         cmd = [self.mpiexec, "-n", str(self.request.nranks), *self.mpiexec_args, *shlex.split(run)]
+        if shutil.which(cmd[0], path=env.get("PATH")) is None:
+            raise RunFailed(f"cannot start {cmd[0]}: not found on PATH", state="FAILED", retryable=False)
         try:
-            with open(log, "w") as fh:
-                p = subprocess.run(cmd, cwd=self.workdir, env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                   timeout=self.run_timeout)
+            p = self._watched(cmd, env, log, self.run_timeout)
         except subprocess.TimeoutExpired:
             raise RunFailed(f"the run of {out.stem} took more than {self.run_timeout:.0f} s\n"
                             f"{output_tail(log.read_text(errors='replace'))}", state="TIMEOUT") from None
         except OSError as exc:
             raise RunFailed(f"cannot start {cmd[0]}: {exc}", state="FAILED", retryable=False) from None
-        if p.returncode != 0:
-            raise RunFailed(f"the run of {out.stem} failed (exit code {p.returncode}): "
+        if p != 0:
+            raise RunFailed(f"the run of {out.stem} failed (exit code {p}): "
                             f"{' '.join(shlex.quote(c) for c in cmd)}\n"
                             f"  last lines of its output (whole output: {log}):\n"
                             f"{output_tail(log.read_text(errors='replace'))}",
-                            state="FAILED", exit_code=p.returncode)
+                            state="FAILED", exit_code=p)
 
     def _run_slurm(self, run: str, traces: Path, d: Path, out: Path, label: str) -> None:
         script = d / "job.sh"
