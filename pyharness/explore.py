@@ -297,7 +297,15 @@ def _drive(args, request, table, backend, out: Path, base: Configuration) -> Non
         finally:
             batch.flush()
     bar.close()
-    print(f"{len(_done(out))} of {len(configs)} configurations measured in {out}")
+    measured = len(_done(out))
+    print(f"{measured} of {len(configs)} configurations measured in {out}")
+    if measured < len(configs):
+        # the failed samples are not recorded: a resume measures them (and only them)
+        msg = (f"{len(configs) - measured} configuration(s) failed (see above): fix the cause and run "
+               "the same command with --resume to measure them")
+        if not measured:
+            raise PyharnessError(f"no configuration could be measured; {msg}")
+        print(msg, file=sys.stderr)
     guard = backend.gradient_guard() if backend is not None else None
     _guard_gradients(out, guard)
 
@@ -389,7 +397,7 @@ def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar, snaps
     its tasks still pending or running, collects the ones that finished meanwhile, and
     submits only the samples that are neither measured nor in flight."""
     import subprocess
-    from .backends.slurm import FINAL_STATES, job_script, job_state, release_failure
+    from .backends.slurm import FINAL_STATES, job_script, job_state, log_reason, release_failure
     from .backends.slurm import _complete_profile
     name = _array_name(out)
     recorded = _arrays(out)
@@ -462,7 +470,10 @@ def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar, snaps
                 del waiting[i]
                 bar.update(1)
             elif unknown[i] >= 5 or (state is not None and state.split()[0] in FINAL_STATES):
-                bar.write(f"sample {i}: job {task} ended {state or 'UNKNOWN'} (exit code {code})")
+                log = pdir / f"array-{task}.out"
+                why = log_reason(log)
+                bar.write(f"sample {i}: job {task} ended {state or 'UNKNOWN'} (exit code {code})"
+                          + (f": {why}" if why else "") + f" (log {log})")
                 del waiting[i]
         batch.flush()
         if waiting:

@@ -369,3 +369,19 @@ def test_a_job_asking_more_than_the_partition_is_cancelled_not_left_pending(slur
     assert err.value.job_id and not err.value.retryable
     assert "--ranks" in str(err.value) and "cancelled" in str(err.value)
     assert job_state(err.value.job_id)[0] == "CANCELLED"
+
+
+def test_explore_whose_array_tasks_all_fail_says_why_and_fails(slurm, tmp_path):
+    """Every array task failed (here: a launcher the job script refuses): explore printed
+    'sample 0: job N_0 ended FAILED (exit code 2)' without the reason or the log, then
+    '0 of 1 configurations measured' and exited 0."""
+    env = dict(os.environ, PYHARNESS_LAUNCHER="bogus")
+    proc = subprocess.run([sys.executable, "-m", "pyharness.explore", "--kernel", "calltree", "--param", "nsites=2",
+                           "--samples", "1", "--backend", "slurm", "--ranks", "2", "--sbatch-arg=--overcommit",
+                           "--time-limit", "5", "--out", str(tmp_path / "e.h5")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 2, said
+    assert "PYHARNESS_LAUNCHER must be srun or mpiexec" in said, said
+    assert f"(log {tmp_path}/e.h5.profiles/array-" in said
+    assert "no configuration could be measured" in proc.stderr and "--resume" in proc.stderr

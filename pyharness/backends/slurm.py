@@ -29,7 +29,7 @@ from ..errors import UsageError
 from ..faults import stop_at
 from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_profile
 
-__all__ = ["SlurmBackend", "job_script", "job_state", "release_failure"]
+__all__ = ["SlurmBackend", "job_script", "job_state", "log_reason", "release_failure"]
 
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
                 "PREEMPTED", "BOOT_FAIL", "DEADLINE", "REVOKED"}
@@ -263,17 +263,25 @@ class SlurmBackend(Backend):
         done = state == "COMPLETED" or (state == "UNKNOWN" and _complete_profile(profile_path))
         if done and os.path.exists(profile_path):
             return measurement_from_profile(profile_path)
-        tail = ""
-        if log.exists():
-            lines = [l for l in log.read_text(errors="replace").splitlines() if l.strip()]
-            ours = [l for l in lines if l.startswith("pyharness.") and "error:" in l]
-            err = [l for l in lines if "error" in l.lower()]
-            tail = (ours[:1] or err[-1:] or lines[-1:] or [""])[0][:300]
+        tail = log_reason(log)
         exc = RunFailed(f"job {job_id} ended {state} (exit code {code}{', ' + reason if reason and reason != 'None' else ''})"
                         + (f": {tail}" if tail else ""), state=state.split()[0], exit_code=code,
                         job_id=job_id)
         exc.log = str(log)
         raise exc
+
+
+def log_reason(log) -> str:
+    """The line of a job's log that says why it failed: pyharness's own error line, else
+    the last line naming an error, else the last line ('' without a log)."""
+    try:
+        text = Path(log).read_text(errors="replace")
+    except OSError:
+        return ""
+    lines = [l for l in text.splitlines() if l.strip()]
+    ours = [l for l in lines if l.startswith("pyharness.") and "error:" in l]
+    err = [l for l in lines if "error" in l.lower()]
+    return (ours[:1] or err[-1:] or lines[-1:] or [""])[0][:300]
 
 
 def _complete_profile(path) -> bool:
