@@ -29,7 +29,7 @@ import numpy as np
 from .durable import commit
 from .errors import UsageError
 
-__all__ = ["SiteTable", "Configuration", "callee_of", "gradient_suspects", "nocheckpoint_list", "read_config_file", "read_name_list",
+__all__ = ["SiteTable", "Configuration", "callee_of", "gradient_suspects", "nocheckpoint_list", "read_config_file", "read_config_json", "read_name_list",
            "write_name_list", "write_config_json", "write_text_atomic"]
 
 
@@ -204,8 +204,10 @@ class Configuration:
         return {"inhibited": sorted(self.inhibited), "snapshots": self.snapshots}
 
 
-def read_config_file(path: str | Path, table: SiteTable) -> Configuration:
-    """Read a JSON configuration or a callee list file, validating every name."""
+def read_config_json(path: str | Path) -> dict | None:
+    """A JSON configuration file's contents, checked for shape (not against a kernel):
+    ``{"inhibited": [names], "snapshots": K, "kernel": ...}``, or None when the file
+    is not JSON (a callee list, one name per line)."""
     p = Path(path)
     try:
         text = p.read_text()
@@ -214,34 +216,42 @@ def read_config_file(path: str | Path, table: SiteTable) -> Configuration:
     except UnicodeDecodeError as exc:
         raise UsageError(f"configuration file '{p}' is not UTF-8 text (byte {exc.start}): give a JSON "
                          "configuration or a callee list, one name per line") from None
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{p}:{exc.lineno}: malformed JSON configuration: {exc.msg}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("inhibited", []), list):
-            raise UsageError(f"{p}: a JSON configuration is an object like "
-                             '{"inhibited": ["cg_solve", ...], "snapshots": 0}')
-        extra = set(data) - {"inhibited", "snapshots", "kernel", "comment"}
-        if extra:
-            raise UsageError(f"{p}: unknown key(s) {', '.join(sorted(extra))} in JSON configuration; "
-                             "allowed: inhibited, snapshots")
-        snaps = data.get("snapshots", 0)
-        if not isinstance(snaps, int) or snaps < 0:
-            raise UsageError(f"{p}: 'snapshots' must be a non-negative integer")
-        names = data.get("inhibited", [])
-        if not all(isinstance(n, str) for n in names):
-            raise UsageError(f"{p}: 'inhibited' must be a list of site or callee names (strings)")
-        kernel = data.get("kernel")
-        known = {n.lower() for n in (*table.site_names, *table.callee_names)}
-        if kernel and names and not any(n.strip().lower() in known for n in names):
-            # written for another kernel (tune and optimize record it): say so, not 'unknown names'
-            raise UsageError(f"{p} is a configuration of kernel '{kernel}' and names none of the "
-                             f"sites here (its first: '{names[0]}'): give a configuration of the "
-                             "kernel this run or profile is of")
-        return Configuration.from_names(table, names, snaps, source=str(p))
-    return Configuration.from_names(table, read_name_list(p), 0, source=str(p))
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{p}:{exc.lineno}: malformed JSON configuration: {exc.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("inhibited", []), list):
+        raise UsageError(f"{p}: a JSON configuration is an object like "
+                         '{"inhibited": ["cg_solve", ...], "snapshots": 0}')
+    extra = set(data) - {"inhibited", "snapshots", "kernel", "comment"}
+    if extra:
+        raise UsageError(f"{p}: unknown key(s) {', '.join(sorted(extra))} in JSON configuration; "
+                         "allowed: inhibited, snapshots")
+    snaps = data.get("snapshots", 0)
+    if not isinstance(snaps, int) or snaps < 0:
+        raise UsageError(f"{p}: 'snapshots' must be a non-negative integer")
+    if not all(isinstance(n, str) for n in data.get("inhibited", [])):
+        raise UsageError(f"{p}: 'inhibited' must be a list of site or callee names (strings)")
+    return data
+
+
+def read_config_file(path: str | Path, table: SiteTable) -> Configuration:
+    """Read a JSON configuration or a callee list file, validating every name."""
+    p = Path(path)
+    data = read_config_json(p)
+    if data is None:
+        return Configuration.from_names(table, read_name_list(p), 0, source=str(p))
+    names = data.get("inhibited", [])
+    kernel = data.get("kernel")
+    known = {n.lower() for n in (*table.site_names, *table.callee_names)}
+    if kernel and names and not any(n.strip().lower() in known for n in names):
+        # written for another kernel (tune and optimize record it): say so, not 'unknown names'
+        raise UsageError(f"{p} is a configuration of kernel '{kernel}' and names none of the "
+                         f"sites here (its first: '{names[0]}'): give a configuration of the "
+                         "kernel this run or profile is of")
+    return Configuration.from_names(table, names, data.get("snapshots", 0), source=str(p))
 
 
 def read_name_list(path: str | os.PathLike) -> tuple[str, ...]:

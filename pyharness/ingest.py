@@ -371,17 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def read_inhibited_sites(path) -> list[str]:
     """The site names (``callee@file:line``) of a JSON configuration's ``inhibited``."""
+    from .config import read_config_json
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except OSError as exc:
-        raise UsageError(f"cannot read configuration '{p}': {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        data = None
-    names = data.get("inhibited") if isinstance(data, dict) else None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    data = read_config_json(p)
+    if data is None:
         raise UsageError(f"'{p}' is not a JSON configuration ({{\"inhibited\": [\"callee@file:line\", ...]}}): "
                          "give the .config.json that optimize or tune wrote beside the -nocheckpoint list")
+    names = data.get("inhibited", [])
     bad = [n for n in names if "@" not in n]
     if bad:
         raise UsageError(f"'{p}' names callees ({', '.join(bad[:5])}), not sites: give the .config.json "
