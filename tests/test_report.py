@@ -366,3 +366,19 @@ def test_report_draws_the_front_optimize_saved(runs, tmp_path):
     assert w > 400 and h > 200
     # the plane, and the profile's timeline, per-site figure and rank imbalance
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 4
+
+
+def test_the_fronts_of_a_pair_search_are_told_apart_by_their_tuning_paths_colours():
+    """report of tune.K0.h5 tune.K2.h5 (a --snapshots 0,2 search) drew both predicted
+    fronts in one colour: the legend listed two identical dotted lines."""
+    from matplotlib.colors import to_hex
+    from pyharness.report.data import Point
+    from pyharness.report.plots import pareto_plane
+    from pyharness.vocabulary import Decision
+    pts = [Point(f"d/t.K{k}.h5", str(i), 1.0 - 0.1 * i, 100 + 10 * i, (), "tune", Decision.ACCEPTED,
+                 "runtime-first", snapshots=k, budget=200) for k in (0, 2) for i in range(2)]
+    fig = pareto_plane(pts, predicted=[(f"t.K{k}.h5", [(0.8, 150), (1.0, 100)]) for k in (0, 2)])
+    lines = {l.get_label(): to_hex(l.get_color()) for l in fig.axes[0].get_lines()}
+    fronts = [lines[f"predicted front (t.K{k}.h5)"] for k in (0, 2)]
+    paths = [c for label, c in lines.items() if label.startswith("tuning path")]
+    assert fronts[0] != fronts[1] and fronts == paths

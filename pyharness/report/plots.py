@@ -67,10 +67,19 @@ def pareto_plane(points, title: str = "Peak stack vs adjoint run time", predicte
     model, drawn with the measured points (and each measured configuration's
     prediction joined to its measurement)."""
     fig, ax = plt.subplots(figsize=(8, 5.5))
+    tunes = {}
+    for p in points:
+        if p.kind == "tune":
+            tunes.setdefault((p.source, p.strategy), []).append(p)
+    # several fronts (the histories of a pair search): each in its tuning path's colour
+    colour_of = {Path(src).name: STRATEGY_COLOURS[i % len(STRATEGY_COLOURS)]
+                 for i, (src, _) in enumerate(tunes)}
+    several = sum(1 for _, front in predicted if front) > 1
     for label, front in predicted:
         if front:
             fr = sorted(front)
-            ax.step([t for t, _ in fr], [pk / MIB for _, pk in fr], where="post", color="#2a9d8f",
+            ax.step([t for t, _ in fr], [pk / MIB for _, pk in fr], where="post",
+                    color=colour_of.get(label, "#2a9d8f") if several else "#2a9d8f",
                     ls=":", lw=2, label=f"predicted front ({label})", zorder=2)
     pred = [p for p in points if p.pred_wall is not None]
     if pred:
@@ -87,10 +96,6 @@ def pareto_plane(points, title: str = "Peak stack vs adjoint run time", predicte
     if binom:
         ax.scatter([p.wall for p in binom], [p.peak / MIB for p in binom], s=18, c="#9b5de5",
                    marker="D", label="with binomial time-loop checkpointing", zorder=2)
-    tunes = {}
-    for p in points:
-        if p.kind == "tune":
-            tunes.setdefault((p.source, p.strategy), []).append(p)
     same_strategy = len({st for _, st in tunes}) < len(tunes)
     budgets = {}
     for i, ((src, strategy), pts) in enumerate(tunes.items()):
