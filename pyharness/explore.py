@@ -435,6 +435,9 @@ def _slurm_array(args, request, configs, todo, pdir: Path, out: Path, bar, snaps
         env.update({"PYHARNESS_CONFIG_DIR": str(pdir.resolve()), "PYHARNESS_OUT_DIR": str(pdir.resolve()),
                     "PYHARNESS_KERNEL": request.kernel, "PYHARNESS_SIZE": request.size,
                     "PYHARNESS_PARAMS": ",".join(f"{k}={v}" for k, v in request.params),
+                    # every variable profile.sbatch reads that explore decides (never the
+                    # caller's environment: sbatch passes it on)
+                    "PYHARNESS_REPEAT": str(request.repeat), "PYHARNESS_LIMIT": "",
                     "PYHARNESS_VENV": str(Path(sys.executable).parent.parent),
                     "PYHARNESS_JOBS_DIR": str(job_script("profile.sbatch").parent)})
         cmd = ["sbatch", "--parsable", "--hold", f"--job-name={name}",

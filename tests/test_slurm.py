@@ -385,3 +385,18 @@ def test_explore_whose_array_tasks_all_fail_says_why_and_fails(slurm, tmp_path):
     assert "PYHARNESS_LAUNCHER must be srun or mpiexec" in said, said
     assert f"(log {tmp_path}/e.h5.profiles/array-" in said
     assert "no configuration could be measured" in proc.stderr and "--resume" in proc.stderr
+
+
+def test_explore_array_runs_its_own_repeat_and_not_the_callers_limit(slurm, tmp_path):
+    """explore --backend slurm --repeat 2 ran every array task with --repeat 1 (the
+    array's environment had no PYHARNESS_REPEAT), and a PYHARNESS_LIMIT left exported
+    in the caller's shell (for an sbatch of profile.sbatch) reached every task."""
+    env = dict(os.environ, PYHARNESS_LIMIT="1KiB")
+    proc = subprocess.run([sys.executable, "-m", "pyharness.explore", "--kernel", "calltree", "--param", "nsites=2",
+                           "--samples", "1", "--repeat", "2", "--backend", "slurm", "--ranks", "2",
+                           "--sbatch-arg=--overcommit", "--time-limit", "5", "--out", str(tmp_path / "e.h5")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (log,) = (tmp_path / "e.h5.profiles").glob("array-*.out")
+    ran = log.read_text().splitlines()[0]
+    assert "--repeat 2" in ran and "--limit" not in ran, ran
