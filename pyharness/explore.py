@@ -124,17 +124,24 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pyharness.explore", description=__doc__.split("\n")[0],
                                  epilog="A backend's own options: --backend NAME --help.")
     add_kernel_args(ap)
-    ap.add_argument("--samples", type=int, default=250)
+    ap.add_argument("--samples", type=int, default=250,
+                    help="random configurations to measure (default 250; each is a run)")
     ap.add_argument("--exhaustive", action="store_true", help="every configuration (small trees only)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="of the random samples (default 0)")
     choices = [b for b in backend_names() if b != "replay"]
-    ap.add_argument("--backend", default="inline", choices=choices)
+    ap.add_argument("--backend", default="inline", choices=choices,
+                    help="where each configuration runs (default inline: this MPI job); slurm: all "
+                         "of them as one job array of jobs/profile-array.sbatch")
     ap.add_argument("--ranks", type=int, default=None, help="ranks per run (local, slurm)")
-    ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--out", default="explore.h5")
-    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="repeat every run N times and keep the fastest (default 1)")
+    ap.add_argument("--out", default="explore.h5", help="the exploration (default explore.h5)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the exploration in --out: measure only what it lacks")
     ap.add_argument("--time-limit", help="slurm: per array task (default 00:30:00)")
-    ap.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG")
+    ap.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
+                    help="slurm: extra sbatch argument, e.g. --sbatch-arg=--partition=P "
+                         "(repeatable; the partition and account go this way)")
     ap.add_argument("--max-parallel", type=int,
                     help="slurm: array tasks running at once (sbatch --array=...%%N; default 1)")
     ap.add_argument("--config", metavar="FILE",
