@@ -400,3 +400,21 @@ def test_explore_array_runs_its_own_repeat_and_not_the_callers_limit(slurm, tmp_
     (log,) = (tmp_path / "e.h5.profiles").glob("array-*.out")
     ran = log.read_text().splitlines()[0]
     assert "--repeat 2" in ran and "--limit" not in ran, ran
+
+
+def test_an_interrupted_driver_says_its_job_still_runs_and_how_to_collect_it(slurm, tmp_path, capsys):
+    """Ctrl-C of the driver while a step's job ran printed 'pyharness.tune: interrupted'
+    alone: the job went on in the queue, unmentioned (by design: --resume collects it)."""
+    from pyharness.backends.slurm import SlurmBackend
+    store = TuneStore(tmp_path / "tune.h5")
+    store.create({"kernel": "calltree"}, [])
+    b = SlurmBackend(RunRequest("calltree", "small", (), 2), store=store)
+
+    def interrupted(job_id):
+        raise KeyboardInterrupt
+    b.wait = interrupted
+    b.release = lambda job_id: None
+    with pytest.raises(KeyboardInterrupt):
+        b.submit_and_wait(lambda hold: "4242", str(tmp_path / "p.h5"), "step 3")
+    err = capsys.readouterr().err
+    assert "job 4242 (step 3) is still in the queue" in err and "--resume" in err and "scancel 4242" in err

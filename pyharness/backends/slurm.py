@@ -252,7 +252,15 @@ class SlurmBackend(Backend):
                 stop_at("pending-written")
                 self.release(job_id)
         self.last_job_id = job_id
-        state, code, reason = self.wait(job_id)
+        try:
+            state, code, reason = self.wait(job_id)
+        except KeyboardInterrupt:
+            # the job outlives its driver: say so, and how to collect it or drop it
+            again = ("run the same command with --resume to collect it, or " if self.store is not None
+                     else "")
+            print(f"slurm: job {job_id} ({label or profile_path}) is still in the queue: {again}"
+                  f"scancel {job_id}", file=sys.stderr, flush=True)
+            raise
         return job_id, state, code, reason
 
     def run(self, config: Configuration, profile_path: str, label: str = "") -> Measurement:
