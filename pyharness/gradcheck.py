@@ -350,7 +350,7 @@ def _parse_checks(text: str, kernel: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m pyharness.gradcheck",
-                                 description=__doc__.split("\n")[0],
+                                 description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add_kernel_args(ap)
     add_config_args(ap)

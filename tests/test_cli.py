@@ -301,6 +301,16 @@ def test_an_error_of_some_ranks_is_printed_once_naming_them(tmp_path):
     assert "limit" in lines[0]
 
 
+@pytest.mark.parametrize("module", ["analyze", "gradcheck", "ingest", "optimize", "predict", "profile",
+                                    "tune"])
+def test_help_describes_the_command_in_whole_sentences(module):
+    # --help's description is cut from the module's documentation: gradcheck's stopped at the
+    # end of the docstring's first line, mid-sentence ("... Taylor test, finite differences,")
+    import importlib
+    desc = importlib.import_module(f"pyharness.{module}").build_parser().description.strip()
+    assert desc.endswith("."), desc
+
+
 def test_an_argparse_error_is_printed_once(tmp_path):
     proc = mpirun(2, ["-m", "pyharness.tune", "--budget", "1.5x", "--ranks", "x"], cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
