@@ -382,3 +382,15 @@ def test_the_fronts_of_a_pair_search_are_told_apart_by_their_tuning_paths_colour
     fronts = [lines[f"predicted front (t.K{k}.h5)"] for k in (0, 2)]
     paths = [c for label, c in lines.items() if label.startswith("tuning path")]
     assert fronts[0] != fronts[1] and fronts == paths
+
+
+def test_an_optimal_tunes_path_is_named_after_its_method_not_an_unused_strategy(runs, tmp_path):
+    """A tune.h5 of --method optimal (the default) was drawn as 'tuning path:
+    runtime-first', a greedy strategy that played no part; a greedy history keeps its
+    strategy's name."""
+    from pyharness.report.data import load_points
+    p = mpirun(1, ["-m", "pyharness.tune", "--kernel", "calltree", "--budget", "1.5x", "--max-steps", "1",
+                   "--no-progress", "--out", str(tmp_path / "opt.h5")], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert {pt.strategy for pt in load_points(tmp_path / "opt.h5")} == {"optimal"}
+    assert {pt.strategy for pt in load_points(runs / "tune.h5")} == {"runtime-first"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..h5io import open_h5, read_str
-from ..vocabulary import Decision
+from ..vocabulary import Decision, Phase
 
 __all__ = ["Point", "load_points", "file_kind", "config_of", "all_units", "predicted_front"]
 
@@ -101,6 +101,12 @@ def load_points(path) -> list[Point]:
                                  tuple(json.loads(a["inhibited"])), "tune", Decision(str(a["decision"])),
                                  strategy, snaps, grad_ok=not bool(a.get("grad_differs", False)),
                                  phase=str(a.get("phase", "")), **pred))
+            if str(attrs.get("method", "greedy")) == "optimal":
+                # the strategy steers only the greedy loop: named when that fallback ran
+                greedy = any(p.phase in (Phase.INHIBIT.value, Phase.ACTIVATE.value, Phase.LOWER.value)
+                             for p in out)
+                name = f"optimal, then greedy {strategy}" if greedy else "optimal"
+                out = [Point(**{**p.__dict__, "strategy": name}) for p in out]
             b = str(attrs.get("budget", ""))
             if out and b:
                 from ..units import parse_budget
