@@ -408,6 +408,11 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
              "start": json.dumps(start.to_json()), "snapshots": args.snapshots,
              "method": args.method, "repeat": request.repeat, "limit": int(limit),
              "command": " ".join(shlex.quote(a) for a in sys.argv)}
+    if backend is None and args.backend == "replay":
+        # before tune.h5 is made: a wrong --replay-from (no such file, another problem's
+        # measurements) left an empty history that the corrected command refused to overwrite
+        backend = get_backend("replay", request, source=args.replay_from, delay=args.replay_delay,
+                              stack_limit=limit)
     store = TuneStore(args.out)
     if args.resume:
         store.check_resume(attrs)
@@ -416,8 +421,6 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
     if backend is None:
         if args.backend == "local":
             opts = dict(stack_limit=limit)
-        elif args.backend == "replay":
-            opts = dict(source=args.replay_from, delay=args.replay_delay, stack_limit=limit)
         elif args.backend == "slurm":
             opts = dict(partition=args.partition, account=args.account, time_limit=args.time_limit,
                         launcher=args.launcher, extra_args=tuple(args.sbatch_arg), store=store,

@@ -363,6 +363,34 @@ def test_resume_refuses_other_settings_of_the_history_and_says_what_to_pass(tmp_
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+def test_replay_refuses_another_problems_measurements_before_writing_a_history(tmp_path):
+    """A recorded history of streamice replayed for another size or kernel was served as
+    this run's measurements (a 12-site calltree tuned on a 5-site tree's runs reported
+    '1 of 12 sites inhibited', exit 0); and a --replay-from that failed to open left an
+    empty tune.h5 that the corrected command refused to overwrite ('exists: use --resume')."""
+    proc = _tune1(tmp_path, "--budget", "1.5x", "--max-steps", "0", out="ref.h5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ref = str(tmp_path / "ref.h5")
+    for args, asked in ((["--size", "demo"], "--kernel streamice --size demo"),
+                        (["--param", "nt=2"], "--param nt=2")):
+        proc = _tune1(tmp_path, "--budget", "1.5x", "--backend", "replay", "--replay-from", ref, *args,
+                      out="rep.h5")
+        assert proc.returncode == 2 and "holds measurements of --kernel streamice --size small" in proc.stderr \
+            and asked in proc.stderr, proc.stderr[-2000:]
+        assert not (tmp_path / "rep.h5").exists()
+    # the size's own parameters given one by one are the same problem
+    proc = _tune1(tmp_path, "--budget", "1.5x", "--backend", "replay", "--replay-from", ref,
+                  "--param", "nx=48", "--max-steps", "0", out="same.h5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _tune1(tmp_path, "--budget", "1.5x", "--backend", "replay", "--replay-from",
+                  str(tmp_path / "nothere.h5"), out="rep.h5")
+    assert proc.returncode == 2 and "does not exist" in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "rep.h5").exists()
+    proc = _tune1(tmp_path, "--budget", "1.5x", "--backend", "replay", "--replay-from", ref,
+                  "--max-steps", "0", out="rep.h5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_replay_honours_the_stack_limit(tmp_path):
     """D11: the replay backend ignored --limit (steps at 506 KiB under a 100 KiB limit,
     exit 0). A recorded configuration above the limit fails as the real run would."""

@@ -39,6 +39,8 @@ class ReplayBackend(Backend):
         self.table: dict[frozenset[str], Measurement] = {}
         with open_h5(source, ("tune", "explore")) as f:
             kind = str(f.attrs["kind"])
+            _check_same_problem(source, {k: f.attrs[k] for k in ("kernel", "size", "params")
+                                         if k in f.attrs}, request)
             # stored relative to the file (older files: absolute or cwd-relative)
             profiles = ([resolve_path(str(f["samples"][s].attrs["profile"]), source)
                          for s in sorted(f["samples"])] if kind == "explore" else [])
@@ -67,6 +69,38 @@ class ReplayBackend(Backend):
         from ..reduction import copy_profile
         copy_profile(m.profile, profile_path)     # with its event files
         return Measurement(m.wall_s, m.cpu_s, m.peak_bytes, m.cost, m.grad_digest, str(profile_path))
+
+
+def _check_same_problem(source: str, attrs: dict, request: RunRequest) -> None:
+    """Refuse measurements of another kernel, size or parameters: served to this run they
+    would be taken for its own (a configuration of the other problem with the same site
+    names, or every one of them not measured)."""
+    import json
+
+    from ..kernels import get_kernel
+
+    def text(v) -> str:
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    if "kernel" not in attrs:
+        return                                  # a file of before these attributes
+    kernel, size = text(attrs["kernel"]), text(attrs.get("size", request.size))
+    overrides = json.loads(text(attrs.get("params", "{}")) or "{}")
+
+    def problem(k, sz, ov):
+        try:
+            return k, get_kernel(k).params(sz, ov)        # --size demo equals its parameters
+        except UsageError:
+            return k, sz, sorted(ov.items())            # a kernel not installed here
+    if problem(kernel, size, overrides) == problem(request.kernel, request.size, dict(request.params)):
+        return
+    given = " ".join([f"--kernel {kernel}", f"--size {size}"]
+                     + [f"--param {k}={v}" for k, v in sorted(overrides.items())])
+    asked = " ".join([f"--kernel {request.kernel}", f"--size {request.size}"]
+                     + [f"--param {k}={v}" for k, v in request.params])
+    raise UsageError(f"{source} holds measurements of {given}, this run is of {asked}: replay "
+                     f"with the recorded kernel, size and parameters ({given}), or give a history "
+                     "of this problem to --replay-from")
 
 
 def _inhibited_sites(profile: str) -> frozenset[str]:
