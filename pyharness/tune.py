@@ -298,6 +298,12 @@ def _stem(out) -> str:
     return str(out)[:-3] if str(out).endswith(".h5") else str(out)
 
 
+def _start_given_up(store: TuneStore) -> bool:
+    """The history holds no step and no run in flight: its start was given up."""
+    pending = store.pending() or {}
+    return not store.committed_steps() and bool(pending.get("gave_up")) and not pending.get("job_id")
+
+
 def _pair_out(out: str, k: int) -> Path:
     return Path(f"{_stem(out)}.K{k}.h5")
 
@@ -415,7 +421,16 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
                               stack_limit=limit)
     store = TuneStore(args.out)
     if args.resume:
-        store.check_resume(attrs)
+        try:
+            store.check_resume(attrs)
+        except UsageError:
+            if not _start_given_up(store):
+                raise
+            # nothing is recorded: the start failed, and its fix may be an option of the
+            # history (a higher --limit, another --param); "--resume" runs the start again
+            print(f"pyharness.tune: {args.out} holds no step (its start could not be run): "
+                  "starting it again with this run's settings", file=sys.stderr, flush=True)
+            store.create(attrs, gran.keys)
     else:
         store.create(attrs, gran.keys)
     if backend is None:

@@ -363,6 +363,26 @@ def test_resume_refuses_other_settings_of_the_history_and_says_what_to_pass(tmp_
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+def test_a_start_that_could_not_run_is_resumed_with_the_option_that_fixes_it(tmp_path):
+    """A start over its --limit said 'raise the limit' and 'fix the cause and run the same
+    command with --resume'; the resume with a higher --limit was then refused ('it was made
+    with limit=102400 ... pass --limit 102400B'), and a run without --resume found tune.h5
+    existing: the only way on was another --out. Nothing is recorded, so --resume starts
+    the history again with the new settings."""
+    from pyharness.tuner.store import TuneStore
+    proc = _tune1(tmp_path, "--budget", "1.5x", "--limit", "100KiB", "--max-steps", "0")
+    assert proc.returncode == 2 and "could not be run" in proc.stderr and "--resume" in proc.stderr, \
+        proc.stderr[-2000:]
+    proc = _tune1(tmp_path, "--budget", "1.5x", "--limit", "2MiB", "--max-steps", "0", "--resume")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    store = TuneStore(tmp_path / "tune.h5")
+    assert store.attrs()["limit"] == 2 * 1024 * 1024
+    assert [r.step for r in store.records()] == [0]
+    # once a step is recorded, the history's settings are fixed again
+    proc = _tune1(tmp_path, "--budget", "1.5x", "--limit", "4MiB", "--max-steps", "0", "--resume")
+    assert proc.returncode == 2 and "pass --limit 2097152B" in proc.stderr, proc.stderr[-2000:]
+
+
 def test_replay_refuses_another_problems_measurements_before_writing_a_history(tmp_path):
     """A recorded history of streamice replayed for another size or kernel was served as
     this run's measurements (a 12-site calltree tuned on a 5-site tree's runs reported

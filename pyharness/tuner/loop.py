@@ -263,8 +263,8 @@ class TuneLoop:
             self.store.update_pending(gave_up=True)
             raise PyharnessError(f"the starting configuration could not be run: {failure}\n"
                                  f"nothing is recorded in {self.store.path} yet: fix the cause and run "
-                                 "the same command with --resume (the start runs again), or use "
-                                 "another --out")
+                                 "the command again with --resume (the start runs again, with the "
+                                 "options then given), or use another --out")
         self._record(StepRecord(step=0, phase=Phase.START, flips=(), inhibited=tuple(sorted(start_inhibited)),
                                 decision=Decision.START, reason="starting configuration", measurement=m,
                                 estimates=ests, attempts=attempts,
