@@ -77,6 +77,9 @@ def format_plan(plan, model, budget: int | None) -> str:
     p = plan.prediction
     prof = model.predict(_profiled_config(model))
     unit = plan.granularity.value
+    # sites the profiled run inhibited are not decided (their costs were never observed):
+    # the plan keeps them inhibited, so the plan is not "every checkpoint on"
+    kept = sorted(model.names[i] for i in model.profiled_inhibited)
     lines = [f"budget    {human_bytes(budget)} ({budget} B) per rank" if budget is not None else
              "budget    none",
              f"status    {plan.status_text()}; solved in {plan.solve_s:.3f} s ({plan.method})",
@@ -85,7 +88,13 @@ def format_plan(plan, model, budget: int | None) -> str:
              "peak      " + ", ".join(f"rank {r}: {human_bytes(v)} ({int(v)} B)"
                                       for r, v in enumerate(p.peak_by_rank)),
              f"inhibited {len(plan.inhibited_units)} {unit}(s): "
-             + (", ".join(plan.inhibited_units) if plan.inhibited_units else "none (every checkpoint on)")]
+             + (", ".join(plan.inhibited_units) if plan.inhibited_units else
+                "none" if kept else "none (every checkpoint on)")]
+    if kept:
+        lines.append(f"kept      {len(kept)} site(s) inhibited as in the profiled run, not decided (their "
+                     f"checkpoints' costs were never observed): {', '.join(kept[:8])}"
+                     f"{' ...' if len(kept) > 8 else ''}; profile with every site checkpointed to "
+                     "decide every site")
     if not p.exact:
         lines.append("not exact: " + "; ".join(p.reasons))
     return "\n".join(lines)

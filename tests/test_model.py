@@ -146,6 +146,21 @@ def test_profile_with_inhibited_sites_is_exact_only_for_configurations_that_keep
     assert names[0] in wake.reasons[0] and "inhibited in the profiled run" in wake.reasons[0]
 
 
+def test_optimize_of_a_profile_with_inhibited_sites_says_it_keeps_them(tmp_path):
+    """optimize of a profile that inhibited sites printed 'inhibited 0 site(s): none (every
+    checkpoint on)' for a plan (and plan.config.json) that keeps those sites inhibited."""
+    targs = _tree_args("random", 6, 2)
+    names = CostModel.from_profile(_profile(tmp_path, targs, "full.h5")).table.site_names
+    prof = _profile(tmp_path, targs, "part.h5", ["--nocheckpoint", ",".join(names[:2])])
+    r = mpirun(1, ["-m", "pyharness.optimize", str(prof), "--budget", "10x", "--out",
+                   str(tmp_path / "plan")], cwd=tmp_path, check=True)
+    cfg = set(json.loads((tmp_path / "plan.config.json").read_text())["inhibited"])
+    assert set(names[:2]) <= cfg                      # the plan keeps them inhibited
+    assert "every checkpoint on" not in r.stdout, r.stdout
+    kept = [ln for ln in r.stdout.splitlines() if ln.startswith("kept")]
+    assert len(kept) == 1 and "2 site(s)" in kept[0] and all(n in kept[0] for n in names[:2]), r.stdout
+
+
 # ------------------------------------------------------------------ bad input
 
 def test_profile_without_events_is_refused_with_the_reason(tmp_path):
