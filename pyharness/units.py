@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -93,6 +94,10 @@ def human_bytes(n: float | int | None, signed: bool = False) -> str:
 
 
 def human_time(seconds: float, signed: bool = False) -> str:
-    """Seconds to the millisecond: ``12.3456`` → ``'12.346 s'``."""
+    """Seconds to the millisecond, and below 0.1 s to three significant digits (the
+    gains of a small case's sites are fractions of a millisecond; to the millisecond
+    they all read 0.000 s): ``12.3456`` → ``'12.346 s'``, ``0.000345`` → ``'0.000345 s'``."""
     sign = "+" if signed and seconds > 0 else ""
-    return f"{sign}{seconds:.3f} s"
+    a = abs(seconds)
+    dec = 3 if a >= 0.1 or a == 0 or not math.isfinite(a) else 2 - math.floor(math.log10(a))
+    return f"{sign}{seconds:.{dec}f} s"

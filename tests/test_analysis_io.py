@@ -251,6 +251,17 @@ def test_human_memory_units():
     assert "+1.50 MiB" in text and "5.00 GiB" in text and "1.235 s" in text
 
 
+def test_gains_below_a_millisecond_are_not_printed_as_zero():
+    # a small case's sites gain fractions of a millisecond (streamice demo: most of its 30
+    # sites): printed to the millisecond they all read 0.000 s, ranked by a gain not shown
+    groups = GroupTable.from_locations(["x@f:1"], ["x"], [True])
+    data = RankData(np.array([[1]]), np.array([[0.000345]]), np.array([[0.0000123]]),
+                    np.array([[0]]), np.array([2**20]), np.array([0.0123]), np.array([0.0123]))
+    text = format_table(combine_ranks(groups, data))
+    assert "0.000345 s" in text and "0.0000123 s" in text and "0.0123 s" in text, text
+    assert "0.000 s" not in text, text
+
+
 def test_json_is_strict_and_complete():
     an = hand_analysis()
     d = json.loads(json.dumps(to_json(an, plan=select_under_budget(an, 115)), allow_nan=False))

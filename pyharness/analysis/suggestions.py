@@ -28,7 +28,7 @@ import numpy as np
 from ..config import callee_of, nocheckpoint_list
 from .ranks import (Analysis, Granularity, GroupEstimate, MemoryEffect, json_number,
                     slowest_rank_gain)
-from .units import human_bytes
+from .units import human_bytes, human_time
 
 __all__ = ["Suggestions", "suggest", "BudgetPlan", "select_under_budget", "format_table",
            "to_json", "format_tapenade"]
@@ -217,7 +217,7 @@ def _callee_list(analysis: Analysis, chosen: Sequence[GroupEstimate]) -> tuple[t
 # ---------------------------------------------------------------------------
 
 def _fmt_s(v: float) -> str:
-    return "-" if v is None or math.isnan(v) else f"{v:.3f} s"
+    return "-" if v is None or math.isnan(v) else human_time(v)
 
 
 def _fmt_imb(v) -> str:
