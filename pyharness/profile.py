@@ -29,7 +29,7 @@ from .errors import StackLimitError, UsageError
 from .h5io import atomic_h5, check_writable, str_array
 from .faults import stop_at
 from .mpiutil import collective, pickled_size, run_cli
-from .units import human_bytes, parse_size
+from .units import human_bytes, human_time, parse_size
 
 __all__ = ["RunSummary", "WriteStats", "run_adjoint", "write_profile", "write_profile_h5", "main"]
 
@@ -323,8 +323,9 @@ def format_summary(path, kernel, comm_size: int, config: Configuration, table: S
     lines = [
         f"{kernel.name} {kernel.params_dict()} on {comm_size} rank(s); "
         f"{nsites - ninh} of {nsites} sites checkpointed",
-        f"  adjoint wall   {w.max():.3f} s slowest rank (min {w.min():.3f} s, mean {w.mean():.3f} s)",
-        f"  adjoint CPU    {summary.cpu_s.max():.3f} s max over ranks",
+        f"  adjoint wall   {human_time(w.max())} slowest rank (min {human_time(w.min())}, "
+        f"mean {human_time(w.mean())})",
+        f"  adjoint CPU    {human_time(summary.cpu_s.max())} max over ranks",
         f"  peak stack     {human_bytes(summary.peak)} max over ranks "
         f"(min {human_bytes(summary.peak_bytes.min())})",
         f"  stack traffic  {human_bytes(summary.pushed_bytes.sum())} pushed in all",

@@ -35,6 +35,24 @@ def test_profile_writes_a_complete_profile(tmp_path):
     assert not list(tmp_path.glob("*.tmp.*"))
 
 
+def test_profile_summary_shows_the_time_of_a_run_below_a_millisecond():
+    # the plug-in example's documented profile (smoother, small) runs in a fraction of a
+    # millisecond: its summary read 'adjoint wall   0.000 s slowest rank (min 0.000 s ...)'
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from pyharness.config import Configuration
+    from pyharness.profile import RunSummary, format_summary
+    one = np.array([0.000345])
+    summary = RunSummary(wall_s=one, cpu_s=one, peak_bytes=np.array([1024]), pushed_bytes=np.array([2048]),
+                         popped_bytes=np.array([2048]), nevents=np.array([10]), cost=1.0, grad_norm=1.0)
+    kernel = SimpleNamespace(name="k", params_dict=lambda: {})
+    table = SimpleNamespace(site_indices=[], resolve=lambda names: frozenset())
+    text = format_summary("p.h5", kernel, 1, Configuration(), table, summary)
+    assert "adjoint wall   0.000345 s slowest rank" in text and "0.000 s" not in text, text
+
+
 def test_profile_cpu_clock_is_optional(tmp_path):
     """Without --cpu-clock the events carry no CPU time and the analysis says so
     (NaN, a note) instead of printing zero gains; with it, they do."""
