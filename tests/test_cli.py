@@ -174,6 +174,16 @@ BAD = [
 ]
 
 
+def test_a_call_tree_without_a_call_is_refused_with_the_reason(tmp_path):
+    # one node, no children: no checkpoint site; sites and tune ended in a traceback
+    # ('max() arg is an empty sequence', 'need at least one array to stack')
+    from pyharness.errors import UsageError
+    from pyharness.kernels.calltree import validate_description
+    with pytest.raises(UsageError, match="needs at least 1 site.*'main' calls nothing"):
+        validate_description({"nodes": [{"name": "main"}, {"name": "leaf"}]}, "t.json")
+    validate_description({"nodes": [{"name": "main", "children": [{"node": "leaf"}]}, {"name": "leaf"}]})
+
+
 @pytest.mark.parametrize("args,message", BAD, ids=[b[1] for b in BAD])
 def test_bad_input_clear_message_once_for_every_rank(tmp_path, args, message):
     proc = mpirun(2, args, cwd=tmp_path, timeout=120)     # a hang would time out

@@ -139,6 +139,11 @@ def validate_description(desc: dict, source: str = "description") -> dict:
             c.setdefault("loop", 1)
             if not isinstance(c["loop"], int) or c["loop"] < 0:
                 raise UsageError(f"{source}: loop counts must be integers >= 0")
+    if not any(nd["children"] for nd in desc["nodes"]):
+        # no call, no checkpoint site: sites and tune failed on the empty table with a traceback
+        raise UsageError(f"{source}: a call tree needs at least 1 site (a call): the root "
+                         f"'{desc['nodes'][0]['name']}' calls nothing; give it 'children', "
+                         'e.g. [{"node": "NAME"}]')
     for i in range(len(desc["nodes"])):
         for c in desc["nodes"][i]["children"]:
             if _reaches(desc["nodes"], names[c["node"]], i):
