@@ -143,7 +143,7 @@ def write_pareto(path: str, points, model, granularity: str, method: str) -> Non
 def main(argv=None) -> int:
     from mpi4py import MPI
     from .model.calibration import format_calibration, model_for_cli
-    from .model.milp import optimize, pareto_front
+    from .model.milp import Units, optimize, pareto_front
     comm = MPI.COMM_WORLD
     args = build_parser().parse_args(argv)
     stem = plan_stem(args.out)
@@ -161,6 +161,9 @@ def main(argv=None) -> int:
     budget = b.resolve(int(max(model.measured_peak)))
     # the solve is small (O(sites)): rank 0 solves, the others wait for its verdict
     with collective(comm, "optimising"):
+        if comm.rank == 0 and not Units.of(model, args.granularity).names:
+            raise UsageError(f"no checkpoint site ran in {args.profile} (every call site has zero "
+                             "instances): there is no checkpoint to decide")
         if comm.rank == 0:
             plan = optimize(model, budget, args.granularity, method=args.method,
                             time_limit=args.time_limit)

@@ -161,6 +161,22 @@ def test_optimize_of_a_profile_with_inhibited_sites_says_it_keeps_them(tmp_path)
     assert len(kept) == 1 and "2 site(s)" in kept[0] and all(n in kept[0] for n in names[:2]), r.stdout
 
 
+def test_a_profile_in_which_no_site_ran_has_nothing_to_optimise(tmp_path):
+    """Every call with loop count 0: the solver had no decision and optimize and tune
+    (method optimal) ended in a traceback ('need at least one array to stack')."""
+    tree = tmp_path / "t.json"
+    tree.write_text(json.dumps({"nodes": [{"name": "a", "children": [{"node": "b", "loop": 0}]},
+                                          {"name": "b"}]}))
+    targs = ["--kernel", "calltree", "--param", f"tree={tree}"]
+    prof = _profile(tmp_path, targs)
+    r = mpirun(1, ["-m", "pyharness.optimize", str(prof), "--budget", "1.5x"], cwd=tmp_path)
+    assert r.returncode == 2 and "no checkpoint site ran" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = mpirun(1, ["-m", "pyharness.tune", *targs, "--budget", "1.5x", "--no-progress", "--out",
+                   str(tmp_path / "t.h5")], cwd=tmp_path)
+    assert r.returncode == 0 and "nothing for the model to decide" in r.stderr + r.stdout, r.stderr[-2000:]
+    assert json.loads((tmp_path / "t.config.json").read_text())["inhibited"] == []
+
+
 # ------------------------------------------------------------------ bad input
 
 def test_profile_without_events_is_refused_with_the_reason(tmp_path):

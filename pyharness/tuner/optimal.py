@@ -153,8 +153,14 @@ class OptimalStep:
     def solve_and_run(self) -> bool:
         """Optimise under the budget and run the choice. True: nothing left to do (the
         choice accepted, or --max-steps leaving no step to run it: :attr:`unconfirmed`)."""
-        from ..model.milp import BudgetError, optimize
+        from ..model.milp import BudgetError, Units, optimize
         st = self.loop.state
+        if not Units.of(self.model, self.granularity).names:
+            # every call site has zero instances (loop counts of 0): the solver has nothing
+            # to decide and failed with 'need at least one array to stack'
+            self.note("optimal: no checkpoint site ran in the start's run: nothing for the model "
+                      "to decide; continuing with the greedy loop")
+            return False
         try:
             plan = optimize(self.model, st.budget, self.granularity, method="milp",
                             time_limit=self.time_limit)
