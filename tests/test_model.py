@@ -177,6 +177,18 @@ def test_a_profile_in_which_no_site_ran_has_nothing_to_optimise(tmp_path):
     assert json.loads((tmp_path / "t.config.json").read_text())["inhibited"] == []
 
 
+def test_optimize_dp_with_a_pareto_front(tmp_path):
+    """--method dp --pareto N wrote the plan, then failed: '--method dp needs a budget'
+    (the front's fastest configuration is solved without one)."""
+    prof = _profile(tmp_path, _tree_args("random", 6, 2))
+    r = mpirun(1, ["-m", "pyharness.optimize", str(prof), "--budget", "1.2x", "--method", "dp",
+                   "--pareto", "3", "--out", str(tmp_path / "plan")], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "(dp)" in r.stdout and "solved by milp" in r.stdout
+    with h5py.File(tmp_path / "plan.pareto.h5") as f:
+        assert f.attrs["method"] == "milp" and len(f["pareto/time_s"]) >= 1
+
+
 # ------------------------------------------------------------------ bad input
 
 def test_profile_without_events_is_refused_with_the_reason(tmp_path):
