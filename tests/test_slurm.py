@@ -32,8 +32,35 @@ def sbatch_wait(tmp_path, env, script="profile.sbatch", args=()):
     return proc, logs
 
 
+@pytest.fixture(scope="module")
+def over_time_job(slurm, tmp_path_factory):
+    """A job that runs into its time limit, submitted through the backend in a thread as
+    soon as this module's first test starts, and judged by its last test. Slurm's time
+    limits are whole minutes, checked every 30 s: the job takes 60-90 s, which the tests in
+    between use instead of waiting for it. It sleeps in its one task (PYHARNESS_HANG_AT,
+    in the job's environment only), so it holds one core and no CPU time; the other
+    tests' jobs ask --overcommit and fit on the other core."""
+    import threading
+    d = tmp_path_factory.mktemp("over_time")
+    b = slurm_backend(d, time_limit="1")
+    b.request = RunRequest("calltree", "small", (), 1)
+    b.extra_args = (*b.extra_args, "--export=ALL,PYHARNESS_HANG_AT=profile-started")
+    result = {}
+
+    def run():
+        try:
+            b.run(Configuration(), str(d / "slow.h5"))
+            result["error"] = None
+        except RunFailed as exc:
+            result["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    yield t, result, d
+
+
 @pytest.mark.parametrize("launcher", ["srun", "mpiexec"])
-def test_profile_job_at_two_ranks(slurm, tmp_path, launcher):
+def test_profile_job_at_two_ranks(slurm, tmp_path, launcher, over_time_job):
     out = tmp_path / "p.h5"
     proc, logs = sbatch_wait(tmp_path, {"PYHARNESS_OUT": str(out), "PYHARNESS_LAUNCHER": launcher,
                                         "PYHARNESS_KERNEL": "streamice"})
@@ -58,14 +85,17 @@ def slurm_backend(tmp_path, **kw):
 
 
 def test_tune_with_slurm_steps(slurm, tmp_path):
+    # --rounds 1: one job per step (the alternating rounds are the loop's, tested with
+    # the inline and replay backends; here every step is a job)
     out = tmp_path / "tune.h5"
     proc = subprocess.run([sys.executable, "-m", "pyharness.tune", "--method", "greedy", "--kernel", "calltree", "--backend", "slurm",
-                           "--ranks", "2", "--budget", "1.5x", "--max-steps", "4", "--no-progress",
+                           "--ranks", "2", "--budget", "1.5x", "--max-steps", "4", "--rounds", "1", "--no-progress",
                            "--sbatch-arg=--overcommit", "--time-limit", "5", "--out", str(out)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     recs = TuneStore(out).records()
     budget = 1.5 * recs[0].measurement.peak
+    assert len(recs) >= 3, [r.decision for r in recs]        # the start and steps, each a job
     assert all(r.job_id for r in recs if r.measurement is not None)
     acc = [r for r in recs if r.decision in ("start", "accepted")]
     assert all(r.measurement.peak <= budget for r in acc)
@@ -100,14 +130,6 @@ def test_cancelled_job(slurm, tmp_path):
     subprocess.run(["scancel", job], check=True)
     state, code, _ = b.wait(job)
     assert state.startswith("CANCELLED")
-
-
-def test_job_over_its_time_limit(slurm, tmp_path):
-    b = slurm_backend(tmp_path, time_limit="1")
-    b.request = RunRequest("calltree", "small", (("nsteps", "2000000"),), 2)
-    with pytest.raises(RunFailed) as err:
-        b.run(Configuration(), str(tmp_path / "slow.h5"))
-    assert err.value.state == "TIMEOUT"
 
 
 def test_resume_after_driver_killed_while_a_job_runs(slurm, tmp_path):
@@ -418,3 +440,16 @@ def test_an_interrupted_driver_says_its_job_still_runs_and_how_to_collect_it(slu
         b.submit_and_wait(lambda hold: "4242", str(tmp_path / "p.h5"), "step 3")
     err = capsys.readouterr().err
     assert "job 4242 (step 3) is still in the queue" in err and "--resume" in err and "scancel 4242" in err
+
+
+def test_job_over_its_time_limit(over_time_job):
+    """Last in this module: the job of ``over_time_job`` ran past its 1-minute limit."""
+    t, result, d = over_time_job
+    t.join(timeout=400)
+    assert not t.is_alive(), "the job over its time limit was never ended by Slurm"
+    err = result["error"]
+    assert isinstance(err, RunFailed), f"the job ended without failing: {result}"
+    assert err.state == "TIMEOUT", (err.state, str(err))
+    # it was the time limit, not the hang point failing to take: the task did hang
+    logs = "".join(p.read_text(errors="replace") for p in d.glob("*.out"))
+    assert "hanging at profile-started" in logs, logs[-2000:]
