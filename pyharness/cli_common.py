@@ -10,7 +10,7 @@ from .errors import UsageError
 from .kernels import get_kernel, kernel_names, parse_params
 
 __all__ = ["add_kernel_args", "add_config_args", "setup_kernel", "config_from_args",
-           "parse_snapshots", "check_count", "check_out_path", "SNAPSHOTS_HELP", "CONFIG_HELP"]
+           "parse_snapshots", "check_count", "check_out_path", "resume_hint", "SNAPSHOTS_HELP", "CONFIG_HELP"]
 
 #: the one meaning of --snapshots in every tool
 SNAPSHOTS_HELP = ("binomial (revolve) checkpointing of the time loop with K snapshots in every run "
@@ -81,6 +81,22 @@ def refuse_unused_slurm_options(args, given: list[str]) -> None:
     what = "is a Slurm option" if len(given) == 1 else "are Slurm options"
     raise UsageError(f"{', '.join(given)} {what}, but the {args.backend} backend submits no Slurm job "
                      f"(every run would be made here): add {fix}, or drop {'it' if len(given) == 1 else 'them'}")
+
+
+def resume_hint(key: str, have, backend: str = "") -> str | None:
+    """What to pass to continue a history (tune.h5, explore.h5) recorded with ``key`` =
+    ``have``, for the keys the tools share (params, start, nranks); None for the others,
+    which each tool words itself."""
+    if key == "params":
+        return f"pass the same --param options ({key}={have})"
+    if key == "start":
+        return f"pass --config with the same starting configuration ({have})"
+    if key == "nranks" and backend == "inline":
+        # --ranks does not apply: the inline backend runs on this job's ranks
+        return f"run on {have} rank(s) (mpiexec -n {have}; in a batch job sbatch --ntasks={have} or srun -n {have})"
+    if key == "nranks":
+        return f"run on {have} rank(s) (--ranks {have})"
+    return None
 
 
 def check_out_path(out, resume: bool, what: str = "history") -> None:

@@ -37,7 +37,7 @@ import numpy as np
 from .backends import RunFailed, RunRequest, add_backend_arguments, backend_names, get_backend
 from .backends.base import measurement_from_profile
 from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, check_count, check_out_path,
-                         config_from_args, parse_snapshots, refuse_unused_slurm_options,
+                         config_from_args, parse_snapshots, refuse_unused_slurm_options, resume_hint,
                          setup_kernel)
 from .config import Configuration, gradient_suspects, write_config_json
 from .durable import OutputLock, remove_stale_outputs
@@ -226,16 +226,11 @@ def _resume_hint(key: str, have, backend: str = "") -> str:
     """The option that continues an exploration recorded with ``key`` = ``have``."""
     if isinstance(have, bytes):
         have = have.decode()
-    if key == "params":
-        return f"pass the same --param options ({have})"
-    if key == "nranks" and backend == "inline":       # this job's ranks, not --ranks
-        return f"run on {have} rank(s) (mpiexec -n {have}; in a batch job sbatch --ntasks={have})"
-    if key == "nranks":
-        return f"run on {have} rank(s) (--ranks {have})"
+    shared = resume_hint(key, have, backend)
+    if shared is not None:
+        return shared
     if key == "exhaustive":
         return "pass --exhaustive" if str(have) == "True" else "pass no --exhaustive"
-    if key == "start":
-        return f"pass --config with the same starting configuration ({have})"
     return f"pass --{key} {have}"
 
 

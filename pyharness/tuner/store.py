@@ -152,6 +152,7 @@ class TuneStore:
     def check_resume(self, attrs: dict) -> None:
         """Refuse to resume a tune.h5 made for another kernel, size, ranks or settings,
         saying which option to pass to continue it."""
+        from ..cli_common import resume_hint
         with open_h5(self.path, ("tune",)) as f:
             for k in IDENTITY_ATTRS:
                 if k not in f.attrs or k not in attrs:
@@ -164,21 +165,11 @@ class TuneStore:
                     have = have.item()
                 if _same(have, want):
                     continue
-                opt = _OPTION.get(k, k)
-                if k == "params":
-                    hint = f"pass the same --param options ({k}={have})"
-                elif k == "start":
-                    hint = f"pass --config with the same starting configuration ({have})"
-                elif k == "nranks" and attrs.get("backend") == "inline":
-                    # --ranks does not apply: the inline backend runs on this job's ranks
-                    hint = (f"run on {have} rank(s) (mpiexec -n {have}; in a batch job sbatch "
-                            f"--ntasks={have} or srun -n {have})")
-                elif k == "nranks":
-                    hint = f"run on {have} rank(s) (--ranks {have})"
-                elif k == "limit":
+                hint = resume_hint(k, have, attrs.get("backend", ""))
+                if hint is None and k == "limit":
                     hint = (f"pass --limit {have}B" if int(have) else "pass no --limit")
-                else:
-                    hint = f"pass {opt} {have}"
+                elif hint is None:
+                    hint = f"pass {_OPTION.get(k, k)} {have}"
                 raise UsageError(f"cannot resume {self.path}: it was made with {k}={have}, this run "
                                  f"has {k}={want}; {hint} to continue it, or another --out to start "
                                  "a new history")
