@@ -25,6 +25,7 @@ Only the standard library is imported here: the watchdog starts in milliseconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -35,7 +36,7 @@ import time
 from pathlib import Path
 
 __all__ = ["RUN_PREFIX", "make_run_dir", "remove_run_dir", "clean_stale_run_dirs", "session_members",
-           "kill_session", "watch_command"]
+           "kill_session", "watch_command", "watched"]
 
 #: temporary run directories: pyharness-run-<driver pid>-<random>
 RUN_PREFIX = "pyharness-run-"
@@ -154,6 +155,22 @@ def watch_command(driver: int, run_dir: Path | None, python: str = sys.executabl
     if run_dir is not None:
         out += ["--run-dir", str(run_dir)]
     return out + ["--"]
+
+
+@contextlib.contextmanager
+def watched(cmd: list[str], run_dir: Path, **popen_kw):
+    """Start ``cmd`` in a session of its own under the watchdog (``run_dir`` is removed
+    with it) and yield the :class:`subprocess.Popen`: when this driver dies, even by
+    kill -9, the whole session goes. Leaving the block while it still runs (a timeout,
+    Ctrl-C, an error) kills the session too. The one way the backends start a step."""
+    proc = subprocess.Popen(watch_command(os.getpid(), run_dir) + list(cmd), start_new_session=True,
+                            **popen_kw)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            kill_session(proc.pid)
+            proc.wait()
 
 
 def _set_parent_death_signal(sig: int) -> bool:

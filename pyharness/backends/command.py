@@ -322,15 +322,9 @@ class CommandBackend(Backend):
         from .. import watchdog
         tmp = watchdog.make_run_dir()
         try:
-            with open(log, "w") as fh:
-                proc = subprocess.Popen(watchdog.watch_command(os.getpid(), tmp) + cmd, cwd=self.workdir,
-                                        env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-                try:
-                    return proc.wait(timeout=timeout)
-                finally:
-                    if proc.poll() is None:           # timeout, Ctrl-C: the build or run goes too
-                        watchdog.kill_session(proc.pid)
-                        proc.wait()
+            with open(log, "w") as fh, watchdog.watched(cmd, tmp, cwd=self.workdir, env=env, stdout=fh,
+                                                         stderr=subprocess.STDOUT) as proc:
+                return proc.wait(timeout=timeout)      # a timeout leaves the block: the session goes
         finally:
             watchdog.remove_run_dir(tmp)
 

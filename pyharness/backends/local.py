@@ -103,19 +103,13 @@ class LocalBackend(Backend):
             env.pop("PYHARNESS_STOP_AT", None)    # the driver's kill points, not its steps'
             # the step in a session of its own, under a watchdog that kills the session
             # if this driver dies (pyharness/watchdog.py): no orphan outlives a kill -9
-            proc = subprocess.Popen(watchdog.watch_command(os.getpid(), tmp) + cmd, env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    start_new_session=True)
-            try:
+            with watchdog.watched(cmd, tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) as proc:
                 stop_at("run-started")
                 try:
                     _, stderr = proc.communicate(timeout=self.timeout)
                 except subprocess.TimeoutExpired:
                     raise RunFailed(f"run exceeded {self.timeout:.0f} s", state="TIMEOUT") from None
-            finally:
-                if proc.poll() is None:           # timeout, Ctrl-C: the step goes too
-                    watchdog.kill_session(proc.pid)
-                    proc.wait()
         finally:
             watchdog.remove_run_dir(tmp)
         if proc.returncode != 0:
