@@ -12,7 +12,10 @@ lower the peak stack, memory-neutral ones, and those with a memory cost
 largest per-rank peak. Every estimate assumes that flip alone: re-profile
 after flipping. With ``--budget`` (``512MiB``, ``1.5GB``, ``1000000`` bytes, or
 ``1.5x`` the current peak) a list that fits every rank's budget is proposed,
-also as Tapenade's ``-nocheckpoint "a b c"``.
+also as Tapenade's ``-nocheckpoint "a b c"``. A proposal that does not fit is
+printed, marked DOES NOT FIT, and the command then fails (exit status 2, as
+``optimize`` for a budget below every reachable peak) with the lowest predicted
+peak; ``--write-list`` is not written then.
 """
 
 from __future__ import annotations
@@ -126,25 +129,24 @@ def main(argv: list[str] | None = None) -> int:
         sites = [s for g in an.groups.sites for s in g] + list(an.inhibited_sites)
         config_files.check_names(keep, sites, list(an.groups.callees), source=args.keep)
     sugg = suggest(an, exclude=keep)
-    plan = None
+    plan = model = None
     if args.budget is not None:
-        plan = select_under_budget(an, units.resolve_budget(args.budget, an.peak), sugg,
-                                   model=_model_or_none(args.profile))
+        model = _model_or_none(args.profile)
+        plan = select_under_budget(an, units.resolve_budget(args.budget, an.peak), sugg, model=model)
+    fits = plan is None or plan.new_peak <= plan.budget
 
     if args.out:
         command = " ".join(shlex.quote(a) for a in
                            [*PROG.split(), *(argv if argv is not None else sys.argv[1:])])
         write_imported(args.out, site_an, files, plan, command)
-    if args.write_list and plan is not None:
+    if args.write_list and plan is not None and fits:
         config_files.write_name_list(
             args.write_list, plan.nocheckpoint,
             header=f"-nocheckpoint list proposed by {PROG} from {an.source}\n"
                    f"per-rank budget {units.human_bytes(plan.budget)}; "
                    + (f"predicted peak {units.human_bytes(plan.new_peak)} (cost model, exact "
                       "to the byte for a profile with every site checkpointed)" if plan.exact_peaks
-                      else f"estimated peak {units.human_bytes(plan.new_peak)}: re-profile to check")
-                   + ("\nDOES NOT FIT: the peak is above the budget" if plan.new_peak > plan.budget
-                      else ""))
+                      else f"estimated peak {units.human_bytes(plan.new_peak)}: re-profile to check"))
 
     if args.json:
         print(json.dumps(to_json(an, sugg, plan), indent=1))
@@ -156,7 +158,40 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(an, sugg, plan, top=args.top))
         if args.out:
             print(f"imported figures written to {args.out}")
+    if not fits:
+        sys.stdout.flush()          # the plan above, then the error
+        raise UsageError(_does_not_fit(plan, model, args))
     return 0
+
+
+def _does_not_fit(plan, model, args) -> str:
+    """Why the proposal above the budget fails, with the lowest predicted peak when the
+    profile has a cost model (as optimize says it for a budget below every reachable peak)."""
+    from .units import human_bytes
+    b = plan.budget
+    msg = (f"the proposed list does not fit the budget of {human_bytes(b)} ({b} bytes) per rank: "
+           f"its {'predicted' if plan.exact_peaks else 'estimated'} peak is "
+           f"{human_bytes(plan.new_peak)} ({plan.new_peak} bytes)")
+    if model is not None:
+        from .model.milp import lowest_peak
+        low = lowest_peak(model, args.granularity)
+        r = int(max(range(len(low.peak_by_rank)), key=lambda i: low.peak_by_rank[i]))
+        if low.peak > b:
+            msg += (f"; no configuration fits: the lowest predicted peak is {human_bytes(low.peak)} "
+                    f"({low.peak} bytes, on rank {r}), with {len(low.config.inhibited)} site(s) "
+                    f"inhibited. Give a budget of at least {low.peak} bytes")
+        else:
+            msg += (f"; inhibiting only, one {args.granularity} at a time, misses a configuration "
+                    f"that fits (the lowest predicted peak is {human_bytes(low.peak)}, {low.peak} "
+                    f"bytes): python -m pyharness.optimize {shlex.quote(args.profile)} --budget "
+                    f"{shlex.quote(args.budget)} "
+                    "finds the fastest one")
+    else:
+        msg += ("; without a cost model the lowest reachable peak is not known: python -m "
+                "pyharness.optimize on a profile with events names it")
+    if args.write_list:
+        msg += f" (no list written to {args.write_list})"
+    return msg
 
 
 if __name__ == "__main__":

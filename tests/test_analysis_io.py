@@ -476,7 +476,8 @@ def test_analyze_profile_matches_events_in_memory(tmp_path):
 
 def test_cli_on_a_profile(tmp_path, capsys):
     path = tmp_path / "profile.h5"
-    write_profile(path, [simulate(t) for t in rank_trees(4)])
+    traces = [simulate(t) for t in rank_trees(4)]
+    write_profile(path, traces)
     code, text, err = cli([str(path)], capsys)
     assert code == 0, err
     assert "2 rank(s), per site" in text and "SUGGESTED NOCHECKPOINTs" in text
@@ -491,11 +492,45 @@ def test_cli_on_a_profile(tmp_path, capsys):
                            "--write-list", str(lst)], capsys)
     assert code == 0, err
     assert lst.exists() and "Under a per-rank budget of" in text
-    assert "DOES NOT FIT" not in lst.read_text()
-    # 100 bytes: below every rank's peak (751 B here), and no inhibition lowers it
+    fitting = lst.read_text()
+    assert "DOES NOT FIT" not in fitting
+    # 100 bytes: below every rank's peak (751 B here), and no inhibition lowers it: the
+    # plan is printed, then the command fails (a script must be able to tell), with no
+    # list written (the one of the fitting run above stays as it was)
+    peak = max(t.peak for t in traces)
     code, text, err = cli([str(path), "--budget", "100", "--write-list", str(lst)], capsys)
-    assert code == 0, err
-    assert "DOES NOT FIT" in text and "DOES NOT FIT" in lst.read_text()
+    assert code == 2
+    assert "DOES NOT FIT" in text
+    note, error = err.splitlines()          # no cost model of this simulated profile: said
+    assert note.startswith("note: no cost model of")
+    assert error.startswith(f"{PROG}: error: the proposed list does not fit the budget of 100 B "
+                            f"(100 bytes) per rank: its estimated peak is")
+    assert f"({peak} bytes)" in error and f"no list written to {lst}" in error
+    assert lst.read_text() == fitting
+
+
+def test_a_budget_below_every_reachable_peak_fails_with_the_lowest_predicted_peak(tmp_path, capsys):
+    """analyze --budget exited 0 with a proposal above the budget (only the printout said
+    DOES NOT FIT): a script could not tell. Now it fails as optimize does, exit status 2
+    with the lowest predicted peak, here of a real run's profile (its cost model exists).
+    The expected lowest peak comes from an exhaustive search over the model, not the
+    MILP that analyze asks. At that lowest peak some configuration fits: analyze
+    either proposes one that fits (exit 0) or fails pointing to optimize."""
+    from phtest import mpirun
+    from pyharness.model import CostModel
+    from pyharness.model.milp import lowest_peak
+    prof = tmp_path / "profile.h5"
+    mpirun(1, ["-m", "pyharness.profile", "--kernel", "calltree", "--param", "shape=random",
+               "--param", "nsites=9", "--param", "seed=11", "--param", "m=64", "--out", str(prof)],
+           cwd=tmp_path, check=True)
+    low = lowest_peak(CostModel.from_profile(prof), "site", method="exhaustive").peak
+    code, text, err = cli([str(prof), "--budget", str(low - 1)], capsys)
+    assert code == 2 and "DOES NOT FIT" in text and err.count("\n") == 1
+    assert (f"no configuration fits: the lowest predicted peak is" in err
+            and f"({low} bytes, on rank 0)" in err and f"Give a budget of at least {low} bytes" in err)
+    code, text, err = cli([str(prof), "--budget", str(low)], capsys)
+    assert (code == 0 and "DOES NOT FIT" not in text) or \
+        (code == 2 and f"python -m pyharness.optimize {prof} --budget {low}" in err), err
 
 
 def test_cli_keep_list(tmp_path, capsys):
