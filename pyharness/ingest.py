@@ -387,7 +387,7 @@ def read_inhibited_sites(path) -> list[str]:
 
 def main(argv=None) -> int:
     from .h5io import check_writable
-    from .units import human_bytes
+    from .units import human_bytes, human_time
     args = build_parser().parse_args(argv)
     try:
         check_writable(args.out)
@@ -400,7 +400,7 @@ def main(argv=None) -> int:
     t0 = traces[0]
     wall = [t.wall_ns * 1e-9 for t in traces]
     print(f"{len(traces)} rank(s) of {t0.command or t0.program}\n"
-          f"  wall           {max(wall):.3f} s slowest rank (min {min(wall):.3f} s)\n"
+          f"  wall           {human_time(max(wall))} slowest rank (min {human_time(min(wall))})\n"
           f"  peak stack     {human_bytes(max(t.peak for t in traces))} max over ranks\n"
           f"  events         {sum(t.nevents for t in traces)} in all"
           + ("" if t0.cpu_clock else " (no CPU clock: PYHARNESS_PROFILE_CPU=1 to record it)")

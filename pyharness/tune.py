@@ -59,7 +59,7 @@ from .tuner.progress import Progress
 from .tuner.state import TuneState, compare_rounds
 from .tuner.store import TuneStore
 from .tuner.strategy import Strategy
-from .units import Budget, human_bytes, parse_budget, parse_size
+from .units import Budget, human_bytes, human_time, parse_budget, parse_size
 from .vocabulary import Granularity
 
 __all__ = ["main"]
@@ -354,11 +354,11 @@ def _report_pairs(args, gran: DecisionUnits, results) -> None:
     ref = results[0][2].start
     ok = [r for r in rows if r["within_budget"]]
     print(f"\npairs of (configuration, snapshot count) under {human_bytes(results[0][2].budget)}/rank:")
-    print(f"  {'K':>3}  {'start wall':>10}  {'start peak':>11}  {'tuned wall':>10}  {'tuned peak':>11}  "
+    print(f"  {'K':>3}  {'start wall':>11}  {'start peak':>11}  {'tuned wall':>11}  {'tuned peak':>11}  "
           f"{'inhibited':>9}  within")
     for r in rows:
-        print(f"  {r['snapshots']:>3}  {r['start_wall']:9.3f}s  {human_bytes(r['start_peak']):>11}  "
-              f"{r['wall']:9.3f}s  {human_bytes(r['peak']):>11}  {len(r['inhibited']):>9}  "
+        print(f"  {r['snapshots']:>3}  {human_time(r['start_wall']):>11}  {human_bytes(r['start_peak']):>11}  "
+              f"{human_time(r['wall']):>11}  {human_bytes(r['peak']):>11}  {len(r['inhibited']):>9}  "
               f"{'yes' if r['within_budget'] else 'no'}")
     stem = _stem(args.out)
     best = min(ok, key=lambda r: r["wall"]) if ok else None
@@ -376,7 +376,7 @@ def _report_pairs(args, gran: DecisionUnits, results) -> None:
                   f"pyharness tune: callees to inhibit for {args.kernel} with "
                   f"{best['snapshots']} time-loop snapshots (budget {args.budget})")
     print(f"  best pair: K={best['snapshots']} with {len(best['inhibited'])} sites inhibited, "
-          f"{best['wall']:.3f} s, speed-up {ref.wall / best['wall']:.2f}x over K="
+          f"{human_time(best['wall'])}, speed-up {ref.wall / best['wall']:.2f}x over K="
           f"{results[0][0]} all checkpointed")
     print(f"  gradient {'bitwise identical for every pair' if len(digests) == 1 else 'DIFFERS between pairs'}")
     print(f"  configuration: {stem}.config.json   pairs: {stem}.pairs.json")
@@ -565,7 +565,7 @@ def _side_by_side(accepted, start_wall: float) -> tuple[float, str]:
         if r.rounds_incumbent and r.rounds_candidate:
             v = compare_rounds(r.rounds_incumbent, r.rounds_candidate)     # the loop's medians
             inc, cand = v.incumbent_s, v.candidate_s
-            parts.append(f"step {r.step}: median {cand:.3f} s against {than}'s {inc:.3f} s, "
+            parts.append(f"step {r.step}: median {human_time(cand)} against {than}'s {human_time(inc)}, "
                          f"{len(r.rounds_candidate)} and {len(r.rounds_incumbent)} run(s) alternately")
         else:
             inc, cand = prev, r.measurement.wall
@@ -584,8 +584,8 @@ def _report_unconfirmed(args, gran: DecisionUnits, st: TuneState, plan) -> None:
     stem = _stem(args.out)
     print(f"\ntuning stopped after the start (--max-steps {args.max_steps}): the model's choice "
           f"was solved but NOT RUN")
-    print(f"  start      {st.start.wall:.3f} s  peak {human_bytes(st.start.peak)}/rank (measured, step 0)")
-    print(f"  PREDICTED  {plan.predicted_time:.3f} s  peak {human_bytes(plan.peak)}/rank "
+    print(f"  start      {human_time(st.start.wall)}  peak {human_bytes(st.start.peak)}/rank (measured, step 0)")
+    print(f"  PREDICTED  {human_time(plan.predicted_time)}  peak {human_bytes(plan.peak)}/rank "
           f"(budget {human_bytes(st.budget)}/rank; {plan.status_text()}): NOT CONFIRMED by a run, "
           f"gradient not compared")
     print(f"  {len(cfg.inhibited)} of {len(gran.table.site_names)} sites inhibited in the predicted plan")
@@ -653,11 +653,11 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
     if cut_off:
         print(f"  STOPPED BY --max-steps {args.max_steps} with flips still to try: continue with "
               f"--resume and a larger --max-steps")
-    print(f"  start   {st.start.wall:.3f} s  peak {human_bytes(st.start.peak)}/rank")
-    print(f"  chosen  {best.wall:.3f} s  peak {human_bytes(best.peak)}/rank "
+    print(f"  start   {human_time(st.start.wall)}  peak {human_bytes(st.start.peak)}/rank")
+    print(f"  chosen  {human_time(best.wall)}  peak {human_bytes(best.peak)}/rank "
           f"(budget {human_bytes(st.budget)}/rank)  speed-up {speedup:.2f}x{measured}")
     if choice is not None:
-        print(f"  predicted {float(pred['time_s']):.3f} s  peak {human_bytes(int(max(pred['peak_bytes'])))}"
+        print(f"  predicted {human_time(float(pred['time_s']))}  peak {human_bytes(int(max(pred['peak_bytes'])))}"
               f"/rank: measured peak equals the prediction on every rank "
               f"({pred.get('status', '')})")
         if "calibrated_from" in pred:

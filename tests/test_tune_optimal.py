@@ -396,5 +396,43 @@ def test_speed_up_is_measured_side_by_side():
                     measurement=meas(0.040), rounds_incumbent=(0.050, 0.054), rounds_candidate=(0.040, 0.042))
     ratio, how = _side_by_side([g1, g3], 0.070)
     assert ratio == pytest.approx((0.061 / 0.051) * (0.052 / 0.041))
-    assert "step 1: median 0.051 s against the start's" in how
-    assert "step 3: median 0.041 s against step 1's" in how
+    # three significant digits below 0.1 s, as analyze and profile print times
+    assert "step 1: median 0.0510 s against the start's 0.0610 s" in how
+    assert "step 3: median 0.0410 s against step 1's 0.0520 s" in how
+    # sub-millisecond kernels: to the millisecond both read 0.000 s
+    tiny = StepRecord(step=1, phase="optimal", flips=(), inhibited=("a",), decision="accepted",
+                      measurement=meas(0.0002), rounds_incumbent=(0.000345, 0.000355),
+                      rounds_candidate=(0.000201, 0.000199))
+    assert "median 0.000200 s against the start's 0.000350 s" in _side_by_side([tiny], 0.0003)[1]
+
+
+def _three_digits(text: str, label: str, value: float) -> None:
+    """The time printed after ``label`` in ``text`` is ``value`` to three significant
+    digits (never 0.000 s for a run of a fraction of a millisecond)."""
+    import math
+    import re
+    m = re.search(rf"^\s*{label}\s+([0-9.]+) s\b", text, re.M)
+    assert m, (label, text)
+    got = float(m.group(1))
+    digits = len(m.group(1).split(".")[1])
+    assert digits == max(3, 2 - math.floor(math.log10(value))), (label, m.group(1), value)
+    assert abs(got - value) <= 0.5 * 10.0 ** -digits * (1 + 1e-9), (label, got, value)
+
+
+def test_tune_summaries_print_small_times_to_three_significant_digits(tmp_path):
+    """tune printed its summary to the millisecond: a calltree run of a few milliseconds
+    read 0.007 s (one digit), a sub-millisecond one 0.000 s. The times printed are the
+    history's own (tune.h5), to three significant digits below 0.1 s: the summary of
+    --max-steps 0 (start and prediction), then of the resumed run (start, choice and
+    its prediction)."""
+    proc, out = tune(tmp_path, 1, "--budget", "1.5x", "--max-steps", "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    start = TuneStore(out).records()[0].measurement.wall
+    assert start < 0.1, start         # else three decimals are three significant digits too
+    _three_digits(proc.stdout, "start", start)
+    proc, _ = tune(tmp_path, 1, "--budget", "1.5x", "--max-steps", "1", "--resume")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = TuneStore(out).records()
+    _three_digits(proc.stdout, "start", start)
+    _three_digits(proc.stdout, "chosen", recs[1].measurement.wall)
+    _three_digits(proc.stdout, "predicted", float(recs[1].prediction["time_s"]))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import PyharnessError, UsageError
-from ..units import human_bytes
+from ..units import human_bytes, human_time
 from .loop import BudgetUnreachable, TuneLoop
 from .state import StepRecord
 
@@ -170,7 +170,7 @@ class OptimalStep:
         keys = self.loop.gran.keys_of(plan.config)
         pred = prediction_record(plan.prediction, plan)
         self.note(f"optimal: {len(plan.config.inhibited)} site(s) inhibited, predicted "
-                  f"{plan.predicted_time:.4f} s, peak {human_bytes(plan.peak)}/rank; "
+                  f"{human_time(plan.predicted_time)}, peak {human_bytes(plan.peak)}/rank; "
                   f"{plan.status_text()}, solved in {plan.solve_s:.2f} s")
         if self.steps_left() < 1:
             self.unconfirmed = plan
@@ -264,7 +264,7 @@ class OptimalStep:
             return
         t1 = model.predict(self.loop.gran.config(sorted(before), self.loop.snapshots)).time
         self.note(f"optimal: {said}: another choice, {len(plan.config.inhibited)} site(s) inhibited, "
-                  f"predicted {plan.predicted_time:.4f} s against the first choice's {t1:.4f} s; running it")
+                  f"predicted {human_time(plan.predicted_time)} against the first choice's {human_time(t1)}; running it")
         pred = prediction_record(plan.prediction, plan)
         pred.update(calibrated_from=int(first.step), cold_ns_per_byte=model.cold_s_per_byte * 1e9)
         n = self.loop.state.nsteps

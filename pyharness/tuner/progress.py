@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..units import human_bytes
+from ..units import human_bytes, human_time
 
 __all__ = ["Progress"]
 
@@ -25,8 +25,8 @@ class Progress:
             return
         best = st.best.wall if st.best is not None else float("nan")
         self.bar.set_postfix_str(
-            f"now {st.current.wall:.3f}s peak {human_bytes(st.current.peak)}/"
-            f"{human_bytes(st.budget)} best {best:.3f}s", refresh=False)
+            f"now {human_time(st.current.wall)} peak {human_bytes(st.current.peak)}/"
+            f"{human_bytes(st.budget)} best {human_time(best)}", refresh=False)
 
     def update(self, st, rec) -> None:
         self.bar.update(1)
@@ -35,7 +35,7 @@ class Progress:
         if len(flips) > 60:
             flips = flips[:57] + "..."
         m = rec.measurement
-        got = f"{m.wall:.3f}s {human_bytes(m.peak)}" if m is not None else rec.failure_state
+        got = f"{human_time(m.wall)} {human_bytes(m.peak)}" if m is not None else rec.failure_state
         self.bar.write(f"step {rec.step:3d} {rec.phase.value:8s} {rec.decision.value:9s} {got:>22s}  {flips}")
 
     def write(self, msg: str) -> None:
