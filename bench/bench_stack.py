@@ -41,6 +41,29 @@ def config(*args):
                           cwd=tempfile.gettempdir()).stdout.split()
 
 
+def check_adstack_c(adstack_c: str | None, adstack_shared: bool) -> None:
+    """Refuse, before anything is built, an ADSTACK_C that names no file (or --adstack-shared
+    without one)."""
+    if adstack_shared and not adstack_c:
+        sys.exit("--adstack-shared builds the adStack.c given in ADSTACK_C as a shared library: "
+                 "set ADSTACK_C=/path/to/ADFirstAidKit/adStack.c")
+    if adstack_c and not Path(adstack_c).is_file():
+        what = "a directory" if Path(adstack_c).is_dir() else "no such file"
+        sys.exit(f"ADSTACK_C={adstack_c}: {what} (give the path of Tapenade's adStack.c, "
+                 "e.g. ADSTACK_C=/path/to/ADFirstAidKit/adStack.c)")
+
+
+def _adstack_step(adstack_c: str, cmd: list[str]) -> None:
+    """Compile or link with the user's adStack.c; a file that is not Tapenade's adStack.c
+    (another C file, a wrong version) fails here: say so, with the compiler's words."""
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        tail = "\n".join((p.stderr or p.stdout).strip().splitlines()[-8:])
+        sys.exit(f"ADSTACK_C={adstack_c}: could not be {'linked' if '-c' not in cmd else 'compiled'} "
+                 f"as Tapenade's adStack.c (the driver calls its pushreal8_, popreal8_, "
+                 f"pushcontrol1b_, ... entry points):\n  $ {' '.join(cmd)}\n{tail}")
+
+
 def build_drivers(d: Path, adstack_c: str | None, adstack_shared: bool = False) -> dict[str, Path]:
     fc = shutil.which("gfortran") or sys.exit("gfortran not found: run scripts/setup.sh")
     obj = d / "stack_driver.o"
@@ -53,21 +76,18 @@ def build_drivers(d: Path, adstack_c: str | None, adstack_shared: bool = False) 
         subprocess.run([ld, str(obj), *libs, "-o", str(exes[name])], check=True)
     if adstack_c:
         src = Path(adstack_c)
-        if not src.is_file():
-            sys.exit(f"ADSTACK_C={adstack_c}: no such file (give the path of Tapenade's adStack.c)")
         cobj = d / "adStack.o"
         extra = os.environ.get("ADSTACK_CFLAGS", "").split()
-        subprocess.run(["gcc", "-O3", "-I", str(src.parent), *extra, "-c", str(src), "-o", str(cobj)],
-                       check=True)
         exes["adStack.c"] = d / "driver_adstack"
-        subprocess.run([ld, str(obj), str(cobj), "-o", str(exes["adStack.c"])], check=True)
+        _adstack_step(adstack_c, ["gcc", "-O3", "-I", str(src.parent), *extra, "-c", str(src), "-o", str(cobj)])
+        _adstack_step(adstack_c, [ld, str(obj), str(cobj), "-o", str(exes["adStack.c"])])
         if adstack_shared:   # the same file as a shared library, linked as the runtime's --libs
             lib = d / "libadstack_tapenade.so"
-            subprocess.run(["gcc", "-O3", "-fPIC", "-shared", "-I", str(src.parent), *extra, str(src),
-                            "-o", str(lib)], check=True)
+            _adstack_step(adstack_c, ["gcc", "-O3", "-fPIC", "-shared", "-I", str(src.parent), *extra, str(src),
+                                      "-o", str(lib)])
             exes["adStack.c.so"] = d / "driver_adstack_shared"
-            subprocess.run([ld, str(obj), f"-L{d}", f"-Wl,-rpath,{d}", "-ladstack_tapenade",
-                            "-o", str(exes["adStack.c.so"])], check=True)
+            _adstack_step(adstack_c, [ld, str(obj), f"-L{d}", f"-Wl,-rpath,{d}", "-ladstack_tapenade",
+                                      "-o", str(exes["adStack.c.so"])])
     return exes
 
 
@@ -100,7 +120,7 @@ def report_drivers(times, total_log: int, clock: str = "cpu") -> None:
         for v in variants:
             ts = times[v][r]
             best[v] = max(min(ts), 1e-9)       # a clock tick at tiny sizes
-            cells.append(f"{best[v]:.3f}s+{(max(ts) - best[v]) / best[v]:.0%}")
+            cells.append(f"{best[v]:.4g}s+{(max(ts) - best[v]) / best[v]:.0%}")
         ratios = [f"{best[v] / best[ref]:18.2f}" for v in variants if v != ref]
         if pair:
             ratios.append(f"{best['shared'] / best['adStack.c.so']:22.2f}")
@@ -124,18 +144,23 @@ def bench_copy(total_mib: float, reps: int) -> None:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=7, help="rounds of the driver comparison")
-    ap.add_argument("--log2-pairs", type=int, default=25, help="push+pop pairs per routine: 2^N")
-    ap.add_argument("--total-mib", type=float, default=256, help="bytes moved per repetition (MiB)")
-    ap.add_argument("--reps", type=int, default=5)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=7, help="rounds of the driver comparison (default 7)")
+    ap.add_argument("--log2-pairs", type=int, default=25,
+                    help="push+pop pairs per routine: 2^N (default 25)")
+    ap.add_argument("--total-mib", type=float, default=256,
+                    help="array pushes: bytes moved per repetition (MiB, default 256)")
+    ap.add_argument("--reps", type=int, default=5,
+                    help="array pushes: repetitions, the fastest kept (default 5)")
     ap.add_argument("--adstack-shared", action="store_true",
                     help="also build ADSTACK_C as a shared library (the runtime's shared library against it)")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="time the drivers by the process's CPU time (default) or the wall clock")
-    ap.add_argument("--part", choices=["all", "drivers", "copy"], default="all")
+    ap.add_argument("--part", choices=["all", "drivers", "copy"], default="all",
+                    help="drivers: 1. only; copy: 2. only (default all)")
     args = ap.parse_args()
     if args.part in ("all", "drivers"):
+        check_adstack_c(os.environ.get("ADSTACK_C"), args.adstack_shared)
         with tempfile.TemporaryDirectory(prefix="bench-stack-") as d:
             exes = build_drivers(Path(d), os.environ.get("ADSTACK_C"), args.adstack_shared)
             report_drivers(run_drivers(exes, args.rounds, args.log2_pairs, args.clock), args.log2_pairs,

@@ -3,7 +3,8 @@
 ! For each routine pair: `reps` rounds of `m` pushes then `m` pops, timed as a
 ! whole; prints "routine wall_seconds cpu_seconds" (the process's CPU time: on a
 ! shared, loaded machine the wall clock mostly measures time spent descheduled).
-! Usage: stack_driver [log2(total pairs)] [log2(m)]
+! Usage: stack_driver [log2(total pairs)] [log2(m)]   (m is at most the total: below
+! 2^20 pairs, one round of them all)
 program stack_driver
   use, intrinsic :: iso_fortran_env, only: int64, real64
   implicit none
@@ -18,6 +19,9 @@ program stack_driver
   if (command_argument_count() >= 2) then
     call get_command_argument(2, arg); read (arg, *) m_log
   end if
+  ! fewer pairs than one round of m: one round of them all (else no round at all ran
+  ! and every routine timed nothing)
+  m_log = min(m_log, total_log)
   m = 2**m_log
   reps = 2**(total_log - m_log)
   acc = 0

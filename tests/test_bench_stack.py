@@ -32,6 +32,10 @@ def test_bench_stack_drivers_run_all_three_ways(tmp_path):
     lines = {l.split()[0]: l.split() for l in p.stdout.splitlines() if l.split()}
     for r in ("real8", "control1b", "integer4", "control3b"):
         assert r in lines and len(lines[r]) == 1 + 3 + 2      # 3 variants' times, 2 ratios
+        # 2^14 push+pop pairs cannot take less than 2^14 ns: below 2^20 pairs (the driver's
+        # round) no round ran, and every cell was a 1e-9 s floor printed as 0.000s
+        for cell in lines[r][1:4]:
+            assert float(cell.split("s+")[0]) >= 2**14 * 1e-9, lines[r]
 
 
 def test_bench_stack_without_adstack_c_says_so(tmp_path):
@@ -41,3 +45,23 @@ def test_bench_stack_without_adstack_c_says_so(tmp_path):
                        env=env, cwd=tmp_path, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "no ADSTACK_C given" in p.stdout and "ratio to default" in p.stdout
+
+
+def _bench_drivers(tmp_path, adstack_c, *more):
+    env = dict(os.environ, ADSTACK_C=str(adstack_c))
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "bench_stack.py"), "--part", "drivers",
+                           "--rounds", "1", "--log2-pairs", "10", *more], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+
+
+def test_bench_stack_refuses_a_wrong_adstack_c_saying_why(tmp_path):
+    # a path that is not there, a directory, and a C file that is not Tapenade's adStack.c:
+    # the last one ended in a CalledProcessError traceback from the link
+    (tmp_path / "other.c").write_text("int not_adstack = 1;\n")
+    for path, said in ((tmp_path / "nope" / "adStack.c", "no such file"), (tmp_path, "a directory"),
+                       (tmp_path / "other.c", "could not be linked as Tapenade's adStack.c")):
+        p = _bench_drivers(tmp_path, path)
+        assert p.returncode != 0 and "Traceback" not in p.stderr, p.stderr
+        assert f"ADSTACK_C={path}: {said}" in p.stderr, p.stderr
+    p = _bench_drivers(tmp_path, "", "--adstack-shared")        # nothing to build as a library
+    assert p.returncode != 0 and "--adstack-shared" in p.stderr and "ADSTACK_C" in p.stderr, p.stderr
