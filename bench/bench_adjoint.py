@@ -46,10 +46,11 @@ def recorder_cost(n: int = 1_000_000, reps: int = 5):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--kernel", default="streamice")
-    ap.add_argument("--size", default="medium")
-    ap.add_argument("--rounds", type=int, default=9)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernel", default="streamice", help="kernel (default streamice)")
+    ap.add_argument("--size", default="medium", help="size (default medium)")
+    ap.add_argument("--rounds", type=int, default=9,
+                    help="alternating rounds of the five variants, at least 9 (default 9)")
     ap.add_argument("--cpu-clock", action="store_true", help="profile with the thread CPU clock too")
     args = ap.parse_args()
     if args.rounds < 9:

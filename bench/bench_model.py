@@ -27,6 +27,7 @@ with --dp also the dynamic programme (--method dp) at the same budgets.
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -91,6 +92,13 @@ def predict_bench(args):
     t_model = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
     if comm.rank != 0:
         return
+    try:
+        report_predictions(args, comm, model, configs, best, best_by_rank, best_cpu, peaks, summary, t_model)
+    finally:      # every rank has read the profile (the allreduce above): nothing is left in /tmp
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report_predictions(args, comm, model, configs, best, best_by_rank, best_cpu, peaks, summary, t_model):
     rows = []
     for j, cfg in enumerate(configs):
         p = model.predict(cfg)
@@ -141,13 +149,21 @@ def predict_bench(args):
 
 
 def solve_bench(args):
+    tmp = args.keep or tempfile.mkdtemp(prefix="benchsolve")
+    try:
+        solve_in(args, tmp)
+    finally:      # the profiles stay only in --keep DIR
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def solve_in(args, tmp):
     from mpi4py import MPI
     from pyharness.model import CostModel
     from pyharness.model.milp import (LAST_SOLVE, Units, _dominated, _greedy, _harmless, _probe,
                                       lowest_peak, optimize)
 
     comm = MPI.COMM_SELF
-    tmp = args.keep or tempfile.mkdtemp(prefix="benchsolve")
     os.makedirs(tmp, exist_ok=True)
     methods = ["milp"] + (["dp"] if args.dp else [])
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -193,15 +209,18 @@ def solve_bench(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--kernel", default="streamice")
-    ap.add_argument("--size", default="medium")
-    ap.add_argument("--configs", type=int, default=20)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=1)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernel", default="streamice", help="kernel (default streamice)")
+    ap.add_argument("--size", default="medium", help="size (default medium)")
+    ap.add_argument("--configs", type=int, default=20, help="random configurations (default 20)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="rounds: every run the fastest of N (default 3)")
+    ap.add_argument("--seed", type=int, default=1,
+                    help="of the random configurations, and of the --solve trees (default 1)")
     ap.add_argument("--solve", default="", metavar="N,N,...",
                     help="MILP solve times on calltree trees of these numbers of sites instead")
-    ap.add_argument("--time-limit", type=float, default=120.0)
+    ap.add_argument("--time-limit", type=float, default=120.0,
+                    help="--solve: the solver's time limit per solve, seconds (default 120)")
     ap.add_argument("--keep", default="", metavar="DIR",
                     help="--solve: keep the profiles in DIR (and reuse those already there)")
     ap.add_argument("--dp", action="store_true",

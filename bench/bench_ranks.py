@@ -326,9 +326,9 @@ def driver(args) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ranks", default="2,8,32,64")
-    ap.add_argument("--loop", type=int, default=2000, help="loop iterations per rank (events ~ 21x)")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ranks", default="2,8,32,64", help="rank counts (default 2,8,32,64)")
+    ap.add_argument("--loop", type=int, default=2000, help="loop iterations per rank (events ~ 21x; default 2000)")
     ap.add_argument("--legacy", default="", metavar="N,...",
                     help="at these rank counts, also measure the former way: every rank's events "
                          "gathered to rank 0 and written there")

@@ -1,6 +1,6 @@
 """Tuning: --method optimal against --method greedy, side by side in one job.
 
-    python bench/bench_tune.py                                  # the three cases below
+    python bench/bench_tune.py                                  # streamice:demo, biogeo:small, calltree:random12
     python bench/bench_tune.py --cases streamice:demo --budgets 1.5x,0.95x
     python bench/bench_tune.py --kernel biogeo --size medium --budgets 0.6x --snapshots 0,2,4   # pairs
 
@@ -16,6 +16,7 @@ optimal/greedy of the two choices.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,7 +43,14 @@ def run(kernel, size, ranks, budget, strategy, out, repeat, snapshots="0", max_s
            "--method", "greedy",
            "--repeat", str(repeat), "--max-steps", str(max_steps), "--no-progress", "--out", out,
            "--snapshots", snapshots]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=os.path.dirname(out))
+    if p.returncode != 0:
+        said = [line for line in p.stderr.splitlines() if "error:" in line] or p.stderr.splitlines()[-20:]
+        table = os.path.splitext(out)[0] + ".pairs.json"
+        if "," in snapshots and os.path.exists(table):     # no count fits: the table still says how close
+            print(f"tune exited {p.returncode}: {said[-1].strip()}")
+            return None
+        sys.exit(f"the tuning failed (exit {p.returncode}): {' '.join(cmd)}\n" + "\n".join(said))
     if "," in snapshots:
         return None
     return TuneStore(out).records()
@@ -152,28 +160,44 @@ def pairs(args, tmp):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default="streamice:demo,biogeo:small,calltree:random12", help=f"comma-separated, of {', '.join(CASES)}")
-    ap.add_argument("--kernel", default="biogeo", help="pair search (--snapshots 0,2,4) only")
-    ap.add_argument("--size", default="medium", help="pair search only")
-    ap.add_argument("--ranks", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=3, help="pair search: each run the fastest of N")
-    ap.add_argument("--budgets", default="1.5x,0.95x")
-    ap.add_argument("--strategy", default="runtime-first")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", default="streamice:demo,biogeo:small,calltree:random12", help=f"comma-separated, of {', '.join(CASES)} (default streamice:demo,biogeo:small,calltree:random12)")
+    ap.add_argument("--kernel", default="biogeo", help="pair search (--snapshots 0,2,4) only (default biogeo)")
+    ap.add_argument("--size", default="medium", help="pair search only (default medium)")
+    ap.add_argument("--ranks", type=int, default=2, help="ranks of every run (default 2)")
+    ap.add_argument("--repeat", type=int, default=3, help="pair search: each run the fastest of N (default 3)")
+    ap.add_argument("--budgets", default="1.5x,0.95x",
+                    help="budgets, each tuned with both methods (default 1.5x,0.95x; the pair search takes the first)")
+    ap.add_argument("--strategy", default="runtime-first", help="the greedy loop's (default runtime-first)")
     ap.add_argument("--max-steps", type=int, default=60, help="greedy steps per tuning (default 60)")
     ap.add_argument("--tune-rounds", type=int, default=2, help="the greedy loop's --rounds (default 2)")
     ap.add_argument("--rounds", type=int, default=5,
                     help="runs of the start and of each choice, alternately, to compare them (default 5)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the histories and profiles (default: removed at the end)")
     ap.add_argument("--snapshots", default="0",
-                    help="several (0,2,4): the pair search of the greedy loop instead")
+                    help="several time-loop snapshot counts (0,2,4): the pair search of the greedy "
+                         "loop instead of the comparison (default 0: no pair search)")
     args = ap.parse_args()
+    unknown = [c for c in args.cases.split(",") if c not in CASES]
+    if unknown:
+        ap.error(f"--cases: unknown {', '.join(unknown)}; known: {', '.join(CASES)}")
+    if "," not in args.snapshots and args.snapshots.strip() != "0":
+        ap.error(f"--snapshots {args.snapshots}: the comparison runs without time-loop snapshots; "
+                 "give several counts (--snapshots 0,2,4) for the pair search")
     tmp = tempfile.mkdtemp(prefix="bench-tune-")
-    if "," in args.snapshots:
-        print(f"{args.kernel} {args.size} on {args.ranks} ranks, pairs of (configuration, "
-              f"snapshot count), each run the fastest of {args.repeat}")
-        pairs(args, tmp)
-        return
-    compare(args, tmp)
+    try:
+        if "," in args.snapshots:
+            print(f"{args.kernel} {args.size} on {args.ranks} ranks, pairs of (configuration, "
+                  f"snapshot count), each run the fastest of {args.repeat}")
+            pairs(args, tmp)
+        else:
+            compare(args, tmp)
+    finally:      # every tuning's profiles (hundreds of MiB at medium sizes)
+        if args.keep:
+            print(f"files kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -173,10 +173,11 @@ def run_case(backend: str, case_dir: Path, ref: Path, reference: list[dict], sto
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--backends", default="replay,local,inline")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backends", default="replay,local,inline",
+                    help="comma-separated (default replay,local,inline)")
     ap.add_argument("--random", type=int, default=4, help="random kills per backend (default 4)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="of the random kill times (default 0)")
     ap.add_argument("--dir", default=None, help="work directory (default: a new temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
