@@ -7,7 +7,7 @@ import argparse
 from . import runtime
 from .config import Configuration, SiteTable, read_config_file
 from .errors import UsageError
-from .kernels import get_kernel, kernel_names, parse_params
+from .kernels import get_kernel, kernel_names, parse_params, sites_command
 
 __all__ = ["add_kernel_args", "add_config_args", "setup_kernel", "config_from_args",
            "parse_snapshots", "check_count", "check_out_path", "resume_hint", "SNAPSHOTS_HELP", "CONFIG_HELP"]
@@ -138,8 +138,9 @@ def add_config_args(ap: argparse.ArgumentParser) -> None:
 def setup_kernel(comm, args):
     """Create the kernel named by ``args`` on ``comm`` and return (kernel, site table)."""
     spec = get_kernel(args.kernel)
-    kernel = spec.create(comm, args.size, parse_params(args.param))
-    table = SiteTable.from_locations(runtime.locations())
+    params = parse_params(args.param)
+    kernel = spec.create(comm, args.size, params)
+    table = SiteTable.from_locations(runtime.locations(), sites_command(args.kernel, args.size, params))
     return kernel, table
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from .durable import commit
 from .errors import UsageError
 
-__all__ = ["SiteTable", "Configuration", "callee_of", "gradient_suspects", "nocheckpoint_list", "read_config_file", "read_config_json", "read_name_list",
+__all__ = ["SiteTable", "Configuration", "callee_of", "profile_listing", "gradient_suspects", "nocheckpoint_list", "read_config_file", "read_config_json", "read_name_list",
            "write_name_list", "write_config_json", "write_text_atomic"]
 
 
@@ -71,6 +71,13 @@ def nocheckpoint_list(inhibited: Iterable[str], sites_of: Mapping[str, Iterable[
     return sorted(out)
 
 
+def profile_listing(path) -> str:
+    """The command that lists the sites of a profile of a program that is no registered
+    kernel (the sites of a user's Tapenade adjoint come from its own run)."""
+    import shlex
+    return f"python -m pyharness.analyze {shlex.quote(str(path))}"
+
+
 @dataclass(frozen=True)
 class SiteTable:
     """The checkpoint sites of a kernel, as registered by its Fortran set-up."""
@@ -78,11 +85,14 @@ class SiteTable:
     names: tuple[str, ...]          # one per location (sites and routines)
     callees: tuple[str, ...]
     is_site: tuple[bool, ...]
+    # the command that lists these site names (kernels.sites_command), for the error of
+    # an unknown name; "" when the table's kernel is not known
+    listing: str = field(default="", compare=False, repr=False)
 
     @classmethod
-    def from_locations(cls, locs) -> "SiteTable":
+    def from_locations(cls, locs, listing: str = "") -> "SiteTable":
         return cls(tuple(l.name for l in locs), tuple(l.callee for l in locs),
-                   tuple(bool(l.is_site) for l in locs))
+                   tuple(bool(l.is_site) for l in locs), listing)
 
     # the lookups below are cached: tables of thousands of sites are asked per callee
     @functools.cached_property
@@ -141,7 +151,8 @@ class SiteTable:
                 shown += f" and {len(unknown) - 5} more"
             msg = (f"unknown site or callee name(s){where}: {shown}. "
                    f"Known callees: {', '.join(self.callee_names)}. "
-                   f"List the site names with: python -m pyharness.sites --kernel KERNEL")
+                   f"List the site names with: "
+                   f"{self.listing or 'python -m pyharness.sites --kernel (the kernel name)'}")
             if hints:
                 msg += " (" + "; ".join(hints) + ")"
             raise UsageError(msg)

@@ -97,6 +97,35 @@ def test_sites_lists_stable_names(tmp_path):
     assert "checkpoint sites" in proc.stdout and "@streamice" in proc.stdout
 
 
+def test_an_unknown_site_name_says_the_command_that_lists_this_problems_sites(tmp_path):
+    """The error for an unknown site name ended 'List the site names with: python -m
+    pyharness.sites --kernel KERNEL', a placeholder to fill in, and the sites of calltree
+    depend on its parameters too. It now names the kernel and the parameters that differ
+    from the default size's, from the command line (profile) and from a profile's own
+    attributes (predict); the command it names, run as printed, lists this problem's
+    sites (the profile's own)."""
+    import re
+    import shlex
+    tree = ["--kernel", "calltree", "--param", "nsites=5", "--param", "seed=2", "--param", "m=64"]
+    proc = mpirun(1, ["-m", "pyharness.profile", *tree, "--nocheckpoint", "nosuch",
+                      "--out", str(tmp_path / "bad.h5")], cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown site or callee name(s)" in proc.stderr, proc.stderr
+    want = "python -m pyharness.sites --kernel calltree --param m=64 --param nsites=5 --param seed=2"
+    assert f"List the site names with: {want}" in proc.stderr and "KERNEL" not in proc.stderr
+    prof = tmp_path / "p.h5"
+    mpirun(1, ["-m", "pyharness.profile", *tree, "--out", str(prof)], cwd=tmp_path, check=True)
+    proc = mpirun(1, ["-m", "pyharness.predict", str(prof), "--nocheckpoint", "nosuch"], cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown site or callee name(s)" in proc.stderr, proc.stderr
+    cmd = re.search(r"List the site names with: (python -m pyharness\.sites[^(]*?)(?: \(|$)",
+                    proc.stderr, re.M).group(1)
+    assert "KERNEL" not in cmd and "--kernel calltree" in cmd and "--param nsites=5" in cmd
+    listed = subprocess.run([sys.executable, *shlex.split(cmd)[1:], "--json"], capture_output=True,
+                            text=True, check=True, cwd=tmp_path).stdout
+    with h5py.File(prof) as f:
+        sites = [n.decode() for n, s in zip(f["locations/name"][()], f["locations/is_site"][()]) if s]
+    assert [e["name"] for e in json.loads(listed)] == sites
+
+
 def _orders(stdout: str) -> list[float]:
     """The order column of gradcheck's table (rows of five numbers)."""
     out = []

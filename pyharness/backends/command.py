@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Configuration, SiteTable, write_name_list
+from ..config import Configuration, SiteTable, profile_listing, write_name_list
 from ..errors import UsageError
 from ..vocabulary import Granularity
 from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_profile
@@ -88,7 +88,7 @@ def table_from_profile(path: str) -> SiteTable:
     with open_h5(path, ("profile",)) as f:
         g = f["locations"]
         return SiteTable(tuple(read_str(g["name"])), tuple(read_str(g["callee"])),
-                         tuple(bool(x) for x in g["is_site"][()]))
+                         tuple(bool(x) for x in g["is_site"][()]), profile_listing(path))
 
 
 def _digest(values: np.ndarray) -> str:

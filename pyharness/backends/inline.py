@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..config import Configuration
 from ..errors import PyharnessError
-from ..kernels import get_kernel
+from ..kernels import get_kernel, sites_command
 from .. import runtime
 from ..config import SiteTable
 from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_profile
@@ -28,7 +28,8 @@ class InlineBackend(Backend):
         self.stack_limit = stack_limit
         spec = get_kernel(request.kernel)
         self.kernel = spec.create(comm, request.size, dict(request.params))
-        self.table = SiteTable.from_locations(runtime.locations())
+        self.table = SiteTable.from_locations(
+            runtime.locations(), sites_command(request.kernel, request.size, dict(request.params)))
         self._warm = False
 
     @classmethod

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import UsageError
 
 __all__ = ["KernelSpec", "Kernel", "FortranKernel", "get_kernel", "kernel_names",
-           "time_stepping_kernels", "parse_params"]
+           "time_stepping_kernels", "parse_params", "sites_command"]
 
 
 @dataclass(frozen=True)
@@ -233,3 +233,30 @@ def parse_params(items: list[str] | None) -> dict[str, str]:
             k, v = part.split("=", 1)
             out[k.strip()] = v.strip()
     return out
+
+
+def sites_command(kernel: str, size: str = "small", params: dict | None = None) -> str:
+    """The command that lists the site names of ``kernel`` with ``size`` and ``params``,
+    ready to paste into an error message: ``--size`` when not the default, ``--param``
+    for each value that differs from that size's (``params``: overrides, or a whole
+    parameter record as a profile stores it; every value when the kernel is not
+    installed here). The sites of some kernels (calltree) depend on them.
+
+    >>> sites_command("streamice", "small", {"nx": "64"})       # doctest: +SKIP
+    'python -m pyharness.sites --kernel streamice --param nx=64'
+    """
+    import shlex
+    from ..errors import PyharnessError
+    cmd = ["python", "-m", "pyharness.sites", "--kernel", kernel]
+    size = size or "small"
+    if size != "small":
+        cmd += ["--size", size]
+    if params:
+        try:
+            base = dataclasses.asdict(get_kernel(kernel).params(size))
+        except PyharnessError:          # not installed here, or no such size
+            base = {}
+        for k, v in sorted(params.items()):
+            if k not in base or str(base[k]) != str(v):
+                cmd += ["--param", f"{k}={v}"]
+    return shlex.join(cmd)

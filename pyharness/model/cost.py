@@ -17,13 +17,14 @@ in the run) is taken out. docs/MODEL.md says what is exact and what is not.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..config import Configuration, SiteTable
+from ..config import Configuration, SiteTable, profile_listing
 from ..errors import UsageError
 from .structure import WORD_BITS, Node, RankModel, StructureError, reduce_rank
 
@@ -407,7 +408,16 @@ class CostModel:
     @property
     def table(self) -> SiteTable:
         """The site table of the profile (the type configurations are resolved against)."""
-        return SiteTable(self.names, self.callees, self.is_site)
+        from ..kernels import kernel_names, sites_command
+        if self.kernel in kernel_names():
+            try:
+                params = json.loads(self.params) if self.params else {}
+            except ValueError:
+                params = {}
+            listing = sites_command(self.kernel, "small", params if isinstance(params, dict) else {})
+        else:       # a program of the user's (ingested traces): its profile lists the sites
+            listing = profile_listing(self.path)
+        return SiteTable(self.names, self.callees, self.is_site, listing)
 
     @property
     def site_indices(self) -> list[int]:
