@@ -22,6 +22,7 @@ from mpi4py import MPI
 from pyharness import runtime
 from pyharness.config import Configuration, SiteTable
 from pyharness.kernels import get_kernel
+from pyharness.units import human_time
 
 
 def timed(comm, fn):
@@ -105,7 +106,7 @@ def main():
           f"median of {args.rounds} alternating rounds (slowest rank)")
     for n in variants:
         extra = f"   peak {peaks[n] / 2**20:8.2f} MiB/rank" if n in peaks else ""
-        print(f"  {n:<38} {med[n]:8.3f} s{extra}")
+        print(f"  {n:<38} {human_time(med[n]):>12}{extra}")
     p = med["primal"]
     a, i = med["adjoint, all checkpointed"], med["adjoint, all inhibited"]
     print(f"adjoint/primal, all checkpointed:  {a / p:6.2f}")

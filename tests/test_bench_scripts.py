@@ -77,3 +77,15 @@ def test_bench_model_leaves_no_files_behind(tmp_path):
         assert p.returncode == 0, p.stderr
         assert "optimal" in p.stdout or "peaks exact" in p.stdout, p.stdout
         assert sorted(os.listdir(tmp)) == [], args
+
+
+def test_bench_adjoint_prints_the_times_its_ratios_come_from(tmp_path):
+    # the small size's primal printed '0.000 s' beside 'adjoint/primal 22.75': a time the
+    # ratio divides by cannot be nothing (three significant digits, as analyze prints)
+    p = subprocess.run([sys.executable, str(BENCH / "bench_adjoint.py"), "--kernel", "streamice",
+                        "--size", "small"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stderr
+    times = {m.group(1): float(m.group(2))
+             for m in re.finditer(r"^  (primal|adjoint, [a-z ,]+?)\s+([0-9.]+) s", p.stdout, re.M)}
+    assert len(times) == 5, p.stdout
+    assert all(t > 0 for t in times.values()), p.stdout
