@@ -23,6 +23,7 @@ checked against byte counts derived by hand from adStack.c's rules.
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,11 +44,20 @@ def _given(var: str, what: str) -> Path:
     return p
 
 
+def _built(cmd: list, what: str) -> None:
+    """Run a compiler; a file given as Tapenade's that is not (another C file, another
+    version) fails the test saying which, with the compiler's own words."""
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        tail = "\n".join((p.stderr or p.stdout).strip().splitlines()[-8:])
+        pytest.fail(f"{what}\n  $ {' '.join(cmd)}\n{tail}", pytrace=False)
+
+
 def _compile_c(src: Path, d: Path, *defines: str) -> Path:
     """Compile one of Tapenade's C files as its users do (its own directory on -I)."""
     obj = d / (src.stem + ".o")
-    subprocess.run(["gcc", "-O2", "-I", str(src.parent), *defines, "-c", str(src), "-o", str(obj)],
-                   check=True, capture_output=True, text=True)
+    _built(["gcc", "-O2", "-I", str(src.parent), *defines, "-c", str(src), "-o", str(obj)],
+           f"{src} could not be compiled as Tapenade's {src.name} (its own directory on -I):")
     return obj
 
 
@@ -55,8 +65,10 @@ def _link_plain(sources: list, exe: Path) -> Path:
     """A Fortran program linked with Tapenade's objects only, no pyharness."""
     fc = shutil.which("gfortran")
     assert fc, "gfortran not found: run scripts/setup.sh"
-    subprocess.run([fc, "-O2", *map(str, sources), "-o", str(exe)], check=True,
-                   capture_output=True, text=True)
+    given = ", ".join(f"{v}={os.environ[v]}" for v in ("ADSTACK_C", "ADBINOMIAL_C") if os.environ.get(v))
+    _built([fc, "-O2", *map(str, sources), "-o", str(exe)],
+           f"the program does not link with Tapenade's objects: are {given} Tapenade's files "
+           "(the entry points the program calls are missing)?")
     return exe
 
 
@@ -138,8 +150,23 @@ def test_binomial_checkpointing_links_alongside(ours, tmp_path):
     assert int(val["PEAK_BINOMIAL"]) == 5 * 16 * 8
     # 40 steps of 16 reals and 16 bits: 5120 + 20 words
     assert int(val["PEAK_TAPE"]) == 40 * 16 * 8 + 20 * 4
-    adstack = os.environ.get("ADSTACK_C")
-    if adstack:          # and the same run as under Tapenade's own stack
-        tap = _link_plain([SRC / "tapenade_binomial.f90", _compile_c(Path(adstack), tmp_path),
+    if os.environ.get("ADSTACK_C"):          # and the same run as under Tapenade's own stack
+        adstack = _given("ADSTACK_C", "adStack.c")
+        tap = _link_plain([SRC / "tapenade_binomial.f90", _compile_c(adstack, tmp_path),
                            _compile_c(adbinomial, tmp_path)], tmp_path / "binomial_tapenade")
         assert _run(tap) == out
+
+
+def test_a_wrong_adstack_c_is_named_with_the_linkers_words(tmp_path):
+    # a C file given as adStack.c that is not Tapenade's failed with a CalledProcessError
+    # whose compiler output was captured and never shown
+    if os.environ.get("PH_INNER_TAPENADE_RUN"):
+        pytest.skip("the inner run of this check")
+    (tmp_path / "adStack.c").write_text("int not_adstack = 1;\n")
+    env = dict(os.environ, ADSTACK_C=str(tmp_path / "adStack.c"), PH_INNER_TAPENADE_RUN="1")
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)),
+                        "-k", "accounting_equals_tapenade and static"], capture_output=True, text=True,
+                       env=env, cwd=ROOT / "tests", timeout=300)
+    assert p.returncode == 1, p.stdout
+    assert f"ADSTACK_C={tmp_path / 'adStack.c'} Tapenade's files" in p.stdout, p.stdout
+    assert "undefined reference to `" in p.stdout and "CalledProcessError" not in p.stdout, p.stdout
