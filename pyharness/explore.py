@@ -43,7 +43,7 @@ from .config import Configuration, gradient_suspects, write_config_json
 from .durable import OutputLock, remove_stale_outputs
 from .errors import PyharnessError, UsageError
 from .faults import stop_at
-from .h5io import atomic_h5, open_h5, str_array
+from .h5io import atomic_h5, decoded, open_h5, str_array
 from .kernels import parse_params
 from .mpiutil import collective, run_cli
 from .tuner.store import relative_path
@@ -224,8 +224,7 @@ def main(argv=None) -> int:
 
 def _resume_hint(key: str, have, backend: str = "") -> str:
     """The option that continues an exploration recorded with ``key`` = ``have``."""
-    if isinstance(have, bytes):
-        have = have.decode()
+    have = decoded(have)
     shared = resume_hint(key, have, backend)
     if shared is not None:
         return shared

@@ -21,7 +21,7 @@ from .durable import commit
 from .errors import UsageError
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "atomic_h5", "open_h5", "check_writable",
-           "common_attrs", "git_revision", "str_array", "read_str"]
+           "common_attrs", "git_revision", "str_array", "read_str", "decoded", "read_attrs"]
 
 SCHEMA = "pyharness"
 SCHEMA_VERSION = 1
@@ -181,5 +181,17 @@ def str_array(values) -> np.ndarray:
     return np.array(list(values), dtype=h5py.string_dtype())
 
 
+def decoded(value):
+    """A value as h5py reads it, with bytes decoded to str: a string attribute or element
+    reads as bytes or str depending on how it was written (fixed- or variable-length,
+    h5py version). Anything else is returned as it is."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def read_attrs(obj) -> dict:
+    """The attributes of an HDF5 file, group or dataset, strings decoded (:func:`decoded`)."""
+    return {k: decoded(v) for k, v in obj.attrs.items()}
+
+
 def read_str(dataset) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in dataset[()]]
+    return [str(decoded(v)) for v in dataset[()]]

@@ -95,7 +95,8 @@ class Locations:
 
 
 def _strs(ds) -> tuple[str, ...]:
-    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in ds[()])
+    from ..h5io import read_str
+    return tuple(read_str(ds))
 
 
 def read_locations(f) -> Locations:

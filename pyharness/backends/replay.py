@@ -77,10 +77,11 @@ def _check_same_problem(source: str, attrs: dict, request: RunRequest) -> None:
     names, or every one of them not measured)."""
     import json
 
+    from ..h5io import decoded
     from ..kernels import get_kernel
 
     def text(v) -> str:
-        return v.decode() if isinstance(v, bytes) else str(v)
+        return str(decoded(v))
 
     if "kernel" not in attrs:
         return                                  # a file of before these attributes

@@ -54,7 +54,7 @@ from ..backends.base import Measurement
 from ..config import write_text_atomic
 from ..errors import UsageError
 from ..faults import stop_at
-from ..h5io import atomic_h5, open_h5, read_str, str_array
+from ..h5io import atomic_h5, decoded, open_h5, read_attrs, read_str, str_array
 from ..vocabulary import Decision, Phase
 from .state import StepRecord
 from .strategy import Estimate
@@ -119,7 +119,7 @@ def _write_prediction(p, pred: dict) -> None:
 
 
 def _read_prediction(p) -> dict:
-    out = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in p.attrs.items()}
+    out = read_attrs(p)
     out["peak_bytes"] = p["peak_bytes"][()]
     out["time_by_rank_s"] = p["time_s"][()]
     return out
@@ -157,10 +157,8 @@ class TuneStore:
             for k in IDENTITY_ATTRS:
                 if k not in f.attrs or k not in attrs:
                     continue          # older file, or an attribute this run does not set
-                have = f.attrs[k]
+                have = decoded(f.attrs[k])
                 want = attrs[k]
-                if isinstance(have, bytes):
-                    have = have.decode()
                 if isinstance(have, np.generic):
                     have = have.item()
                 if _same(have, want):
@@ -176,7 +174,7 @@ class TuneStore:
 
     def attrs(self) -> dict:
         with open_h5(self.path, ("tune",)) as f:
-            return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+            return read_attrs(f)
 
     # ------------------------------------------------------------ step files
     def _step_file(self, step: int) -> Path:
@@ -348,8 +346,7 @@ class TuneStore:
         if self.path.exists():          # a tune.h5 of before step files
             with open_h5(self.path, ("tune",)) as f:
                 if "pending" in f and f["pending"].attrs.get("job_id"):
-                    return {k: (v.decode() if isinstance(v, bytes) else v)
-                            for k, v in f["pending"].attrs.items()}
+                    return read_attrs(f["pending"])
         return None
 
     def set_pending(self, info: dict) -> None:
