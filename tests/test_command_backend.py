@@ -356,3 +356,33 @@ def test_killed_tuning_resumes_from_tune_h5(project):
     assert "resuming" in r.stderr
     assert names(project / "tune.keep-checkpointed.txt") == ["react"]
     assert "react" not in names(project / "tune.nocheckpoint.txt")
+
+
+def test_a_run_gets_no_mpi_identity_of_the_driver(tmp_path, monkeypatch):
+    """The command backend's mpiexec of --run dropped only OMPI_COMM_WORLD_*, PMIX_*,
+    OMPI_MCA_ess* and OMPI_MCA_orte* of the driver's environment, where the local
+    backend's drops every variable the launcher sets (OMPI_UNIVERSE_SIZE, OMPI_COMMAND,
+    ORTE_*, OMPI_MCA_pmix*, ...): a driver started by mpiexec handed its identity on to
+    the run's mpiexec. Both now use one function; the user's own MCA settings stay, and
+    root and oversubscription are allowed unless the user said otherwise."""
+    from pyharness.backends.base import RunRequest
+    from pyharness.backends.command import CommandBackend
+    launcher = {"OMPI_COMM_WORLD_RANK": "0", "OMPI_UNIVERSE_SIZE": "4", "OMPI_COMMAND": "python",
+                "OMPI_ARGV": "-m pyharness.tune", "ORTE_SOMETHING": "1", "PMIX_RANK": "0",
+                "OMPI_MCA_pmix": "^s1", "OMPI_MCA_ess_base_jobid": "1", "OMPI_MCA_initial_wdir": "/"}
+    user = {"OMPI_MCA_btl": "self,vader", "OMPI_MCA_rmaps_base_oversubscribe": "0"}
+    for k, v in {**launcher, **user}.items():
+        monkeypatch.setenv(k, v)
+    seen = {}
+
+    def watched(cmd, env, log, timeout):
+        seen.update(env)
+        return 0
+
+    be = CommandBackend(RunRequest("external", nranks=2), build="true", run="./adjoint",
+                        workdir=str(tmp_path))
+    monkeypatch.setattr(be, "_watched", watched)
+    be._run_local("./adjoint", tmp_path / "traces", tmp_path / "run.log", tmp_path / "out.h5")
+    assert not set(launcher) & set(seen), sorted(set(launcher) & set(seen))
+    assert {k: seen[k] for k in user} == user
+    assert seen["OMPI_ALLOW_RUN_AS_ROOT"] == "1" and seen["PYHARNESS_PROFILE"] == str(tmp_path / "traces")

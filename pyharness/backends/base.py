@@ -11,7 +11,27 @@ from ..errors import PyharnessError
 from ..h5io import open_h5
 
 __all__ = ["Backend", "Measurement", "RunFailed", "RunRequest", "get_backend", "backend_class",
-           "backend_names", "measurement_from_profile"]
+           "backend_names", "measurement_from_profile", "mpiexec_env"]
+
+
+def mpiexec_env(env: dict) -> dict:
+    """``env`` (changed in place, and returned) made the environment of an ``mpiexec``
+    this process starts (the local backend's runs, the command backend's ``--run``):
+    OpenMPI allowed to run as root and to oversubscribe unless the user said otherwise,
+    and none of this process's MPI identity (a singleton, or a rank of an mpiexec: the
+    child would refuse with 'mpiexec does not support recursive calls'). What the
+    launcher sets goes; the user's own MCA settings stay."""
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
+    launcher_mca = ("OMPI_MCA_ess", "OMPI_MCA_orte", "OMPI_MCA_pmix", "OMPI_MCA_initial_wdir",
+                    "OMPI_MCA_shmem_RUNTIME_QUERY_hint", "OMPI_MCA_mpi_oversubscribe")
+    for k in list(env):
+        if k.startswith(("PMIX_", "ORTE_")) or k.startswith(launcher_mca):
+            del env[k]
+        elif k.startswith("OMPI_") and not k.startswith(("OMPI_MCA_", "OMPI_ALLOW_RUN_AS_ROOT")):
+            del env[k]          # OMPI_COMM_WORLD_*, OMPI_UNIVERSE_SIZE, OMPI_COMMAND, OMPI_ARGV, ...
+    return env
 
 
 # how the runtime says a run went over --limit (fortran/runtime/ph_adstack.c; the replay

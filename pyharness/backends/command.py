@@ -48,7 +48,7 @@ import numpy as np
 from ..config import Configuration, SiteTable, profile_listing, write_name_list
 from ..errors import UsageError
 from ..vocabulary import Granularity
-from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_profile
+from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_profile, mpiexec_env
 
 __all__ = ["CommandBackend", "PLACEHOLDERS", "output_tail", "table_from_profile"]
 
@@ -342,14 +342,8 @@ class CommandBackend(Backend):
                             state="BUILD_FAILED", exit_code=p, retryable=False)
 
     def _run_local(self, run: str, traces: Path, log: Path, out: Path) -> None:
-        env = self._env()
+        env = mpiexec_env(self._env())
         env["PYHARNESS_PROFILE"] = str(traces.resolve())
-        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
-        for k in list(env):       # not this process's MPI identity
-            if k.startswith(("OMPI_COMM_WORLD", "PMIX_", "OMPI_MCA_ess", "OMPI_MCA_orte")):
-                del env[k]
         cmd = [self.mpiexec, "-n", str(self.request.nranks), *self.mpiexec_args, *shlex.split(run)]
         if shutil.which(cmd[0], path=env.get("PATH")) is None:
             raise RunFailed(f"cannot start {cmd[0]}: not found on PATH", state="FAILED", retryable=False)

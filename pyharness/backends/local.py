@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from ..config import Configuration, write_config_json
-from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_profile
+from .base import Backend, Measurement, RunFailed, RunRequest, measurement_from_profile, mpiexec_env
 
 __all__ = ["LocalBackend", "profile_command", "failure_message"]
 
@@ -28,19 +28,6 @@ def profile_command(request: RunRequest, config_file: str, out: str, stack_limit
     for k, v in request.params:
         cmd += ["--param", f"{k}={v}"]
     return cmd
-
-
-def _drop_mpi_identity(env: dict) -> None:
-    """The child mpiexec must not inherit this process's MPI identity (a singleton, or
-    a rank of an mpiexec: then it refuses with 'mpiexec does not support recursive
-    calls'). What the launcher sets goes; the user's own MCA settings stay."""
-    launcher_mca = ("OMPI_MCA_ess", "OMPI_MCA_orte", "OMPI_MCA_pmix", "OMPI_MCA_initial_wdir",
-                    "OMPI_MCA_shmem_RUNTIME_QUERY_hint", "OMPI_MCA_mpi_oversubscribe")
-    for k in list(env):
-        if k.startswith(("PMIX_", "ORTE_")) or k.startswith(launcher_mca):
-            del env[k]
-        elif k.startswith("OMPI_") and not k.startswith(("OMPI_MCA_", "OMPI_ALLOW_RUN_AS_ROOT")):
-            del env[k]          # OMPI_COMM_WORLD_*, OMPI_UNIVERSE_SIZE, OMPI_COMMAND, OMPI_ARGV, ...
 
 
 def failure_message(stderr: str) -> str:
@@ -95,11 +82,7 @@ class LocalBackend(Backend):
             write_config_json(cfg, config)
             cmd = [self.mpiexec, "-n", str(self.request.nranks), *self.mpiexec_args, sys.executable,
                    *profile_command(self.request, cfg, profile_path, self.stack_limit)]
-            env = dict(os.environ)
-            env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-            env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-            env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
-            _drop_mpi_identity(env)
+            env = mpiexec_env(dict(os.environ))
             env.pop("PYHARNESS_STOP_AT", None)    # the driver's kill points, not its steps'
             # the step in a session of its own, under a watchdog that kills the session
             # if this driver dies (pyharness/watchdog.py): no orphan outlives a kill -9
