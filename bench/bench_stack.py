@@ -110,7 +110,8 @@ def report_drivers(times, total_log: int, clock: str = "cpu") -> None:
     variants = list(times)
     pair = "adStack.c.so" in times        # both as shared libraries
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"2^{total_log} push+pop pairs per routine, {clock} time: fastest of {len(times[ref]['real8'])} rounds"
+    print(f"2^{total_log} push+pop pairs per routine, warm (the stack's memory allocated before the timing; "
+          f"every round a new process), {clock} time: fastest of {len(times[ref]['real8'])} rounds"
           f" + spread (slowest over fastest), ratio to {ref} (load average {load})")
     print(f"{'routine':>10} " + " ".join(f"{v:>22}" for v in variants) + "  "
           + " ".join(f"{v + '/' + ref:>18}" for v in variants if v != ref)

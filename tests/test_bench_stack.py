@@ -29,6 +29,7 @@ def test_bench_stack_drivers_run_all_three_ways(tmp_path):
                        env=env, cwd=tmp_path, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "ratio to adStack.c" in p.stdout
+    assert "warm (the stack's memory allocated before the timing" in p.stdout    # as the README says
     lines = {l.split()[0]: l.split() for l in p.stdout.splitlines() if l.split()}
     for r in ("real8", "control1b", "integer4", "control3b"):
         assert r in lines and len(lines[r]) == 1 + 3 + 2      # 3 variants' times, 2 ratios
