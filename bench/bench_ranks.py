@@ -61,6 +61,12 @@ def tree(loop: int) -> dict:
         {"name": "d", "work": 1, "pad": 128}]}
 
 
+def loop_of(description: dict) -> int:
+    """The ``loop`` a :func:`tree` description was made with."""
+    root = next(n for n in description["nodes"] if n["name"] == "root")
+    return next(c["loop"] for c in root["children"] if c["node"] == "a")
+
+
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # ru_maxrss is KiB on Linux
 
@@ -282,6 +288,10 @@ def driver(args) -> int:
     d = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="bench-ranks-"))
     if not args.reuse:
         (d / "tree.json").write_text(json.dumps(tree(args.loop)))
+    else:     # the kept runs' tree, whatever --loop says now
+        if not (d / "tree.json").is_file():
+            sys.exit(f"--reuse {d}: no tree.json there (a directory kept by --keep holds one)")
+        args.loop = loop_of(json.loads((d / "tree.json").read_text()))
     load = os.getloadavg()
     print(f"calltree, {args.loop} loop iterations per rank (~{21 * args.loop} events per rank, "
           f"4 sites), ranks {args.ranks}; {os.cpu_count()} cores; load average at start "
@@ -307,7 +317,8 @@ def driver(args) -> int:
             print(f"{n:>5} {r['nevents']:>11} {r['event_bytes']:>12} {r['sent_bytes']:>11} "
                   f"{r['rss0_start']:>7.1f}MiB {r['rss0_prewrite']:>7.1f}MiB {r['rss0_peak']:>6.1f}MiB {r['run_s']:>6.2f}s "
                   f"{r['write_s']:>6.2f}s {r['write_events_s']:>6.2f}s {r['reduce_s']:>6.2f}s "
-                  f"{r['gather_s']:>6.3f}s {r['write_profile_s']:>6.2f}s {an} {r['job_s']:>6.1f}s{tag}",
+                  f"{r['gather_s']:>6.3f}s {r['write_profile_s']:>6.2f}s {an} "
+                  f"{'reused' if r['job_s'] != r['job_s'] else format(r['job_s'], '6.1f') + 's':>7}{tag}",
                   flush=True)
     load = os.getloadavg()
     print(f"load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")

@@ -89,3 +89,22 @@ def test_bench_adjoint_prints_the_times_its_ratios_come_from(tmp_path):
              for m in re.finditer(r"^  (primal|adjoint, [a-z ,]+?)\s+([0-9.]+) s", p.stdout, re.M)}
     assert len(times) == 5, p.stdout
     assert all(t > 0 for t in times.values()), p.stdout
+
+
+def test_bench_ranks_reuse_states_the_kept_runs_size(tmp_path):
+    # --reuse printed the default --loop (2000 iterations, ~42000 events per rank) over runs
+    # kept with --loop 20, and 'nans' for the job time it did not measure
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    bench = [sys.executable, str(BENCH / "bench_ranks.py"), "--ranks", "1"]
+    p = subprocess.run(bench + ["--loop", "20", "--keep"], capture_output=True, text=True, cwd=tmp_path,
+                       env=env, timeout=600)
+    assert p.returncode == 0, p.stderr
+    kept = p.stdout.strip().splitlines()[-1].split("files kept in ")[1]
+    p = subprocess.run(bench + ["--reuse", kept], capture_output=True, text=True, cwd=tmp_path, env=env,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "calltree, 20 loop iterations per rank" in p.stdout, p.stdout
+    # the kept tree's events per rank: per loop iteration a and its two b's (6 events each
+    # and a turn each: 21), plus c, the two d's (7 each) and the root's turn (22)
+    row = [line for line in p.stdout.splitlines() if line.split()[:1] == ["1"]]
+    assert row and row[0].split()[1] == str(21 * 20 + 22) and "nan" not in row[0], p.stdout
