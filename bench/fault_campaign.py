@@ -183,6 +183,10 @@ def main() -> int:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     work = Path(args.dir or tempfile.mkdtemp(prefix="pyharness-faults-"))
+    if args.dir and work.exists() and any(work.iterdir()):
+        # an earlier campaign's histories: tune refuses to write over them (and the cases'
+        # directories exist), so the campaign would stop at its first run
+        ap.error(f"--dir {work} is not empty: give a new or empty directory (or remove it)")
     work.mkdir(parents=True, exist_ok=True)
     print(f"fault campaign in {work}", flush=True)
     # the measurements the replay backend serves: one uninterrupted inline run

@@ -108,3 +108,13 @@ def test_bench_ranks_reuse_states_the_kept_runs_size(tmp_path):
     # and a turn each: 21), plus c, the two d's (7 each) and the root's turn (22)
     row = [line for line in p.stdout.splitlines() if line.split()[:1] == ["1"]]
     assert row and row[0].split()[1] == str(21 * 20 + 22) and "nan" not in row[0], p.stdout
+
+
+def test_fault_campaign_refuses_a_used_directory(tmp_path):
+    # --dir of an earlier campaign: its uninterrupted run found source.h5 there, tune refused
+    # to overwrite the history, and the campaign ended in a CalledProcessError traceback
+    (tmp_path / "source.h5").write_bytes(b"")
+    p = subprocess.run([sys.executable, str(BENCH / "fault_campaign.py"), "--dir", str(tmp_path)],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert f"--dir {tmp_path} is not empty" in p.stderr, p.stderr
