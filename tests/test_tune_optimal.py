@@ -436,3 +436,32 @@ def test_tune_summaries_print_small_times_to_three_significant_digits(tmp_path):
     _three_digits(proc.stdout, "start", start)
     _three_digits(proc.stdout, "chosen", recs[1].measurement.wall)
     _three_digits(proc.stdout, "predicted", float(recs[1].prediction["time_s"]))
+
+
+def test_the_reports_predicted_front_passes_through_tunes_own_choice(tmp_path):
+    """report drew the predicted front at --front N budgets only: a choice between two of
+    them (here N = 2, the lowest reachable peak and the fastest configuration's) sat left
+    of the staircase, faster than the 'front'. The front now holds the optimum at each
+    predicted peak of the configurations tune ran: the staircase at such a peak is no
+    slower than that configuration's prediction, and at the choice's peak it is the
+    optimum of every configuration (enumerated from the start's profile)."""
+    from pyharness.report.data import load_points, predicted_front
+    proc, out = tune(tmp_path, 1, "--budget", "1.15x", "--max-steps", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = TuneStore(out).records()
+    chosen = recs[1]
+    assert chosen.phase == "optimal"
+    front = predicted_front(out, 2)
+
+    def staircase(peak):          # the drawn front at a peak: its fastest plan within it
+        return min(t for t, pk in front if pk <= peak)
+
+    assert float(chosen.prediction["time_s"]) > min(t for t, _ in front), \
+        "the budget must leave the choice between the front's two ends"
+    points = [p for p in load_points(out) if p.pred_wall is not None]
+    assert len(points) == len(recs)
+    for p in points:
+        assert staircase(p.pred_peak) <= p.pred_wall * (1 + 1e-9), (p.label, p.pred_wall, front)
+    model = CostModel.from_profile(_profile(tmp_path, recs[0]))
+    peak = int(max(chosen.prediction["peak_bytes"]))
+    assert staircase(peak) == pytest.approx(_enumerated_best(model, peak), rel=1e-6)

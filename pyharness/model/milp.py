@@ -896,15 +896,20 @@ class ParetoPoint:
 
 
 def pareto_front(model: CostModel, n: int, granularity: str = "site", *, method: str = "milp",
-                 time_limit: float | None = 60.0) -> list[ParetoPoint]:
+                 time_limit: float | None = 60.0, budgets=()) -> list[ParetoPoint]:
     """The predicted front: the optimum at ``n`` budgets from the lowest reachable
-    peak to the peak of the fastest configuration."""
+    peak to the peak of the fastest configuration, and at each of ``budgets`` within
+    that range (those above it are the fastest configuration's: at its peak; those
+    below it fit nothing and are left out). Drawn as a staircase, the front passes at
+    each such budget B through the optimum at B, so that no configuration whose
+    predicted peak is B lies faster than the staircase at B."""
     if n < 1:
         raise UsageError("--pareto needs at least 1 point")
     low = lowest_peak(model, granularity, method=method, time_limit=time_limit)
     fast = optimize(model, None, granularity, method=method, time_limit=time_limit)
     lo, hi = low.peak, max(low.peak, fast.peak)
-    budgets = sorted(set(int(round(b)) for b in np.linspace(lo, hi, n)))
+    extra = {min(int(b), hi) for b in budgets if int(b) >= lo}
+    budgets = sorted(set(int(round(b)) for b in np.linspace(lo, hi, n)) | extra)
     out = []
     for b in budgets:
         out.append(ParetoPoint(b, optimize(model, b, granularity, method=method, time_limit=time_limit)))

@@ -131,7 +131,8 @@ def main(argv=None) -> int:
                          "(a tuning step or exploration sample number) of the first file, and stop")
     ap.add_argument("--front", type=int, default=8, metavar="N",
                     help="tune.h5 of --method optimal: draw the cost model's predicted front at N "
-                         "budgets from the start's profile (default 8; 0: off)")
+                         "budgets from the start's profile, and at the predicted peak of each "
+                         "configuration tune ran (default 8; 0: off)")
     args = ap.parse_args(argv)
     kinds = [file_kind(f) for f in args.files]       # clear errors for bad files, before any work
     if args.nocheckpoint is not None:

@@ -157,13 +157,18 @@ def all_units(path) -> tuple[str, ...] | None:
 def predicted_front(path, n: int = 8):
     """The cost model's front (predicted time against peak) of a tune.h5 made with
     ``--method optimal``: ``n`` optimal plans from the lowest reachable peak to the
-    fastest configuration's, from the start's profile. [] when there is none to draw
-    (greedy history, or the start's profile is gone)."""
+    fastest configuration's, from the start's profile, and the optimal plan at each
+    predicted peak of the configurations tune ran (its choice among them): at ``n``
+    budgets only, the staircase drawn through them passed right of tune's own choice,
+    which looked faster than the front. [] when there is none to draw (greedy
+    history, or the start's profile is gone)."""
     with open_h5(path, ("tune",)) as f:
         if str(f.attrs.get("method", "greedy")) != "optimal" or "00000" not in f["steps"]:
             return []
         prof = str(f["steps/00000"].attrs.get("profile", ""))
         gran = str(f.attrs.get("granularity", "site"))
+        ran = sorted({int(np.max(g["predicted/peak_bytes"][()])) for g in f["steps"].values()
+                      if "predicted" in g})
     p = Path(prof)
     if not p.is_absolute():
         p = Path(path).parent / p if not p.exists() else p
@@ -172,4 +177,4 @@ def predicted_front(path, n: int = 8):
     from ..model import CostModel
     from ..model.milp import pareto_front
     model = CostModel.from_profile(p)
-    return [(pt.plan.predicted_time, pt.plan.peak) for pt in pareto_front(model, n, gran)]
+    return [(pt.plan.predicted_time, pt.plan.peak) for pt in pareto_front(model, n, gran, budgets=ran)]
