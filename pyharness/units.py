@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 
-__all__ = ["parse_size", "parse_budget", "Budget", "human_bytes", "human_time"]
+__all__ = ["parse_size", "parse_budget", "Budget", "human_bytes", "human_time", "seconds_figure"]
 
 _UNITS = {
     "": 1, "b": 1,
@@ -97,7 +97,12 @@ def human_time(seconds: float, signed: bool = False) -> str:
     """Seconds to the millisecond, and below 0.1 s to three significant digits (the
     gains of a small case's sites are fractions of a millisecond; to the millisecond
     they all read 0.000 s): ``12.3456`` → ``'12.346 s'``, ``0.000345`` → ``'0.000345 s'``."""
+    return f"{seconds_figure(seconds, signed)} s"
+
+
+def seconds_figure(seconds: float, signed: bool = False) -> str:
+    """:func:`human_time` without its unit, for table columns headed "(s)"."""
     sign = "+" if signed and seconds > 0 else ""
     a = abs(seconds)
     dec = 3 if a >= 0.1 or a == 0 or not math.isfinite(a) else 2 - math.floor(math.log10(a))
-    return f"{sign}{seconds:.{dec}f} s"
+    return f"{sign}{seconds:.{dec}f}"

@@ -394,3 +394,16 @@ def test_an_optimal_tunes_path_is_named_after_its_method_not_an_unused_strategy(
     assert p.returncode == 0, p.stderr
     assert {pt.strategy for pt in load_points(tmp_path / "opt.h5")} == {"optimal"}
     assert {pt.strategy for pt in load_points(runs / "tune.h5")} == {"runtime-first"}
+
+
+def test_tables_give_sub_millisecond_times_three_significant_digits():
+    # a small kernel's configurations differ by microseconds: to four decimals the
+    # measured and predicted columns all read 0.0001 and the error column looked wrong
+    from pyharness.report.__main__ import _prediction_table, _table
+    from pyharness.report.data import Point
+    p = Point(source="tune.h5", label="1", wall=0.0000965, peak=4096, inhibited=("a",), kind="tune",
+              phase="optimal", pred_wall=0.0000912, pred_peak=4096, peak_exact=True)
+    row = _table([p]).splitlines()[1].split()
+    assert "0.0000965" in row, row
+    row = _prediction_table([p]).splitlines()[1].split()
+    assert row[3:5] == ["0.0000912", "0.0000965"], row

@@ -28,7 +28,7 @@ from ..config import callee_of, gradient_suspects, nocheckpoint_list
 from ..errors import UsageError
 from ..reduction import EventFilesMissing
 from ..mpiutil import run_cli
-from ..units import human_bytes
+from ..units import human_bytes, human_time, seconds_figure
 from ..vocabulary import MemoryEffect
 from .data import all_units, config_of, file_kind, load_points
 
@@ -39,7 +39,7 @@ def _table(points) -> str:
     lines = [f"{'file':<24} {'label':>6} {'decision':>9} {'wall (s)':>10} {'peak':>12} {'inhibited':>9}  gradient"]
     for p in points:
         lines.append(f"{Path(p.source).name[:24]:<24} {p.label:>6} {p.decision.value if p.decision else '-':>9} "
-                     f"{p.wall:>10.4f} {human_bytes(p.peak):>12} {len(p.inhibited):>9}  "
+                     f"{seconds_figure(p.wall):>10} {human_bytes(p.peak):>12} {len(p.inhibited):>9}  "
                      f"{'same' if p.grad_ok else 'DIFFERS'}")
     bad = [p for p in points if not p.grad_ok]
     if bad:
@@ -57,8 +57,8 @@ def _prediction_table(points) -> str:
              f"{'pred peak':>12} {'meas peak':>12}  peak per rank"]
     for p in points:
         err = (p.wall - p.pred_wall) / p.pred_wall if p.pred_wall else float("nan")
-        lines.append(f"{p.label:>4} {p.phase or '-':>8} {p.decision or '-':>9} {p.pred_wall:>10.4f} "
-                     f"{p.wall:>10.4f} {100 * err:>+6.1f}% {human_bytes(p.pred_peak):>12} "
+        lines.append(f"{p.label:>4} {p.phase or '-':>8} {p.decision or '-':>9} {seconds_figure(p.pred_wall):>10} "
+                     f"{seconds_figure(p.wall):>10} {100 * err:>+6.1f}% {human_bytes(p.pred_peak):>12} "
                      f"{human_bytes(p.peak):>12}  {'equal' if p.peak_exact else 'DIFFERS'}")
     n = sum(1 for p in points if p.peak_exact)
     lines.append(f"peak predicted to the byte on every rank: {n}/{len(points)} configurations")
@@ -69,11 +69,11 @@ def _front_table(attrs, rows) -> str:
     """The plans of a saved front (:func:`~pyharness.report.data.saved_front`)."""
     lines = [f"predicted by the cost model ({attrs.get('kernel', '')}, {int(attrs.get('nranks', 0))} "
              f"rank(s), granularity {attrs.get('granularity', '')}, from {attrs.get('profile', '')}); "
-             f"the profiled configuration: {float(attrs.get('profiled_time_s', float('nan'))):.4f} s, "
+             f"the profiled configuration: {human_time(float(attrs.get('profiled_time_s', float('nan'))))}, "
              f"peak {human_bytes(int(attrs.get('profiled_peak_bytes', 0)))}/rank",
              f"{'budget':>12} {'time':>10} {'peak':>12} {'inhibited':>9}  {'status':<12} {'gap':>8} {'solve':>8}"]
     for r in rows:
-        lines.append(f"{human_bytes(int(r['budget'])):>12} {r['time']:>10.4f} {human_bytes(int(r['peak'])):>12} "
+        lines.append(f"{human_bytes(int(r['budget'])):>12} {seconds_figure(r['time']):>10} {human_bytes(int(r['peak'])):>12} "
                      f"{r['inhibited']:>9}  {r['status']:<12} {100 * r['gap']:>7.3g}% {r['solve_s']:>7.2f}s")
     return "\n".join(lines)
 
