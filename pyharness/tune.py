@@ -304,6 +304,19 @@ def _start_given_up(store: TuneStore) -> bool:
     return not store.committed_steps() and bool(pending.get("gave_up")) and not pending.get("job_id")
 
 
+def _start_only_differs_in_budget(store: TuneStore, attrs: dict) -> bool:
+    """The history holds its start only, and differs from this run in the budget alone:
+    nothing recorded was decided under the budget (the start runs whatever it is), so
+    a --resume may continue it with another (the advice when no configuration fits)."""
+    if store.committed_steps() != {0} or (store.pending() or {}).get("job_id"):
+        return False
+    try:
+        store.check_resume({**attrs, "budget": store.attrs().get("budget", attrs["budget"])})
+    except UsageError:
+        return False
+    return True
+
+
 def _pair_out(out: str, k: int) -> Path:
     return Path(f"{_stem(out)}.K{k}.h5")
 
@@ -424,13 +437,21 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
         try:
             store.check_resume(attrs)
         except UsageError:
-            if not _start_given_up(store):
+            if _start_only_differs_in_budget(store, attrs):
+                # a budget below every reachable peak stopped it after the start: the
+                # corrected budget continues from the start's measurement
+                print(f"pyharness.tune: {args.out} holds its start only (nothing was decided under "
+                      f"budget {store.attrs().get('budget')}): continuing it with --budget {args.budget}",
+                      file=sys.stderr, flush=True)
+                store.update_attrs({"budget": attrs["budget"]})
+            elif not _start_given_up(store):
                 raise
-            # nothing is recorded: the start failed, and its fix may be an option of the
-            # history (a higher --limit, another --param); "--resume" runs the start again
-            print(f"pyharness.tune: {args.out} holds no step (its start could not be run): "
-                  "starting it again with this run's settings", file=sys.stderr, flush=True)
-            store.create(attrs, gran.keys)
+            else:
+                # nothing is recorded: the start failed, and its fix may be an option of the
+                # history (a higher --limit, another --param); "--resume" runs the start again
+                print(f"pyharness.tune: {args.out} holds no step (its start could not be run): "
+                      "starting it again with this run's settings", file=sys.stderr, flush=True)
+                store.create(attrs, gran.keys)
     else:
         store.create(attrs, gran.keys)
     if backend is None:
@@ -484,7 +505,7 @@ def _drive(args, comm, request, budget, limit, table, backend, unreachable_ok=Fa
             return final
     except BudgetUnreachable as exc:
         if not unreachable_ok:
-            raise
+            raise BudgetUnreachable(f"{exc}; {_budget_hint(args, loop.state)}") from None
         # one snapshot count of a pair search: the others may still reach the budget
         print(f"  K={args.snapshots}: {exc}", flush=True)
         return loop.state
@@ -511,7 +532,18 @@ def _over_budget(args, st: TuneState) -> str:
             f"THE BUDGET: the lowest peak measured is {human_bytes(st.min_peak)} per rank, the budget "
             f"{human_bytes(st.budget)} per rank; no configuration is recommended ({_stem(args.out)}"
             f".config.json not written; every step is in {args.out}). Continue with --resume and a "
-            f"larger --max-steps, or raise --budget")
+            f"larger --max-steps, or raise --budget with another --out")
+
+
+def _budget_hint(args, st: TuneState) -> str:
+    """How to go on with a larger --budget: --resume continues a history that holds its
+    start only; one with steps decided under this budget needs another --out (a rerun
+    was refused: the file exists, and its --resume: made with another budget)."""
+    if st.nsteps <= 1:
+        return (f"{args.out} holds the start's measurement: run the same command with --resume and "
+                "the larger --budget to continue from it")
+    return (f"the steps in {args.out} were decided under this budget: give the larger --budget "
+            "with another --out")
 
 
 def _greedy_tolerance(args) -> float:

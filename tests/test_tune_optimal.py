@@ -139,6 +139,15 @@ def test_budget_below_every_reachable_peak_says_the_lowest_on_every_rank(tmp_pat
     assert [r.decision for r in recs] == ["start"]
     assert not (tmp_path / "tune.config.json").exists()
     assert not list(tmp_path.glob("*.tmp*"))
+    # what it says to do works: nothing was decided under the budget, so --resume with a
+    # larger one continues from the recorded start (it was refused: 'made with
+    # budget=1KiB, pass --budget 1KiB', and without --resume 'tune.h5 exists')
+    assert "--resume and the larger --budget" in proc.stderr, proc.stderr[-2000:]
+    again, _ = tune(tmp_path, 2, "--budget", "1.5x", "--resume", "--max-steps", "0")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "holds its start only" in again.stderr
+    assert TuneStore(out).records()[0].measurement == recs[0].measurement     # not run again
+    assert TuneStore(out).attrs()["budget"] == "1.5x"      # a later --resume takes the new one
 
 
 def test_snapshot_counts_one_profile_and_one_solve_each(tmp_path):

@@ -172,6 +172,13 @@ class TuneStore:
                                  f"has {k}={want}; {hint} to continue it, or another --out to start "
                                  "a new history")
 
+    def update_attrs(self, attrs: dict) -> None:
+        """Set root attributes of the index (written to a temporary name and renamed, as
+        every write of it); the step files are left as they are."""
+        with atomic_h5(self.path, "tune", copy_from=self.path) as f:
+            for k, v in attrs.items():
+                f.attrs[k] = v
+
     def attrs(self) -> dict:
         with open_h5(self.path, ("tune",)) as f:
             return read_attrs(f)
