@@ -694,8 +694,9 @@ def _event_file_contents(where: Path) -> tuple[str, frozenset[str]] | None:
 
 
 class EventFilesMissing(UsageError):
-    """The event files a profile points to are not beside it (only what needs the raw
-    events is lost: the reduced tables are in the profile itself)."""
+    """The event files a profile points to are not beside it, cannot be read (truncated)
+    or hold another run's events (only what needs the raw events is lost: the reduced
+    tables are in the profile itself)."""
 
 
 def check_rank_file(f, rank: int) -> None:
@@ -710,15 +711,21 @@ def check_rank_file(f, rank: int) -> None:
     e = f["events"]
     fname, grp = src
     where = Path(f.filename).resolve().parent / str(e.attrs["directory"]) / fname
-    seen = _event_file_contents(where)
+    try:
+        seen = _event_file_contents(where)
+    except OSError as exc:
+        # HDF5 cannot open it (cut short by a copy or a full disk: pyharness renames only
+        # whole files): a traceback before
+        raise EventFilesMissing(f"'{f.filename}': the events of rank {rank} are in '{where}', which "
+                                f"cannot be read ({exc}): profile again to have the raw events") from None
     if seen is None:
         raise EventFilesMissing(f"'{f.filename}': the events of rank {rank} are in '{where}', which is "
                          f"missing: keep the directory {e.attrs['directory']} beside the profile "
                          "(copy or move them together)")
     run_id, names = seen
     if run_id != str(e.attrs.get("run_id", "")):
-        raise UsageError(f"'{where}' holds the events of another run than '{f.filename}' "
-                         "(overwritten by a later profile with the same name?)")
+        raise EventFilesMissing(f"'{where}' holds the events of another run than '{f.filename}' "
+                                "(overwritten by a later profile with the same name?)")
     if grp and grp.strip("/") not in names:
         raise UsageError(f"'{where}' has no events of rank {rank} (no group {grp})")
 

@@ -340,6 +340,29 @@ def test_a_profile_copied_without_its_event_files_still_gets_its_tables(runs, tm
     assert (out / "alone-sites.csv").read_text() == (ref / "profile-sites.csv").read_text()
 
 
+def test_a_profile_whose_event_file_is_cut_short_still_gets_its_tables(runs, tmp_path):
+    """An event file cut short (a copy that stopped, a full disk): report ended in h5py's
+    traceback ('truncated file: eof = ...', status 1), and so did analyze --method
+    reference. The events are said unreadable, with what to do; report, whose tables
+    come from the profile's reduced data, makes them and says why the timeline is not."""
+    import h5py
+
+    from pyharness.analysis.profiles import read_rank_events
+    from pyharness.reduction import EventFilesMissing, copy_profile
+    prof = tmp_path / "cut.h5"
+    copy_profile(runs / "profile.h5", prof)
+    (ev,) = (tmp_path / "cut.h5.events").iterdir()
+    ev.write_bytes(ev.read_bytes()[: ev.stat().st_size // 2])
+    with h5py.File(prof) as f, pytest.raises(EventFilesMissing, match="cannot be read.*profile again"):
+        read_rank_events(f, 0)
+    out = tmp_path / "rep"
+    p = subprocess.run([sys.executable, "-m", "pyharness.report", str(prof), "--out", str(out)],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert "no memory timeline or rank imbalance" in p.stdout and "cannot be read" in p.stdout
+    assert (out / "cut-sites.png").exists() and not (out / "cut-timeline.png").exists()
+
+
 def test_report_draws_the_front_optimize_saved(runs, tmp_path):
     """optimize --pareto N saves the predicted front 'for the report' (issue 10), but report
     refused a PLAN.pareto.h5. Now it is drawn on the Pareto plane with the measured points
