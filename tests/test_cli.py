@@ -213,6 +213,19 @@ def test_a_call_tree_without_a_call_is_refused_with_the_reason(tmp_path):
     validate_description({"nodes": [{"name": "main", "children": [{"node": "leaf"}]}, {"name": "leaf"}]})
 
 
+@pytest.mark.parametrize("param,message", [
+    ("seed=-1", "seed -1: the generator's seed is an integer >= 0 (--param seed=N)"),
+    ("nsteps=0", "nsteps 0: the time loop needs at least 1 step (--param nsteps=N)"),
+])
+def test_call_tree_parameters_out_of_range_are_refused_naming_them(tmp_path, param, message):
+    """--param seed=-1 ended in numpy's traceback ('expected non-negative integer', no
+    parameter named); --param nsteps=0 (or -3) was run as one time step without a word."""
+    proc = subprocess.run([sys.executable, "-m", "pyharness.sites", "--kernel", "calltree",
+                           "--param", param], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 @pytest.mark.parametrize("args,message", BAD, ids=[b[1] for b in BAD])
 def test_bad_input_clear_message_once_for_every_rank(tmp_path, args, message):
     proc = mpirun(2, args, cwd=tmp_path, timeout=120)     # a hang would time out

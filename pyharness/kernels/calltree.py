@@ -61,6 +61,9 @@ def generate(shape: str = "random", nsites: int = 12, seed: int = 0, m: int = 25
         raise UsageError(f"unknown tree shape '{shape}'; shapes: {', '.join(SHAPES)}")
     if nsites < 1:
         raise UsageError("a call tree needs at least 1 site")
+    if seed < 0:
+        # numpy's own error, with its traceback, named neither the parameter nor the range
+        raise UsageError(f"seed {seed}: the generator's seed is an integer >= 0 (--param seed=N)")
     rng = np.random.default_rng(seed)
     nodes = [_node("root", rng, True)]
     depth = [0]
@@ -208,6 +211,10 @@ class Calltree(FortranKernel):
     fortran_name = "calltree"
 
     def setup_ints(self) -> list[int]:
+        if self.params.nsteps < 1:
+            # was run as 1 step, silently (streamice and biogeo refuse nt < 1)
+            raise UsageError(f"nsteps {self.params.nsteps}: the time loop needs at least 1 step "
+                             "(--param nsteps=N)")
         desc = self.params.description()
         self.desc = desc
         api = runtime.api()
@@ -222,7 +229,7 @@ class Calltree(FortranKernel):
                 loop.append(c["loop"])
                 site.append(runtime.register(c["node"], nd["name"] + ".f", k, True) + 1)
             start.append(len(child) + 1)
-        nsteps = max(1, self.params.nsteps)
+        nsteps = self.params.nsteps
         # events are recorded by location id: calibrate the profiler on that path
         self.event_probe = (0, int(site[0]) if site else int(turn_id[0]))
         # the map's coefficients scale as 1/(dynamic sweeps): derivatives stay O(1)
