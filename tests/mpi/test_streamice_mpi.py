@@ -35,6 +35,20 @@ def test_taylor_fails_with_a_wrong_boundary_row(comm, streamice):
     assert all_ranks(comm, not res.passed()), (res.orders, res.fd_rel)
 
 
+def test_taylor_with_snapshots_checks_the_binomial_adjoint(comm, streamice, monkeypatch):
+    """gradcheck --snapshots K (docs/GRADCHECK.md: the Taylor test runs the adjoint under
+    that configuration) ran the taped adjoint whatever K was. With K the gradient comes
+    from the revolve schedule's sweeps, never from the taped adjoint, and passes."""
+    k, table = streamice
+
+    def taped(ctrl):
+        raise AssertionError("the taped adjoint was run")
+    monkeypatch.setattr(k, "adjoint", taped)
+    runtime.set_active(Configuration().active_mask(table))
+    res = taylor_test(comm, k, seed=7, snapshots=2)
+    assert all_ranks(comm, res.passed()), res.failures()
+
+
 def test_decomposition_matches_a_serial_run(comm):
     """The gathered gradient on all ranks equals a serial run of the whole grid on
     each rank (COMM_SELF) to 1e-8 of its largest entry, the cost to 1e-13: the halo
