@@ -22,7 +22,7 @@ from checkpoint_schedules import Copy, EndForward, EndReverse, Forward, Move, Re
 from . import runtime
 from .errors import UsageError
 
-__all__ = ["BinomialStats", "binomial_adjoint", "revolve_forward_steps"]
+__all__ = ["BinomialStats", "binomial_adjoint", "check_time_loop", "revolve_forward_steps"]
 
 
 @dataclass(frozen=True)
@@ -50,18 +50,33 @@ def revolve_forward_steps(nsteps: int, snapshots: int) -> int:
     return r * l - comb(s + r, s + 1)
 
 
-def binomial_adjoint(kernel, ctrl: np.ndarray, snapshots: int):
-    """Run the kernel's adjoint with its time loop under a revolve schedule."""
+def check_time_loop(kernel, snapshots: int) -> None:
+    """Refuse a snapshot count ``snapshots`` > 0 that ``kernel`` cannot reverse its time
+    loop with (no time-stepping interface, fewer than 2 time steps), naming the
+    parameter that sets its time steps; 0 (the whole loop taped) always runs. The tools
+    call it before they write anything: a tune or explore found out at the first run
+    with snapshots, after the others had run and their files were made."""
+    if snapshots < 1:
+        return
     if not getattr(kernel, "supports_time_stepping", False):
         from .kernels import time_stepping_kernels
         able = time_stepping_kernels()
         raise UsageError(f"kernel '{kernel.name}' has no time-stepping interface: binomial "
                          f"checkpointing (snapshots > 0) is available for: {', '.join(able)}")
     nsteps = kernel.ts_nsteps()
+    if nsteps < 2:
+        param = getattr(kernel, "ts_param", None)
+        how = f": give it more with --param {param}=N" if param else ""
+        raise UsageError(f"binomial checkpointing ({snapshots} snapshot(s)) needs at least 2 time "
+                         f"steps, and kernel '{kernel.name}' has {nsteps}{how}, or use 0 snapshots")
+
+
+def binomial_adjoint(kernel, ctrl: np.ndarray, snapshots: int):
+    """Run the kernel's adjoint with its time loop under a revolve schedule."""
     if snapshots < 1:
         raise UsageError("binomial checkpointing needs at least 1 snapshot")
-    if nsteps < 2:
-        raise UsageError(f"binomial checkpointing needs at least 2 time steps (kernel has {nsteps})")
+    check_time_loop(kernel, snapshots)
+    nsteps = kernel.ts_nsteps()
     snapshots = min(snapshots, nsteps - 1)
     nbytes = kernel.ts_state_bytes() if hasattr(kernel, "ts_state_bytes") else 8 * kernel.nctrl()
     store: dict[int, np.ndarray] = {}

@@ -36,6 +36,7 @@ import numpy as np
 
 from .backends import RunFailed, RunRequest, add_backend_arguments, backend_names, get_backend
 from .backends.base import measurement_from_profile
+from .binomial import check_time_loop
 from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, check_count, check_out_path,
                          config_from_args, parse_snapshots, refuse_unused_slurm_options, resume_hint,
                          setup_kernel)
@@ -182,11 +183,12 @@ def main(argv=None) -> int:
     request = RunRequest(args.kernel, args.size, tuple(sorted(parse_params(args.param).items())),
                          args.ranks or comm.size, args.repeat)
     with collective(comm, "setting up the kernel"):
+        kernel = None
         if inline:
             backend = get_backend("inline", request, comm)
-            table = backend.table
+            table, kernel = backend.table, backend.kernel
         elif comm.rank == 0 and not external:
-            _, table = setup_kernel(MPI.COMM_SELF, args)
+            kernel, table = setup_kernel(MPI.COMM_SELF, args)
         else:
             table = None
     if not inline and comm.rank != 0:
@@ -207,6 +209,10 @@ def main(argv=None) -> int:
                     raise PyharnessError(f"the all-checkpointed configuration could not be run: {exc}") \
                         from None
             base = config_from_args(args, table)
+            if kernel is not None:
+                # before explore.h5 is made: every sample failed, and the corrected --param
+                # was refused on --resume as another problem
+                check_time_loop(kernel, base.snapshots)
             _drive(args, request, table, backend_, out, base)
         except PyharnessError as exc:
             error = str(exc)

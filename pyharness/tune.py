@@ -51,6 +51,7 @@ from .errors import PyharnessError, UsageError
 from .kernels import parse_params
 from .mpiutil import collective, run_cli
 from .backends.base import RunFailed
+from .binomial import check_time_loop
 from .tuner.estimates import profile_estimator
 from .tuner.guard import GradientGuard
 from .tuner.loop import BudgetUnreachable, DecisionUnits, TuneLoop
@@ -251,13 +252,17 @@ def main(argv=None) -> int:
 
     # the site table (and, inline, the kernel on every rank)
     with collective(comm, "setting up the kernel"):
+        kernel = None
         if inline:
             backend = get_backend("inline", request, comm, stack_limit=limit)
-            table = backend.table
+            table, kernel = backend.table, backend.kernel
         elif comm.rank == 0 and not external:
-            _, table = setup_kernel(MPI.COMM_SELF, args)
+            kernel, table = setup_kernel(MPI.COMM_SELF, args)
         else:
             table = None
+        if kernel is not None:       # before tune.h5 is made (and, with several, any count runs)
+            for k in args.snapshot_counts:
+                check_time_loop(kernel, k)
     if not inline and comm.rank != 0:
         return 0     # the local and slurm backends drive runs from rank 0 alone
 

@@ -213,6 +213,24 @@ def test_a_call_tree_without_a_call_is_refused_with_the_reason(tmp_path):
     validate_description({"nodes": [{"name": "main", "children": [{"node": "leaf"}]}, {"name": "leaf"}]})
 
 
+@pytest.mark.parametrize("args", [
+    ["-m", "pyharness.tune", "--budget", "1.5x", "--snapshots", "0,2"],
+    ["-m", "pyharness.explore", "--samples", "2", "--snapshots", "2"],
+], ids=["tune", "explore"])
+def test_snapshots_a_one_step_time_loop_cannot_take_are_refused_before_anything_runs(tmp_path, args):
+    """calltree's default time loop has 1 step: tune --snapshots 0,2 tuned K=0 to the end,
+    then failed at K=2's start; explore measured its reference, failed every sample and
+    said to fix the cause and --resume, which then refused the fixing --param as another
+    problem. Now nothing runs, and the message names the parameter."""
+    proc = mpirun(1, [*args, "--kernel", "calltree", "--out", str(tmp_path / "out.h5")], cwd=tmp_path,
+                  timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "needs at least 2 time steps, and kernel 'calltree' has 1: give it more with --param " \
+           "nsteps=N" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.h5.lock"]      # nothing ran
+
+
 @pytest.mark.parametrize("param,message", [
     ("seed=-1", "seed -1: the generator's seed is an integer >= 0 (--param seed=N)"),
     ("nsteps=0", "nsteps 0: the time loop needs at least 1 step (--param nsteps=N)"),

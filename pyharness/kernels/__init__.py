@@ -62,6 +62,7 @@ class Kernel:
 
     spec: KernelSpec
     supports_time_stepping = False   # binomial checkpointing of the time loop (binomial.py)
+    ts_param: str | None = None      # the parameter that sets the time steps (for messages)
     # how the kernel records events, for runtime.calibrate_events: (path, id);
     # path 1 = site number through ph_sitecalls; None: by the location id of its first site
     event_probe: tuple[int, int] | None = None
@@ -105,6 +106,7 @@ class FortranKernel(Kernel):
     """
 
     supports_time_stepping = True
+    ts_param = "nt"
     fortran_name: str | None = None     # name in ph_kernel_registry (default: spec.name)
 
     def setup_ints(self) -> list[int]:

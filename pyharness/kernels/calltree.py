@@ -209,6 +209,7 @@ class Calltree(FortranKernel):
     same Fortran kernel."""
 
     fortran_name = "calltree"
+    ts_param = "nsteps"
 
     def setup_ints(self) -> list[int]:
         if self.params.nsteps < 1:
