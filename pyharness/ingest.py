@@ -387,16 +387,17 @@ def read_inhibited_sites(path) -> list[str]:
 
 def main(argv=None) -> int:
     from .h5io import check_writable
+    from .mpiutil import launched_rank
     from .units import human_bytes, human_time
+    if launched_rank() != 0:
+        # under mpiexec: one import, written and printed once (rank 0's); every rank
+        # wrote the same profile and printed each message, run into one line
+        return 0
     args = build_parser().parse_args(argv)
-    try:
-        check_writable(args.out)
-        sites = read_inhibited_sites(args.inhibited) if args.inhibited else ()
-        traces = ingest(args.directory, args.out, keep_events=False, event_files=args.event_files,
-                        inhibited_sites=sites)
-    except UsageError as exc:
-        print(f"pyharness.ingest: error: {exc}", file=sys.stderr)
-        return 2
+    check_writable(args.out)
+    sites = read_inhibited_sites(args.inhibited) if args.inhibited else ()
+    traces = ingest(args.directory, args.out, keep_events=False, event_files=args.event_files,
+                    inhibited_sites=sites)
     t0 = traces[0]
     wall = [t.wall_ns * 1e-9 for t in traces]
     print(f"{len(traces)} rank(s) of {t0.command or t0.program}\n"
@@ -409,4 +410,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .mpiutil import run_cli
+    sys.exit(run_cli("pyharness.ingest", main))

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from phtest import ROOT, build_against_runtime
+from phtest import ROOT, build_against_runtime, mpirun
 
 from pyharness.analysis.profiles import analyze_profile
 from pyharness.ingest import TraceFileError, ingest, read_trace, read_traces
@@ -180,6 +180,17 @@ def test_cli_error_is_clear(tmp_path):
                        capture_output=True, text=True, cwd=tmp_path)
     assert p.returncode == 2
     assert "no trace files" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_cli_under_mpiexec_imports_once_and_says_an_error_once(tmp_path):
+    """ingest is serial, but a user may start it as the program was started: under
+    mpiexec -n 2 every rank imported the traces into the same profile and printed every
+    message, the two run into one line ('...firstpyharness.ingest: error: ...')."""
+    (tmp_path / "empty").mkdir()
+    p = mpirun(2, ["-m", "pyharness.ingest", str(tmp_path / "empty")], cwd=tmp_path, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.count("pyharness.ingest: error: no trace files") == 1, p.stderr
+    assert "Traceback" not in p.stderr
 
 
 def test_read_trace_matches_header(two_rank_traces):
