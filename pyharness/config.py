@@ -227,6 +227,11 @@ def read_config_json(path: str | Path) -> dict | None:
     except UnicodeDecodeError as exc:
         raise UsageError(f"configuration file '{p}' is not UTF-8 text (byte {exc.start}): give a JSON "
                          "configuration or a callee list, one name per line") from None
+    if text.lstrip().startswith("["):
+        # JSON, but not a configuration: read as a callee list, it was refused as one
+        # unknown name '["cg_solve", "viscosity"]' followed by the kernel's every callee
+        raise UsageError(f'{p}: a JSON list is not a configuration: write {{"inhibited": [...], '
+                         '"snapshots": 0}, or a callee list, one name per line')
     if not text.lstrip().startswith("{"):
         return None
     try:
@@ -241,7 +246,7 @@ def read_config_json(path: str | Path) -> dict | None:
         raise UsageError(f"{p}: unknown key(s) {', '.join(sorted(extra))} in JSON configuration; "
                          "allowed: inhibited, snapshots")
     snaps = data.get("snapshots", 0)
-    if not isinstance(snaps, int) or snaps < 0:
+    if not isinstance(snaps, int) or isinstance(snaps, bool) or snaps < 0:     # true is not 1
         raise UsageError(f"{p}: 'snapshots' must be a non-negative integer")
     if not all(isinstance(n, str) for n in data.get("inhibited", [])):
         raise UsageError(f"{p}: 'inhibited' must be a list of site or callee names (strings)")

@@ -89,3 +89,19 @@ def test_must_stay_checkpointed_are_the_callees_inhibited_only_where_the_gradien
     # because -nocheckpoint lists callees, and names compare in lower case as Tapenade's do
     assert config.gradient_suspects(differ, same) == suspects
     assert config.gradient_suspects(iter(differ), iter(same)) == suspects   # generators too
+
+
+@pytest.mark.parametrize("text,message", [
+    # a JSON list was read as a callee list of one unknown name, '["cg_solve"]'
+    ('["cg_solve", "viscosity"]', 'a JSON list is not a configuration: write {"inhibited": [...]'),
+    # true was taken as 1 snapshot
+    ('{"inhibited": [], "snapshots": true}', "'snapshots' must be a non-negative integer"),
+])
+def test_a_json_file_that_is_not_a_configuration_is_refused_saying_what_is(tmp_path, text, message):
+    from pyharness.errors import UsageError
+    p = tmp_path / "c.json"
+    p.write_text(text)
+    with pytest.raises(UsageError) as ei:
+        config.read_config_file(p, TABLE)
+    assert message in str(ei.value)
+    assert "Known callees" not in str(ei.value)
