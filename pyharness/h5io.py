@@ -137,7 +137,9 @@ def open_h5(path: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> h5
     try:
         f = h5py.File(p, "r")
     except OSError as exc:
-        raise UsageError(f"'{p}' cannot be read as HDF5 ({exc}); it may be truncated") from None
+        # cut short after its superblock (a copy that stopped, a full disk): say what to do
+        raise UsageError(f"'{p}' cannot be read as HDF5 ({exc}): it is truncated or damaged; "
+                         f"{give}") from None
     if f.attrs.get("schema") != SCHEMA:
         f.close()
         raise UsageError(f"'{p}' is an HDF5 file but not a pyharness file (no schema='pyharness' "

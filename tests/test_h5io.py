@@ -95,9 +95,11 @@ def test_truncated_file(tmp_path):
         f["x"] = np.arange(100000)
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 3])
-    with pytest.raises(UsageError):
-        with open_h5(p) as f:
+    with pytest.raises(UsageError) as ei:
+        with open_h5(p, ("profile",)) as f:
             f["x"][()]
+    # with what to do, as every other file that cannot be read ('it may be truncated' alone)
+    assert "truncated or damaged; give a profile (python -m pyharness.profile" in str(ei.value)
 
 
 def _tiny(path, kind):
