@@ -5,7 +5,7 @@ Taylor test. For a random direction d (seeded), J the cost and g the adjoint gra
 
     r(eps) = | J(c + eps d) - J(c) - eps <g, d> |     falls as eps^2
 
-over a range of eps chosen per kernel (:data:`EPS_RANGES`), whose smallest remainder
+over a range of eps chosen per kernel (its ``taylor_eps``), whose smallest remainder
 lies at least three decades above the round-off of J (measured, see
 :func:`taylor_test`). It fails unless
 
@@ -44,9 +44,9 @@ from .errors import PyharnessError, UsageError
 from .kernels import get_kernel, parse_params
 from .mpiutil import collective, run_cli
 
-__all__ = ["EpsRange", "EPS_RANGES", "ORDER_TOL", "FD_RTOL", "ROUNDOFF_DECADES",
+__all__ = ["EpsRange", "eps_range_for", "ORDER_TOL", "FD_RTOL", "ROUNDOFF_DECADES",
            "TaylorResult", "taylor_test", "boundary_row_mask", "InvarianceResult",
-           "invariance_check", "SerialResult", "serial_check", "SERIAL_RTOL", "main"]
+           "invariance_check", "SerialResult", "serial_check", "serial_rtol", "main"]
 
 ORDER_TOL = 0.1          # every observed order within 2 +- ORDER_TOL
 FD_RTOL = 1e-6           # central finite difference against <g, d>, relative
@@ -70,20 +70,44 @@ class EpsRange:
         return self.eps_max / self.factor ** np.arange(n)
 
 
-# Chosen per kernel from a scan of r(eps) over eps = 1 .. 1e-10 (docs/GRADCHECK.md):
-# the upper end where the order has settled at 2 (curvature: streamice's Picard/CG
-# solve is pre-asymptotic above ~3e-4), the lower end two to three decades further,
-# where the remainder is still five or more decades above the round-off of J.
-EPS_RANGES = {
-    "streamice": EpsRange(1e-4, 1e-6),
-    "biogeo": EpsRange(1e-3, 1e-6),
-    "calltree": EpsRange(1e-2, 1e-5),
-}
+# Each kernel's range is its class's ``taylor_eps``, chosen from a scan of r(eps) over
+# eps = 1 .. 1e-10 (docs/GRADCHECK.md): the upper end where the order has settled at 2,
+# the lower end two to three decades further, where the remainder is still five or more
+# decades above the round-off of J. A kernel without one gets this:
 DEFAULT_RANGE = EpsRange(1e-3, 1e-6)
 
 
-def eps_range_for(name: str) -> EpsRange:
-    return EPS_RANGES.get(name, DEFAULT_RANGE)
+def _kernel_class(kernel):
+    """The class of a kernel given as an instance, a class or its registered name (a
+    plug-in's factory may be a plain function: it then has none of the attributes)."""
+    if isinstance(kernel, str):
+        return get_kernel(kernel).factory
+    return kernel if isinstance(kernel, type) else type(kernel)
+
+
+def eps_range_for(kernel) -> EpsRange:
+    """The Taylor test's steps for ``kernel`` (an instance, its class or its name)."""
+    eps = getattr(_kernel_class(kernel), "taylor_eps", None)
+    return EpsRange(*eps) if eps else DEFAULT_RANGE
+
+
+def serial_rtol(kernel) -> float | None:
+    """``--check serial``'s tolerance for ``kernel`` (an instance, its class or its
+    name); None if it has no decomposed grid, and the check does not apply."""
+    return getattr(_kernel_class(kernel), "serial_rtol", None)
+
+
+def _serial_kernels() -> list[str]:
+    """The registered kernels --check serial applies to (for messages)."""
+    from .kernels import kernel_names
+    out = []
+    for name in kernel_names():
+        try:
+            if serial_rtol(name) is not None:
+                out.append(name)
+        except PyharnessError:
+            continue
+    return out
 
 
 @dataclass(frozen=True)
@@ -138,17 +162,9 @@ class TaylorResult:
 
 def boundary_row_mask(kernel) -> np.ndarray:
     """True on this rank's last owned row of the control (next to the halo it sends
-    up; on the last rank the domain's boundary): where a wrong halo adjoint shows."""
-    n = kernel.nctrl()
-    mask = np.zeros(n, dtype=bool)
-    p = kernel.params
-    if kernel.name == "streamice":
-        mask.reshape(p.nx, -1, order="F")[:, -1] = True
-    elif kernel.name == "biogeo":
-        mask.reshape(p.nx, -1, p.nz, 5, order="F")[:, -1, :, :] = True
-    else:
-        mask[-1] = True          # calltree: the end of the rank's state, sent round the ring
-    return mask
+    up; on the last rank the domain's boundary): where a wrong halo adjoint shows.
+    The kernel says where that is (:meth:`~pyharness.kernels.Kernel.boundary_rows`)."""
+    return np.asarray(kernel.boundary_rows(), dtype=bool)
 
 
 def taylor_test(comm, kernel, ctrl=None, seed: int = 1234, eps=None, direction_mask=None,
@@ -171,7 +187,7 @@ def taylor_test(comm, kernel, ctrl=None, seed: int = 1234, eps=None, direction_m
     if ctrl is None:
         ctrl = kernel.control_default()
     if eps is None:
-        eps = eps_range_for(kernel.name)
+        eps = eps_range_for(kernel)
     eps = eps.values() if isinstance(eps, EpsRange) else np.asarray(eps, dtype=float)
     rng = np.random.default_rng(seed + 7919 * comm.rank)
     d = rng.standard_normal(kernel.nctrl())
@@ -270,22 +286,9 @@ def invariance_check(comm, kernel, table, nrandom: int = 10, seed: int = 42,
 
 
 # ---------------------------------------------------------------------- decomposition
-# Not bitwise: the decomposed run sums its global dot products and norms (allreduce)
-# in another order than the serial one. streamice's CG solve stops after a fixed
-# number of iterations, so its result is a nonlinear function of those sums and the
-# adjoint carries their round-off on: 1.0e-9 (2 ranks) and 1.4e-9 (3 ranks) of the
-# largest entry, spread smoothly over the domain, not peaked at the rows next to
-# the rank boundaries (where a wrong halo adjoint would show, at order one).
-# biogeo has no global sums in its time step: it agrees to 1e-15.
-SERIAL_RTOL = {"streamice": 1e-8, "biogeo": 1e-12}
-
-
-def _rows(kernel, g: np.ndarray) -> np.ndarray:
-    """The gradient with the decomposed row axis as axis 1."""
-    p = kernel.params
-    if kernel.name == "streamice":
-        return g.reshape(p.nx, -1, order="F")
-    return g.reshape(p.nx, -1, p.nz, 5, order="F")        # biogeo
+# Not bitwise in general: the decomposed run sums its global dot products and norms
+# (allreduce) in another order than the serial one; each kernel's serial_rtol says
+# by how much its gradient may differ, and why (pyharness/kernels/).
 
 
 @dataclass(frozen=True)
@@ -304,22 +307,22 @@ def serial_check(comm, name: str, size: str = "small", overrides: dict | None = 
     """The kernel decomposed over ``comm`` against a serial run of the whole grid on
     every rank (COMM_SELF). Leaves the decomposed kernel set up (collective)."""
     from mpi4py import MPI
-    if name not in SERIAL_RTOL:
+    if serial_rtol(name) is None:
         raise UsageError(f"--check serial: kernel '{name}' has no decomposed grid (each rank has "
-                         f"its own state); the check applies to {', '.join(SERIAL_RTOL)}")
+                         f"its own state); the check applies to {', '.join(_serial_kernels())}")
     if rtol is None:
-        rtol = SERIAL_RTOL[name]
+        rtol = serial_rtol(name)
     spec = get_kernel(name)
     k = spec.create(comm, size, overrides)
     runtime.set_active(np.ones(len(runtime.locations()), dtype=bool))
     runtime.reset()
     cost, g = k.adjoint(k.control_default())
-    gw = np.concatenate(comm.allgather(_rows(k, g)), axis=1)
+    gw = np.concatenate(comm.allgather(k.decomposed_rows(g)), axis=1)
     ks = spec.create(MPI.COMM_SELF, size, overrides)
     runtime.set_active(np.ones(len(runtime.locations()), dtype=bool))
     runtime.reset()
     cost1, g1 = ks.adjoint(ks.control_default())
-    g1 = _rows(ks, g1)
+    g1 = ks.decomposed_rows(g1)
     spec.create(comm, size, overrides)           # leave the decomposed kernel set up
     scale = float(np.max(np.abs(g1)))
     grad_rel = float(np.max(np.abs(gw - g1))) / scale if scale > 0 else float(np.max(np.abs(gw - g1)))
@@ -345,13 +348,13 @@ CHECKS = ("taylor", "invariance", "serial")
 def _parse_checks(text: str, kernel: str) -> list[str]:
     items = [c.strip() for c in text.split(",") if c.strip()]
     if items == ["all"]:
-        return [c for c in CHECKS if c != "serial" or kernel in SERIAL_RTOL]
+        return [c for c in CHECKS if c != "serial" or serial_rtol(kernel) is not None]
     bad = [c for c in items if c not in CHECKS]
     if bad or not items:
         raise UsageError(f"--check {text!r}: choose from {', '.join(CHECKS)} (comma-separated) or all")
-    if "serial" in items and kernel not in SERIAL_RTOL:
+    if "serial" in items and serial_rtol(kernel) is None:
         raise UsageError(f"--check serial: kernel '{kernel}' has no decomposed grid (each rank has "
-                         f"its own state); the check applies to {', '.join(SERIAL_RTOL)}")
+                         f"its own state); the check applies to {', '.join(_serial_kernels())}")
     return items
 
 

@@ -124,3 +124,44 @@ def test_installed_plugin_kernel_profiles_and_tunes_at_2_ranks(tmp_path, example
         assert r.measurement.peak <= int(1.5 * start.peak)
         assert r.measurement.grad_digest == start.grad_digest
     assert len(recs) > 1
+
+
+def test_gradcheck_takes_a_kernels_figures_from_the_kernel_not_from_a_table_of_names():
+    """What gradcheck needs of a kernel (the Taylor test's steps, --check serial's
+    tolerance, the boundary rows --plant-error makes wrong) is the kernel's own: a
+    plug-in package cannot edit a table in pyharness/gradcheck.py, and a kernel in
+    pyharness should not have to (docs/KERNELS.md). Nothing Fortran is called."""
+    import numpy as np
+
+    from pyharness.gradcheck import DEFAULT_RANGE, EpsRange, boundary_row_mask, eps_range_for, serial_rtol
+    from pyharness.kernels import Kernel
+
+    class Mine(Kernel):
+        taylor_eps = (1e-2, 1e-4)
+        serial_rtol = 1e-10
+
+        def nctrl(self):
+            return 6
+
+        def boundary_rows(self):
+            mask = np.zeros(6, dtype=bool)
+            mask[:2] = True
+            return mask
+
+    class Plain(Kernel):
+        def nctrl(self):
+            return 4
+
+    mine, plain = object.__new__(Mine), object.__new__(Plain)
+    assert eps_range_for(mine) == eps_range_for(Mine) == EpsRange(1e-2, 1e-4)
+    assert serial_rtol(mine) == 1e-10
+    assert boundary_row_mask(mine).tolist() == [True, True, False, False, False, False]
+    # a kernel that says nothing: the default range, no serial check, its last entry
+    assert eps_range_for(plain) == DEFAULT_RANGE == EpsRange(1e-3, 1e-6)
+    assert serial_rtol(plain) is None
+    assert boundary_row_mask(plain).tolist() == [False, False, False, True]
+    # the built-in kernels keep the figures docs/GRADCHECK.md's tables state
+    assert eps_range_for("streamice") == EpsRange(1e-4, 1e-6)
+    assert eps_range_for("biogeo") == EpsRange(1e-3, 1e-6)
+    assert eps_range_for("calltree") == EpsRange(1e-2, 1e-5)
+    assert (serial_rtol("streamice"), serial_rtol("biogeo"), serial_rtol("calltree")) == (1e-8, 1e-12, None)

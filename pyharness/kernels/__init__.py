@@ -66,6 +66,14 @@ class Kernel:
     # how the kernel records events, for runtime.calibrate_events: (path, id);
     # path 1 = site number through ph_sitecalls; None: by the location id of its first site
     event_probe: tuple[int, int] | None = None
+    # what pyharness.gradcheck needs to know of it (docs/GRADCHECK.md):
+    # the Taylor test's largest and smallest step (None: 1e-3 .. 1e-6), from a scan of
+    # the remainder over eps = 1 .. 1e-10
+    taylor_eps: tuple[float, float] | None = None
+    # --check serial's tolerance, relative to the largest entry of the gradient; None:
+    # no grid decomposed over the ranks (each rank has its own state), the check does not
+    # apply. A kernel that sets it also gives decomposed_rows().
+    serial_rtol: float | None = None
 
     def __init__(self, comm, params):
         self.comm = comm
@@ -93,6 +101,20 @@ class Kernel:
     def teardown(self) -> None:
         pass
 
+    def boundary_rows(self) -> np.ndarray:
+        """True on this rank's entries of the control next to the halo it sends (on the
+        last rank, the domain's boundary): where a wrong halo adjoint shows, and where
+        ``gradcheck --plant-error`` makes the gradient wrong. Default: the last entry."""
+        mask = np.zeros(self.nctrl(), dtype=bool)
+        mask[-1] = True
+        return mask
+
+    def decomposed_rows(self, g: np.ndarray) -> np.ndarray:
+        """This rank's gradient with the axis decomposed over the ranks as axis 1
+        (``gradcheck --check serial`` joins the ranks' parts along it); kernels with a
+        :attr:`serial_rtol` give it."""
+        raise NotImplementedError(f"kernel '{self.name}' has no decomposed grid")
+
 
 class FortranKernel(Kernel):
     """A kernel compiled into the Fortran library: a type extending ``ph_kernel_t``
@@ -102,10 +124,13 @@ class FortranKernel(Kernel):
     the ``ts_*`` time-stepping hooks binomial checkpointing of the time loop uses).
 
     A subclass says how its parameters travel to the Fortran ``setup`` hook:
-    :meth:`setup_ints` (and :meth:`setup_reals` if it needs reals).
+    :meth:`setup_ints` (and :meth:`setup_reals` if it needs reals), and sets
+    ``supports_time_stepping = True`` if its Fortran type binds the optional
+    ``ts_*`` hooks (without them binomial checkpointing is refused up front and
+    ``gradcheck --check invariance`` runs no snapshot counts).
     """
 
-    supports_time_stepping = True
+    supports_time_stepping = False      # True when the Fortran type binds the ts_* hooks
     ts_param = "nt"
     fortran_name: str | None = None     # name in ph_kernel_registry (default: spec.name)
 

@@ -210,6 +210,10 @@ class Calltree(FortranKernel):
 
     fortran_name = "calltree"
     ts_param = "nsteps"
+    supports_time_stepping = True     # calltree_kernel.f90 binds the ts_* hooks
+    # order 2 from ~0.3 down; round-off (~1e-13, costs near 100) reached near 1e-7;
+    # its boundary entry is the end of the rank's state, sent round the ring (the default)
+    taylor_eps = (1e-2, 1e-5)
 
     def setup_ints(self) -> list[int]:
         if self.params.nsteps < 1:
