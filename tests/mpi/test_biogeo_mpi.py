@@ -1,7 +1,9 @@
-"""biogeo under MPI: Taylor test of the adjoint, the gradient bitwise identical
-under every configuration and every snapshot count of the time loop, exact
-stack accounting, the decomposition (halo adjoints) checked against a serial
-run, and the site tree. Run by tests/test_mpi.py at 1, 2 and 3 ranks."""
+"""biogeo under MPI: the Taylor test per tracer, the gradient bitwise identical
+under every snapshot count of the time loop, exact stack accounting, the
+decomposition (halo adjoints) checked against a serial run, and the site tree (the
+whole control's Taylor test and the invariance under configurations:
+test_kernel_gradients_mpi.py, as every kernel's). Run by tests/test_mpi.py at 1, 2
+and 3 ranks."""
 
 import numpy as np
 import pytest
@@ -13,24 +15,6 @@ from pyharness.config import Configuration, SiteTable
 from pyharness.gradcheck import EpsRange, taylor_test
 from pyharness.kernels import get_kernel
 from pyharness.profile import run_adjoint
-
-
-def test_taylor_second_order(comm, biogeo):
-    k, table = biogeo
-    runtime.set_active(Configuration().active_mask(table))
-    res = taylor_test(comm, k, seed=3)
-    # the remainder of a first-order Taylor expansion falls as eps^2 exactly when the
-    # gradient is right: every order within 2 +- 0.1 over three decades of eps, and
-    # central differences agree with <g, d> to 1e-6
-    assert all_ranks(comm, res.passed()), res.failures()
-    assert all_ranks(comm, np.log10(res.eps.max() / res.eps.min()) >= 2.5)
-
-
-def test_taylor_fails_with_a_wrong_boundary_row(comm, biogeo):
-    k, table = biogeo
-    runtime.set_active(Configuration().active_mask(table))
-    res = taylor_test(comm, k, seed=3, plant_error=1e-3)
-    assert all_ranks(comm, not res.passed()), (res.orders, res.fd_rel)
 
 
 # eps per tracer, from a scan of r(eps) (docs/GRADCHECK.md): the curvature of the
@@ -52,20 +36,6 @@ def test_taylor_per_tracer(comm, biogeo, tracer):
     mask[tracer * n // 5:(tracer + 1) * n // 5] = 1
     res = taylor_test(comm, k, seed=11 + tracer, direction_mask=mask, eps=TRACER_EPS[tracer])
     assert all_ranks(comm, res.passed()), (tracer, res.failures())
-
-
-def test_gradient_identical_under_every_configuration(comm, biogeo):
-    k, table = biogeo
-    configs = [Configuration(), Configuration.from_indices(table, table.site_indices)]
-    configs += random_configs(table, 10, seed=8)
-    results = [run_adjoint(comm, k, table, c, profiling=False) for c in configs]
-    ref_sum, _, ref_grad = results[0]
-    for (s, _, g), c in zip(results, configs):
-        assert all_ranks(comm, np.array_equal(g, ref_grad)), sorted(c.inhibited)
-        assert s.cost == ref_sum.cost
-        assert s.grad_digest == ref_sum.grad_digest
-    all_active, all_inhibited = results[0][0], results[1][0]
-    assert all_inhibited.peak > all_active.peak
 
 
 def test_stack_accounting_exact(comm, biogeo):

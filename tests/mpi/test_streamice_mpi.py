@@ -1,6 +1,8 @@
-"""streamice under MPI: Taylor test, finite differences, configuration invariance,
-the decomposition against a serial run, stack accounting, the hard limit, and the
-event trace. Run by tests/test_mpi.py at 1, 2 and 3 ranks."""
+"""streamice under MPI: the Taylor test of the binomial adjoint, the decomposition
+against a serial run, stack accounting, the hard limit, and the event trace (its
+Taylor test, finite differences and configuration invariance:
+test_kernel_gradients_mpi.py, as every kernel's). Run by tests/test_mpi.py at 1, 2
+and 3 ranks."""
 
 import numpy as np
 import pytest
@@ -9,30 +11,9 @@ from mpihelpers import all_ranks, random_configs
 from pyharness import runtime
 from pyharness.config import Configuration
 from pyharness.errors import PyharnessError
-from pyharness.gradcheck import SERIAL_RTOL, serial_check, taylor_test
+from pyharness.gradcheck import serial_check, serial_rtol, taylor_test
 from pyharness.kernels import get_kernel
 from pyharness.profile import run_adjoint
-
-
-def test_taylor_second_order(comm, streamice):
-    k, table = streamice
-    runtime.set_active(Configuration().active_mask(table))
-    res = taylor_test(comm, k, seed=7)
-    # the remainder of a first-order Taylor expansion falls as eps^2 exactly when the
-    # gradient is right: every order within 2 +- 0.1 over two decades of eps, the
-    # smallest remainder 1e3 above round-off, and central differences agree with
-    # <g, d> to 1e-6
-    assert all_ranks(comm, res.passed()), res.failures()
-    assert all_ranks(comm, np.log10(res.eps.max() / res.eps.min()) >= 2)
-
-
-def test_taylor_fails_with_a_wrong_boundary_row(comm, streamice):
-    """The check has teeth: the adjoint scaled by 1.001 in each rank's last row only
-    (on one rank: the domain's boundary, where the gradient is small) fails it."""
-    k, table = streamice
-    runtime.set_active(Configuration().active_mask(table))
-    res = taylor_test(comm, k, seed=7, plant_error=1e-3)
-    assert all_ranks(comm, not res.passed()), (res.orders, res.fd_rel)
 
 
 def test_taylor_with_snapshots_checks_the_binomial_adjoint(comm, streamice, monkeypatch):
@@ -53,7 +34,7 @@ def test_decomposition_matches_a_serial_run(comm):
     """The gathered gradient on all ranks equals a serial run of the whole grid on
     each rank (COMM_SELF) to 1e-8 of its largest entry, the cost to 1e-13: the halo
     exchanges and their adjoints are right for every split of the rows. Not bitwise:
-    the CG solve's global dot products are summed in another order (see SERIAL_RTOL)."""
+    the CG solve's global dot products are summed in another order (see Streamice.serial_rtol)."""
     from mpi4py import MPI
     spec = get_kernel("streamice")
     p = spec.params("small")
@@ -74,23 +55,7 @@ def test_decomposition_matches_a_serial_run(comm):
         assert np.array_equal(gw, g1)              # the same split: bitwise
     # the library's check agrees, with its stated tolerance
     res = serial_check(comm, "streamice")
-    assert all_ranks(comm, res.passed and res.rtol == SERIAL_RTOL["streamice"] == 1e-8)
-
-
-def test_gradient_identical_under_every_configuration(comm, streamice):
-    k, table = streamice
-    configs = [Configuration(), Configuration.from_indices(table, table.site_indices)]
-    configs += random_configs(table, 10)
-    results = [run_adjoint(comm, k, table, c, profiling=False) for c in configs]
-    ref_sum, _, ref_grad = results[0]
-    for (s, _, g), c in zip(results, configs):
-        assert all_ranks(comm, np.array_equal(g, ref_grad)), sorted(c.inhibited)
-        assert s.cost == ref_sum.cost           # bitwise, not approximately
-        assert s.grad_digest == ref_sum.grad_digest
-    # the configuration changes the cost of the adjoint, never its result
-    all_active, all_inhibited = results[0][0], results[1][0]
-    assert all_inhibited.peak > all_active.peak
-    assert not np.array_equal(all_active.pushed_bytes, all_inhibited.pushed_bytes)
+    assert all_ranks(comm, res.passed and res.rtol == serial_rtol("streamice") == 1e-8)
 
 
 def test_stack_accounting_exact(comm, streamice):
