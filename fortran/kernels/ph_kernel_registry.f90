@@ -3,7 +3,8 @@
 !!
 !! Adding a kernel: its type (extends ph_kernel_t) in its own folder, its
 !! sources in fortran/kernels/meson.build, and one line in register_all below
-!! (plus the `use` of its type).
+!! (plus the `use` of its type); every step, Python side included, in
+!! docs/KERNELS.md ("A Fortran kernel inside pyharness").
 module ph_kernel_registry
   use ph_kernel, only: ph_kernel_t
   use calltree_kernel, only: calltree_t
