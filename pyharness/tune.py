@@ -78,7 +78,7 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ap.add_argument("--method", default="optimal", choices=["optimal", "greedy"],
                     help="optimal (default): one profile, the model's proven optimum, one run to "
                          "confirm it; greedy: the paper's loop of one run per flip")
-    ap.add_argument("--solve-time-limit", type=float, default=60.0, metavar="S",
+    ap.add_argument("--solve-time-limit", type=float, default=None, metavar="S",
                     help="--method optimal: seconds for the solver (default 60)")
     ap.add_argument("--strategy", default="runtime-first", choices=[s.value for s in Strategy],
                     help="greedy loop: runtime-first proposes the largest time gain that fits; "
@@ -196,8 +196,16 @@ def _validate(args, comm):
     check_count("--retries", args.retries, 0, "0: a failed run is not retried")
     check_count("--repeat", args.repeat, 1)
     check_count("--ranks", args.ranks, 1, "ranks per run")
-    if not args.solve_time_limit > 0:
+    if args.solve_time_limit is not None and not args.solve_time_limit > 0:
         raise UsageError(f"--solve-time-limit {args.solve_time_limit}: give a number of seconds > 0")
+    # options of another method or backend are refused, never ignored (as Slurm options are)
+    if args.solve_time_limit is not None and args.method != "optimal":
+        raise UsageError(f"--solve-time-limit is the solver's, but --method {args.method} solves nothing: "
+                         "drop it, or use --method optimal")
+    args.solve_time_limit = 60.0 if args.solve_time_limit is None else args.solve_time_limit
+    if args.replay_from and args.backend != "replay":
+        raise UsageError(f"--replay-from is the replay backend's, but the {args.backend} backend runs every "
+                         "configuration: add --backend replay, or drop --replay-from")
     if not args.replay_delay >= 0:
         raise UsageError(f"--replay-delay {args.replay_delay}: give a number of seconds >= 0")
     refuse_unused_slurm_options(args, [o for o, v in (

@@ -347,6 +347,22 @@ def test_negative_and_zero_counts_are_refused_before_anything_runs(tmp_path, arg
     assert not (tmp_path / "out.h5").exists()          # nothing ran
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--method", "greedy", "--solve-time-limit", "5"],
+     "--solve-time-limit is the solver's, but --method greedy solves nothing"),
+    (["--replay-from", "earlier.h5"], "--replay-from is the replay backend's, but the inline backend runs"),
+], ids=["solve-time-limit", "replay-from"])
+def test_an_option_of_another_method_or_backend_is_refused_not_ignored(tmp_path, args, message):
+    """tune --method greedy --solve-time-limit 5, and --replay-from without --backend
+    replay, ran (the inline backend measuring every configuration) as if the option had
+    not been given, as Slurm options without a Slurm backend did before they were refused."""
+    proc = mpirun(1, ["-m", "pyharness.tune", "--budget", "1.5x", *args, "--out", str(tmp_path / "out.h5")],
+                  cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "out.h5").exists()
+
+
 @pytest.mark.parametrize("tool", ["tune", "explore"])
 @pytest.mark.parametrize("resume", [False, True])
 def test_out_that_is_a_directory_is_said_to_be_one(tmp_path, tool, resume):
