@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pyharness.explore", description=__doc__.split("\n")[0],
                                  epilog="A backend's own options: --backend NAME --help.")
     add_kernel_args(ap)
-    ap.add_argument("--samples", type=int, default=250,
+    ap.add_argument("--samples", type=int, default=None,
                     help="random configurations to measure (default 250; each is a run)")
     ap.add_argument("--exhaustive", action="store_true", help="every configuration (small trees only)")
     ap.add_argument("--seed", type=int, default=0, help="of the random samples (default 0)")
@@ -157,6 +157,11 @@ def main(argv=None) -> int:
         args.kernel, args.size, args.param = "external", "", None
     out = Path(args.out)
     with collective(comm, "checking the arguments"):
+        if args.exhaustive and args.samples is not None:
+            # --exhaustive measured every configuration whatever --samples said
+            raise UsageError(f"--samples {args.samples} and --exhaustive: --exhaustive measures every "
+                             "configuration (2^sites runs); give one of them")
+        args.samples = 250 if args.samples is None else args.samples
         check_count("--samples", args.samples, 1)
         check_count("--seed", args.seed, 0)
         check_count("--ranks", args.ranks, 1, "ranks per run")
@@ -304,8 +309,11 @@ def _drive(args, request, table, backend, out: Path, base: Configuration) -> Non
         finally:
             batch.flush()
     bar.close()
-    measured = len(_done(out))
-    print(f"{measured} of {len(configs)} configurations measured in {out}")
+    done = _done(out)
+    measured = len([i for i in done if i < len(configs)])
+    more = len(done) - measured      # a --resume with fewer --samples: 'measured 5 of 2'
+    print(f"{measured} of {len(configs)} configurations measured in {out}"
+          + (f" (and {more} more, of an earlier run with more --samples)" if more else ""))
     if measured < len(configs):
         # the failed samples are not recorded: a resume measures them (and only them)
         msg = (f"{len(configs) - measured} configuration(s) failed (see above): fix the cause and run "

@@ -336,6 +336,9 @@ def _tune1(tmp_path, *args, out="tune.h5", env=None):
      "--ranks 0: must be at least 1"),
     (["-m", "pyharness.explore", "--samples", "2", "--repeat", "-1"], "--repeat -1: must be at least 1"),
     (["-m", "pyharness.explore", "--samples", "2", "--max-parallel", "0"], "--max-parallel 0"),
+    # --exhaustive measured every configuration whatever --samples said
+    (["-m", "pyharness.explore", "--kernel", "calltree", "--param", "nsites=2", "--samples", "3", "--exhaustive"],
+     "--samples 3 and --exhaustive"),
 ], ids=lambda x: x if isinstance(x, str) else None)
 def test_negative_and_zero_counts_are_refused_before_anything_runs(tmp_path, args, message):
     """D12, D13: --ranks 0 is not quietly 1 rank, --retries -1 is not 'could not be

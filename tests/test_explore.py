@@ -92,3 +92,15 @@ def test_resume_with_other_settings_says_what_to_pass(tmp_path):
                        (["--param", "nsites=2", "--samples", "3"], "pass --exhaustive to continue it")]:
         r = mpirun(1, args + more + ["--resume"], cwd=tmp_path)
         assert r.returncode == 2 and "cannot resume" in r.stderr and want in r.stderr, (more, r.stderr)
+
+
+def test_resume_with_fewer_samples_counts_what_it_planned(tmp_path):
+    """explore --resume with fewer --samples than the exploration holds printed
+    '3 of 1 configurations measured'."""
+    args = ["-m", "pyharness.explore", "--kernel", "calltree", "--param", "nsites=2", "--param", "m=16",
+            "--out", str(tmp_path / "e.h5")]
+    assert mpirun(1, args + ["--samples", "3"], cwd=tmp_path).returncode == 0
+    r = mpirun(1, args + ["--samples", "1", "--resume"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "1 of 1 configurations measured in" in r.stdout, r.stdout
+    assert "(and 2 more, of an earlier run with more --samples)" in r.stdout
