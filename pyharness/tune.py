@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends import RunRequest, add_backend_arguments, backend_names, get_backend
+from .backends.replay import recorded_nranks
 from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, check_count, check_out_path,
                          parse_snapshots, refuse_unused_slurm_options, setup_kernel)
 from .config import (Configuration, read_config_file, write_config_json, write_name_list,
@@ -248,6 +249,10 @@ def main(argv=None) -> int:
         # told which process holds it; held until this process ends
         lock = _lock_output(args) if comm.rank == 0 else None
     nranks = args.ranks or comm.size
+    if args.backend == "replay" and args.ranks is None:
+        with collective(comm, "reading --replay-from"):
+            # the recorded runs' rank count (the replay backend runs nothing here)
+            nranks = recorded_nranks(args.replay_from) or nranks
     external = bool(getattr(cls, "discovers_sites", False))
     if external:          # a user's program: no kernel, its sites come from its first run
         args.kernel, args.size, args.param = "external", "", None

@@ -505,6 +505,12 @@ def test_replay_refuses_another_problems_measurements_before_writing_a_history(t
         assert proc.returncode == 2 and "holds measurements of --kernel streamice --size small" in proc.stderr \
             and asked in proc.stderr, proc.stderr[-2000:]
         assert not (tmp_path / "rep.h5").exists()
+    # runs of another rank count: a 1-rank history served as 2 ranks' measurements (exit 0)
+    proc = _tune1(tmp_path, "--budget", "1.5x", "--backend", "replay", "--replay-from", ref, "--ranks", "2",
+                  out="rep.h5")
+    assert proc.returncode == 2 and "holds measurements of runs on 1 rank(s), this run asks for 2" \
+        in proc.stderr and "replay with --ranks 1 (or without --ranks)" in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "rep.h5").exists()
     # the size's own parameters given one by one are the same problem
     proc = _tune1(tmp_path, "--budget", "1.5x", "--backend", "replay", "--replay-from", ref,
                   "--param", "nx=48", "--max-steps", "0", out="same.h5")

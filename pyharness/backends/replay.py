@@ -17,7 +17,15 @@ from ..config import Configuration
 from ..errors import UsageError
 from .base import Backend, Measurement, RunFailed, RunRequest
 
-__all__ = ["ReplayBackend"]
+__all__ = ["ReplayBackend", "recorded_nranks"]
+
+
+def recorded_nranks(source: str) -> int:
+    """The rank count of the runs recorded in ``source`` (a tune.h5 or explore.h5); 0 if
+    the file does not say. A replay run without --ranks takes it."""
+    from ..h5io import decoded, open_h5
+    with open_h5(source, ("tune", "explore")) as f:
+        return int(decoded(f.attrs.get("nranks", 0)))
 
 
 class ReplayBackend(Backend):
@@ -41,6 +49,13 @@ class ReplayBackend(Backend):
             kind = str(f.attrs["kind"])
             _check_same_problem(source, {k: f.attrs[k] for k in ("kernel", "size", "params")
                                          if k in f.attrs}, request)
+            have = int(f.attrs.get("nranks", 0))
+            if have and have != request.nranks:
+                # served as this run's, N ranks' peaks and times were taken for M ranks'
+                raise UsageError(f"{source} holds measurements of runs on {have} rank(s), this run asks "
+                                 f"for {request.nranks} (--ranks {request.nranks}): replay with --ranks "
+                                 f"{have} (or without --ranks), or give a history of {request.nranks} "
+                                 "rank(s) to --replay-from")
             # stored relative to the file (older files: absolute or cwd-relative)
             profiles = ([resolve_path(str(f["samples"][s].attrs["profile"]), source)
                          for s in sorted(f["samples"])] if kind == "explore" else [])
