@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
+from .units import rank_list
 
 __all__ = ["Trace", "TraceFileError", "read_trace", "read_traces", "ingest", "main"]
 
@@ -210,15 +211,16 @@ def read_traces(directory, events: bool = True) -> list[Trace]:
     have = {t.rank for t in traces}
     missing = [r for r in range(n) if r not in have]
     if missing:
-        shown = ", ".join(str(r) for r in missing[:20]) + (" ..." if len(missing) > 20 else "")
+        shown = rank_list(missing)
         raise TraceFileError(f"'{d}' has traces of {len(have)} of {n} ranks; missing rank(s) {shown}: "
                              "did those ranks fail or not reach the end? run again")
     extra = sorted(r for r in have if r >= n)
     if extra:
-        raise TraceFileError(f"'{d}' has traces of ranks {extra} of a {n}-rank run")
+        raise TraceFileError(f"'{d}' has traces of ranks {rank_list(extra)} of a {n}-rank run")
     lost = [t.rank for t in traces if t.lost_events]
     if lost:
-        raise TraceFileError(f"rank(s) {lost} ran out of memory for events: the traces are incomplete")
+        raise TraceFileError(f"rank(s) {rank_list(lost)} ran out of memory for events: the traces "
+                             "are incomplete")
     return sorted(traces, key=lambda t: t.rank)
 
 

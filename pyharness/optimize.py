@@ -32,7 +32,7 @@ from .errors import UsageError
 from .model.calibration import CALIBRATE_HELP
 from .h5io import atomic_h5, check_writable, str_array
 from .mpiutil import collective, run_cli
-from .units import human_bytes, parse_budget
+from .units import PER_RANK_LIMIT, human_bytes, parse_budget, per_rank
 from .vocabulary import Granularity
 
 __all__ = ["main", "format_plan", "write_plan", "write_pareto", "plan_stem"]
@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--pareto", type=int, default=0, metavar="N",
                     help="also solve at N budgets from the lowest reachable peak to the fastest "
                          "configuration's peak and write the front to PLAN.pareto.h5")
+    ap.add_argument("--per-rank", action="store_true",
+                    help=f"print the predicted peak of every rank (default: every rank's up to "
+                         f"{PER_RANK_LIMIT} ranks, else the largest, smallest and mean)")
     return ap
 
 
@@ -73,7 +76,7 @@ def plan_stem(out: str | None) -> str:
     return s
 
 
-def format_plan(plan, model, budget: int | None) -> str:
+def format_plan(plan, model, budget: int | None, all_ranks: bool = False) -> str:
     p = plan.prediction
     prof = model.predict(_profiled_config(model))
     unit = plan.granularity.value
@@ -85,8 +88,8 @@ def format_plan(plan, model, budget: int | None) -> str:
              f"status    {plan.status_text()}; solved in {plan.solve_s:.3f} s ({plan.method})",
              f"time      {p.time:.6f} s slowest rank, predicted (the profiled configuration: "
              f"{prof.time:.6f} s, {prof.time / p.time if p.time > 0 else float('nan'):.3f}x)",
-             "peak      " + ", ".join(f"rank {r}: {human_bytes(v)} ({int(v)} B)"
-                                      for r, v in enumerate(p.peak_by_rank)),
+             "peak      " + per_rank(p.peak_by_rank, lambda v: f"{human_bytes(v)} ({int(v)} B)",
+                                      all_ranks=all_ranks, option="--per-rank"),
              f"inhibited {len(plan.inhibited_units)} {unit}(s): "
              + (", ".join(plan.inhibited_units) if plan.inhibited_units else
                 "none" if kept else "none (every checkpoint on)")]
@@ -171,7 +174,7 @@ def main(argv=None) -> int:
                   f"{len(model.nodes)} distinct nodes; budget {b} = {human_bytes(budget)}", flush=True)
             if model.calibration:
                 print(format_calibration(model), flush=True)
-            print(format_plan(plan, model, budget), flush=True)
+            print(format_plan(plan, model, budget, args.per_rank), flush=True)
             if args.out:
                 for p in write_plan(stem, plan, model):
                     print(f"wrote {p}")

@@ -22,7 +22,7 @@ from .config import Configuration, read_config_file
 from .errors import UsageError
 from .model.calibration import CALIBRATE_HELP
 from .mpiutil import collective, run_cli
-from .units import human_bytes
+from .units import PER_RANK_LIMIT, human_bytes, per_rank
 
 __all__ = ["main", "format_prediction"]
 
@@ -40,22 +40,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help=CALIBRATE_HELP)
     ap.add_argument("--profiled-time", action="store_true",
                     help="also print the time of the same run with profiling on")
+    ap.add_argument("--per-rank", action="store_true",
+                    help=f"print the predicted time and peak of every rank (default: every rank's "
+                         f"up to {PER_RANK_LIMIT} ranks, else the largest, smallest and mean)")
     return ap
 
 
-def format_prediction(label: str, pred, profiled: bool = False) -> str:
+def format_prediction(label: str, pred, profiled: bool = False, all_ranks: bool = False) -> str:
     p = pred
+    times = "per rank " + per_rank(p.time_by_rank, lambda t: f"{t:.6f}", largest="slowest",
+                                   all_ranks=all_ranks, labels=False, option="--per-rank")
     lines = [f"{label}: {len(p.config.inhibited)} site(s) inhibited",
-             f"  time   {p.time:.6f} s slowest rank (predicted, without profiling; "
-             f"per rank {', '.join(f'{t:.6f}' for t in p.time_by_rank)})"]
+             f"  time   {p.time:.6f} s slowest rank (predicted, without profiling; {times})"]
     if p.cpu_by_rank is not None:
         lines.append(f"  CPU    {max(p.cpu_by_rank):.6f} s slowest rank (process CPU time; the "
                      "profile has CPU times per event)")
     if profiled:
         lines.append(f"  time with profiling on  {max(p.profiled_time_by_rank):.6f} s "
                      f"({int(sum(p.events_by_rank))} events)")
-    lines.append("  peak   " + ", ".join(f"rank {r}: {human_bytes(v)} ({int(v)} B)"
-                                         for r, v in enumerate(p.peak_by_rank)))
+    lines.append("  peak   " + per_rank(p.peak_by_rank, lambda v: f"{human_bytes(v)} ({int(v)} B)",
+                                         all_ranks=all_ranks, option="--per-rank"))
     if p.exact:
         lines.append("  exact  yes (peaks to the byte; the time from the profiled run's measurements)")
     else:
@@ -88,7 +92,8 @@ def main(argv=None) -> int:
         if model.calibration:
             print(format_calibration(model))
         for label, cfg in configs:
-            print(format_prediction(label, model.predict(cfg), args.profiled_time), flush=True)
+            print(format_prediction(label, model.predict(cfg), args.profiled_time, args.per_rank),
+                  flush=True)
     return 0
 
 

@@ -61,7 +61,7 @@ from .tuner.progress import Progress
 from .tuner.state import TuneState, compare_rounds
 from .tuner.store import TuneStore
 from .tuner.strategy import Strategy
-from .units import Budget, human_bytes, human_time, parse_budget, parse_size
+from .units import Budget, human_bytes, human_time, parse_budget, parse_size, per_rank
 from .vocabulary import Granularity
 
 __all__ = ["main"]
@@ -712,8 +712,9 @@ def _report(args, gran: DecisionUnits, st: TuneState, optimal: bool = False, gua
               f"({pred.get('status', '')})")
         if "calibrated_from" in pred:
             print(f"  chosen by the model calibrated with step {int(pred['calibrated_from'])}'s run "
-                  f"(cold reverse {', '.join(f'{v:.4f}' for v in np.atleast_1d(pred['cold_ns_per_byte']))} "
-                  "ns per byte per rank) and measured faster than that step's choice")
+                  "(cold reverse per rank, ns per byte: "
+                  f"{per_rank(np.atleast_1d(pred['cold_ns_per_byte']), lambda v: f'{v:.4f}', labels=False)}"
+                  ") and measured faster than that step's choice")
     print(f"  {len(cfg.inhibited)} of {len(table.site_names)} sites inhibited")
     cmp = (guard or GradientGuard()).compare(st.start, best)
     if guard is not None and not guard.enabled:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 
-__all__ = ["parse_size", "parse_budget", "Budget", "human_bytes", "human_time", "seconds_figure"]
+__all__ = ["parse_size", "parse_budget", "Budget", "human_bytes", "human_time", "seconds_figure",
+           "rank_list", "per_rank", "ranks_differing", "PER_RANK_LIMIT"]
 
 _UNITS = {
     "": 1, "b": 1,
@@ -106,3 +107,62 @@ def seconds_figure(seconds: float, signed: bool = False) -> str:
     a = abs(seconds)
     dec = 3 if a >= 0.1 or a == 0 or not math.isfinite(a) else 2 - math.floor(math.log10(a))
     return f"{sign}{seconds:.{dec}f}"
+
+
+# A figure per rank is printed rank by rank up to this many ranks; beyond, summarised
+# (largest, smallest, mean, which ranks hold the largest), the full list on request
+# (--per-rank): at 2,000 ranks one entry per rank is a 60,000-character line.
+PER_RANK_LIMIT = 8
+
+
+def rank_list(ranks, limit: int = 8) -> str:
+    """Ranks as ranges, at most ``limit`` of them: ``[0, 1, 2, 5, 7, 8]`` → ``'0-2, 5, 7-8'``;
+    beyond ``limit`` ranges, ``'..., N ranks in all'``."""
+    rs = sorted(int(r) for r in ranks)
+    runs: list[tuple[int, int]] = []
+    for r in rs:
+        if runs and r == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], r)
+        else:
+            runs.append((r, r))
+    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:limit])
+    if len(runs) > limit:
+        text += f", ... ({len(rs)} ranks in all)"
+    return text
+
+
+def per_rank(values, fmt, *, largest: str = "largest", all_ranks: bool = False,
+             limit: int = PER_RANK_LIMIT, labels: bool = True, option: str = "") -> str:
+    """One figure per rank for a terminal line: every rank's up to ``limit`` ranks (or with
+    ``all_ranks``; without ``labels``, the figures alone, in rank order), else a summary that stays one short line at any number of ranks:
+    ``'225.22 KiB on every rank (2000 ranks)'`` or ``'230.1 KiB largest (ranks 3, 17),
+    smallest 220.0 KiB (rank 0), mean 225.3 KiB, over 2000 ranks'``; ``option``: the
+    command-line option that prints every rank's, named after a summary."""
+    v = [float(x) for x in values]
+    n = len(v)
+    if n == 0:
+        return "no ranks"
+    if all_ranks or n <= limit:
+        return ", ".join(f"rank {r}: {fmt(x)}" if labels else fmt(x) for r, x in enumerate(v))
+    hi, lo = max(v), min(v)
+    if hi == lo:
+        return f"{fmt(hi)} on every rank ({n} ranks)"
+    at_hi = [r for r, x in enumerate(v) if x == hi]
+    lo_r = v.index(lo)
+    return (f"{fmt(hi)} {largest} (rank{'s' if len(at_hi) > 1 else ''} {rank_list(at_hi)}), "
+            f"smallest {fmt(lo)} (rank {lo_r}), mean {fmt(math.fsum(v) / n)}, over {n} ranks"
+            + (f" ({option}: every rank's)" if option else ""))
+
+
+def ranks_differing(got, want, unit: str = "B", limit: int = 4) -> str:
+    """Where two per-rank integer figures differ, in a line that stays short at any number
+    of ranks: ``'on 2 of 2000 ranks (3, 17): rank 3 1024 B, not 1000 B; rank 17 ...'``."""
+    g, w = list(map(int, got)), list(map(int, want))
+    if len(g) != len(w):
+        return f"for {len(g)} rank(s), predicted for {len(w)}"
+    bad = [r for r in range(len(g)) if g[r] != w[r]]
+    if not bad:
+        return "on no rank"
+    shown = "; ".join(f"rank {r} {g[r]} {unit}, not {w[r]} {unit}" for r in bad[:limit])
+    more = f"; ... ({len(bad) - limit} more)" if len(bad) > limit else ""
+    return f"on {len(bad)} of {len(g)} ranks ({rank_list(bad)}): {shown}{more}"

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..config import Configuration
 from ..errors import UsageError
+from ..units import per_rank
 from .cost import CostModel
 
 __all__ = ["read_runs", "read_run", "model_for_cli", "format_calibration", "CALIBRATE_HELP"]
@@ -94,8 +95,8 @@ def format_calibration(model: CostModel) -> str:
     c = model.calibration
     if not c:
         return ""
-    k = ", ".join(f"{v:.4f}" for v in c["cold_ns_per_byte"])
+    k = per_rank(c["cold_ns_per_byte"], lambda v: f"{v:.4f}", labels=False)
     before = np.abs(c["error_before_s"]).max()
     after = np.abs(c["error_after_s"]).max()
-    return (f"calibrated with {c['runs']} measured run(s): cold reverse {k} ns per byte "
-            f"(per rank); largest error on those runs {before:.6f} s before, {after:.6f} s after")
+    return (f"calibrated with {c['runs']} measured run(s): cold reverse per rank (ns per byte) "
+            f"{k}; largest error on those runs {before:.6f} s before, {after:.6f} s after")

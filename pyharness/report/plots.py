@@ -376,10 +376,22 @@ def site_estimates(analysis, top: int = 30):
     return fig
 
 
+# Up to this many ranks every rank's bar is labelled; beyond, matplotlib's integer ticks
+# (2,000 labels, one per rank, ran into one black band).
+RANK_TICKS_LIMIT = 32
+
+
 def rank_imbalance(profile_path):
     with open_h5(profile_path, ("profile",)) as f:
         wall = f["summary/wall_s"][()]
-        peak = f["summary/peak_bytes"][()] / MIB
+        peak = f["summary/peak_bytes"][()]
+    return rank_bars(wall, peak)
+
+
+def rank_bars(wall, peak_bytes):
+    """The per-rank wall time and peak stack as bars, readable at any number of ranks."""
+    wall = np.asarray(wall, dtype=float)
+    peak = np.asarray(peak_bytes, dtype=float) / MIB
     r = np.arange(len(wall))
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
     a1.bar(r, wall, color="#457b9d")
@@ -388,8 +400,13 @@ def rank_imbalance(profile_path):
     a2.bar(r, peak, color="#e76f51")
     a2.axhline(np.mean(peak), color="0.3", ls="--", lw=1, label=f"mean; imbalance {np.max(peak) / np.mean(peak):.2f}")
     a2.set_xlabel("rank"); a2.set_ylabel("peak AD stack (MiB)"); a2.legend(fontsize=8)
+    from matplotlib.ticker import MaxNLocator
     for a in (a1, a2):
-        a.set_xticks(r)
+        if len(r) <= RANK_TICKS_LIMIT:
+            a.set_xticks(r)
+        else:
+            a.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
+            a.set_xlim(-0.5, len(r) - 0.5)
         a.grid(axis="y", alpha=0.3)
     fig.suptitle("Per-rank run time and peak stack")
     return fig

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import PyharnessError, UsageError
-from ..units import human_bytes, human_time
+from ..units import human_bytes, human_time, per_rank, ranks_differing
 from .loop import BudgetUnreachable, TuneLoop
 from .state import StepRecord
 
@@ -136,8 +136,8 @@ class OptimalStep:
         for r in runs:
             peak = np.asarray(r.peak_bytes, dtype=np.int64)
             if peak.shape != want.shape or np.any(peak != want):
-                problems.append(f"MEASURED PEAK {list(map(int, peak))} bytes per rank DIFFERS from the "
-                                f"predicted {list(map(int, want))}")
+                problems.append("MEASURED PEAK DIFFERS from the predicted "
+                                + ranks_differing(peak, want))
                 break
         if m.peak > st.budget:
             problems.append(f"measured peak {human_bytes(m.peak)} is above the budget "
@@ -250,8 +250,9 @@ class OptimalStep:
                       "the choice stands")
             return
         self.model = model          # what tune.h5 predicts from here on carries the term
-        said = ("calibrated with its run (cold reverse "
-                + ", ".join(f"{v * 1e9:.4f}" for v in model.cold_s_per_byte) + " ns per byte per rank)")
+        said = ("calibrated with its run (cold reverse per rank, ns per byte: "
+                + per_rank(np.asarray(model.cold_s_per_byte) * 1e9, lambda v: f"{v:.4f}", labels=False)
+                + ")")
         try:
             plan = optimize(model, st.budget, self.granularity, method="milp", time_limit=self.time_limit)
         except BudgetError as exc:      # peaks do not change with the term: the first choice fits

@@ -1,0 +1,81 @@
+"""What a many-rank user reads: per-rank figures summarised, not one entry per rank.
+
+Synthetic per-rank arrays in one process (no MPI run): a 2,000-rank user got a
+60,000-character 'peak' line from optimize and predict, two 2,000-element lists from
+tune when a measured peak differed from the prediction, and 2,000 overlapping tick
+labels under report's per-rank bars.
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from pyharness.predict import format_prediction
+from pyharness.units import human_bytes, per_rank, rank_list, ranks_differing
+
+R = 2000
+
+
+def _peaks():
+    p = np.full(R, 230624, dtype=np.int64)
+    p[[3, 4, 5, 900]] = 240000          # the largest, on four ranks
+    p[1500] = 200000                    # the smallest, on one
+    return p
+
+
+def test_rank_list_joins_consecutive_ranks_and_stops_at_the_limit():
+    assert rank_list([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
+    assert rank_list(range(0, 40, 2), limit=3) == "0, 2, 4, ... (20 ranks in all)"
+
+
+def test_per_rank_summary_stays_one_short_line_and_names_the_extreme_ranks():
+    fmt = lambda v: f"{human_bytes(v)} ({int(v)} B)"
+    text = per_rank(_peaks(), fmt)
+    assert len(text) < 200, text
+    assert "240000 B) largest (ranks 3-5, 900)" in text
+    assert "smallest 195.31 KiB (200000 B) (rank 1500)" in text
+    assert text.endswith(f"over {R} ranks")
+    assert per_rank(_peaks(), fmt, option="--per-rank").endswith("(--per-rank: every rank's)")
+    assert per_rank(np.full(R, 1024), fmt) == f"1.00 KiB (1024 B) on every rank ({R} ranks)"
+    # every rank's on request, and at a few ranks as before
+    every = per_rank(_peaks(), fmt, all_ranks=True)
+    assert every.count("rank ") == R and "rank 1999: 225.22 KiB (230624 B)" in every
+    assert per_rank([1, 2], str) == "rank 0: 1.0, rank 1: 2.0"
+
+
+def test_predict_prints_a_summary_at_many_ranks_and_every_rank_with_per_rank():
+    t = np.full(R, 0.0100)
+    t[77] = 0.0125
+    pred = SimpleNamespace(config=SimpleNamespace(inhibited=frozenset({"a"})), time=0.0125,
+                           time_by_rank=t, cpu_by_rank=None, peak_by_rank=_peaks(),
+                           exact=True, reasons=[])
+    out = format_prediction("plan", pred)
+    assert max(map(len, out.splitlines())) < 250, out
+    assert "per rank 0.012500 slowest (rank 77)" in out and "largest (ranks 3-5, 900)" in out
+    assert "(--per-rank: every rank's)" in out
+    full = format_prediction("plan", pred, all_ranks=True)
+    assert full.count("rank 1999: ") == 1 and full.count(", 0.010000") == R - 2
+
+
+def test_a_differing_measured_peak_names_the_ranks_not_two_full_lists():
+    want = _peaks()
+    got = want.copy()
+    got[[10, 11, 12, 13, 14, 1999]] += 8
+    text = ranks_differing(got, want)
+    assert len(text) < 200, text
+    assert text.startswith(f"on 6 of {R} ranks (10-14, 1999): rank 10 230632 B, not 230624 B;")
+    assert text.endswith("(2 more)")
+    assert ranks_differing(got[:5], want) == f"for 5 rank(s), predicted for {R}"
+
+
+def test_per_rank_bars_label_a_readable_number_of_ranks(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from pyharness.report import plots
+    wall = np.full(R, 1.0)
+    fig = plots.rank_bars(wall, _peaks())
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if -0.5 <= t <= R - 0.5]
+        assert 2 <= len(ticks) <= 12, ticks
+    fig = plots.rank_bars(wall[:8], _peaks()[:8])
+    assert list(fig.axes[0].get_xticks()) == list(range(8))      # every rank at a few ranks
