@@ -364,6 +364,10 @@ def main(argv=None) -> int:
         limit = parse_size(args.limit, "stack limit") if args.limit is not None else 0
         if args.repeat < 1:
             raise UsageError("--repeat must be at least 1")
+        if args.cpu_clock and args.no_profiling:
+            # was ignored: no event, so no per-site CPU-time gain, whatever the flag said
+            raise UsageError("--cpu-clock reads the CPU clock at every event, and --no-profiling records "
+                             "none: drop one of them (the run's own CPU time is measured either way)")
         from .reduction import parse_event_files
         parse_event_files(args.event_files)
     with collective(comm, "checking the output path"):

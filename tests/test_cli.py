@@ -366,6 +366,16 @@ def test_an_option_of_another_method_or_backend_is_refused_not_ignored(tmp_path,
     assert not (tmp_path / "out.h5").exists()
 
 
+def test_profile_refuses_the_cpu_clock_without_events(tmp_path):
+    """profile --no-profiling --cpu-clock ran without a word: no event records a clock."""
+    proc = subprocess.run([sys.executable, "-m", "pyharness.profile", "--no-profiling", "--cpu-clock",
+                           "--out", str(tmp_path / "p.h5")], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "--cpu-clock reads the CPU clock at every event, and --no-profiling records none" in proc.stderr
+    assert not (tmp_path / "p.h5").exists()
+
+
 @pytest.mark.parametrize("tool", ["tune", "explore"])
 @pytest.mark.parametrize("resume", [False, True])
 def test_out_that_is_a_directory_is_said_to_be_one(tmp_path, tool, resume):
