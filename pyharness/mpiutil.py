@@ -192,6 +192,31 @@ _ACK_TAG = 32124
 _FAILED_WAIT_S = 10.0
 
 
+#: distinct error messages printed one per line; the others are counted (each rank's
+#: message may name its rank: at 2,000 ranks, 2,000 lines)
+_MAX_MESSAGES = 5
+
+
+def error_lines(prog: str, errors: dict, size: int) -> list[str]:
+    """The lines rank 0 prints for ``errors`` (rank -> message, or None: fine; ranks
+    absent did not report): one per distinct message, with the ranks it happened on,
+    at most :data:`_MAX_MESSAGES`; the rest counted with their ranks."""
+    by_msg: dict[str, list[int]] = {}
+    for r in sorted(errors):
+        if errors[r] is not None:
+            by_msg.setdefault(errors[r], []).append(r)
+    items = list(by_msg.items())
+    lines = [f"{prog}: error: [{rank_list(ranks, size)}] {msg}" for msg, ranks in items[:_MAX_MESSAGES]]
+    if len(items) > _MAX_MESSAGES:
+        rest = sorted(r for _, ranks in items[_MAX_MESSAGES:] for r in ranks)
+        lines.append(f"{prog}: error: [{rank_list(rest, size)}] {len(items) - _MAX_MESSAGES} other "
+                     f"message(s), the first: {items[_MAX_MESSAGES][0]}")
+    silent = [r for r in range(size) if r not in errors]
+    if lines and silent:
+        lines[-1] += f" ({rank_list(silent, size)} did not finish within {_FAILED_WAIT_S:.0f} s)"
+    return lines
+
+
 def _print_errors(prog: str, comm, error: str | None) -> None:
     """Rank 0 prints every rank's error once, grouped by message, with the ranks
     it happened on. Each rank sends its status (None: fine) to rank 0 point to
@@ -232,14 +257,8 @@ def _print_errors(prog: str, comm, error: str | None) -> None:
         else:
             break
         errors[st.Get_source()] = msg
+    lines = error_lines(prog, errors, comm.size)
     silent = [r for r in range(comm.size) if r not in errors]
-    by_msg: dict[str, list[int]] = {}
-    for r in sorted(errors):
-        if errors[r] is not None:
-            by_msg.setdefault(errors[r], []).append(r)
-    lines = [f"{prog}: error: [{rank_list(ranks, comm.size)}] {msg}" for msg, ranks in by_msg.items()]
-    if lines and silent:
-        lines[-1] += f" ({rank_list(silent, comm.size)} did not finish within {_FAILED_WAIT_S:.0f} s)"
     if lines:
         print("\n".join(lines), file=sys.stderr, flush=True)
     for r, msg in errors.items():
@@ -258,13 +277,13 @@ def _abort(comm) -> None:
 
 
 def rank_list(ranks: list[int], size: int) -> str:
-    """``rank 1 of 4``, ``ranks 0-3 of 4``, ``ranks 0,2 of 4``."""
+    """``rank 1 of 4``, ``ranks 0-3 of 4``, ``ranks 0, 2 of 4``; at most 8 ranges
+    (:func:`pyharness.units.rank_list`), whatever the number of ranks."""
+    from .units import rank_list as ranges
     ranks = sorted(ranks)
     if len(ranks) == 1:
         return f"rank {ranks[0]} of {size}"
-    if ranks == list(range(ranks[0], ranks[-1] + 1)):
-        return f"ranks {ranks[0]}-{ranks[-1]} of {size}"
-    return f"ranks {','.join(map(str, ranks))} of {size}"
+    return f"ranks {ranges(ranks)} of {size}"
 
 
 @contextlib.contextmanager

@@ -79,3 +79,20 @@ def test_per_rank_bars_label_a_readable_number_of_ranks(tmp_path):
         assert 2 <= len(ticks) <= 12, ticks
     fig = plots.rank_bars(wall[:8], _peaks()[:8])
     assert list(fig.axes[0].get_xticks()) == list(range(8))      # every rank at a few ranks
+
+
+def test_errors_of_many_ranks_are_a_few_lines_naming_the_ranks_as_ranges():
+    from pyharness.mpiutil import error_lines
+    errors = {r: f"rank {r}: trace is not well nested" for r in range(0, R, 2)}   # each its own
+    errors.update({r: None for r in range(1, R - 100, 2)})                        # fine
+    lines = error_lines("pyharness.analyze", errors, R)                           # 50 never reported
+    assert len(lines) == 6, lines
+    assert lines[0] == f"pyharness.analyze: error: [rank 0 of {R}] rank 0: trace is not well nested"
+    assert lines[-1].startswith(f"pyharness.analyze: error: [ranks 10, 12, 14, 16, 18, 20, 22, 24, "
+                                f"... ({R // 2 - 5} ranks in all) of {R}] {R // 2 - 5} other message(s), "
+                                "the first: rank 10: trace")
+    assert lines[-1].endswith(f"(ranks 1901, 1903, 1905, 1907, 1909, 1911, 1913, 1915, ... (50 ranks "
+                              f"in all) of {R} did not finish within 10 s)")
+    assert max(map(len, lines)) < 300
+    same = error_lines("p", {r: "out of memory" for r in range(R)}, R)
+    assert same == [f"p: error: [ranks 0-{R - 1} of {R}] out of memory"]
