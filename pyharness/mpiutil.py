@@ -39,6 +39,16 @@ def launched_rank() -> int:
     return 0
 
 
+def launched_size() -> int:
+    """The number of processes of the job that launched this one (mpiexec, srun), 1
+    outside one, read from the launcher's environment without starting MPI."""
+    for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
+        v = os.environ.get(var, "")
+        if v.isdigit():
+            return int(v)
+    return 1
+
+
 def pickled_size(obj) -> int:
     """Bytes of ``obj`` as mpi4py's lower-case calls (``gather``, ``send``, ...) send it:
     pickled by ``MPI.pickle`` (its protocol and any dumps set there)."""
