@@ -238,8 +238,8 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True,
 
     ``event_files`` (:func:`pyharness.reduction.parse_event_files`): ``"node"``
     (default): the ranks of one host (the traces' host name) share one file,
-    ``out.events/group_FFFFF.h5`` (F: its first rank); ``G``: G consecutive ranks
-    per file; ``"rank"``: ``out.events/rank_NNNNN.h5`` per rank.
+    ``out.events/group_FFFFF.RUN.h5`` (F: its first rank; RUN: the run's tag); ``G``: G consecutive ranks
+    per file; ``"rank"``: ``out.events/rank_NNNNN.RUN.h5`` per rank.
 
     ``inhibited_sites``: names (``callee@file:line``) of the sites the program was built
     with inhibited. A Tapenade adjoint built with ``-nocheckpoint`` makes no profiling
@@ -402,15 +402,14 @@ def _ingest_groups(groups, reduce, out, spec, run_id, heads, maps, table, cpu_cl
 
     reduce = set(reduce)
     for members in groups:
-        gfile = group_file(out, heads[members[0]].rank)
+        gfile = group_file(out, heads[members[0]].rank, run_id)
         writer = EventFileWriter(gfile, run_id) if spec != 1 else None
         try:
             for i in members:
                 t, ev = events(i)
                 if len(t.kind):
                     if writer is None:
-                        write_rank_events(out, t.rank, ev, run_id)
-                        sources[i] = (f"rank_{t.rank:05d}.h5", "")
+                        sources[i] = (write_rank_events(out, t.rank, ev, run_id).name, "")
                     else:
                         writer.add(t.rank, ev)
                         sources[i] = (gfile.name, f"rank_{t.rank:05d}")

@@ -174,8 +174,8 @@ def write_profile(path, comm, kernel, table: SiteTable, config: Configuration,
 
     The raw events go beside the profile: by default each node's ranks send them
     to the node's first rank, which writes one file for the node,
-    ``PATH.events/group_NNNNN.h5``; ``event_files`` (``"node"``, ``"rank"``: each
-    rank its own ``PATH.events/rank_NNNNN.h5``, or G ranks per file; default
+    ``PATH.events/group_NNNNN.RUN.h5`` (RUN: the run's tag, :func:`pyharness.reduction.group_file`); ``event_files`` (``"node"``, ``"rank"``: each
+    rank its own ``PATH.events/rank_NNNNN.RUN.h5``, or G ranks per file; default
     ``$PYHARNESS_EVENT_FILES``, else node) chooses
     (:func:`pyharness.reduction.write_event_files`). Each rank merges its events
     itself (per site, per callee, and its part of the cost model) while they are

@@ -4,9 +4,10 @@ Each rank of a profiled run (or each trace that :mod:`pyharness.ingest` reads)
 
 1. has its raw events written beside the profile: by default the ranks of one
    node send them to the node's first rank, which writes one file for the node,
-   ``NAME.events/group_NNNNN.h5`` (NNNNN: its first rank; one group
+   ``NAME.events/group_NNNNN.RUN.h5`` (NNNNN: its first rank; RUN: the run's tag,
+   :func:`group_file`; one group
    ``rank_RRRRR`` per rank), or each rank writes its own
-   ``NAME.events/rank_NNNNN.h5`` (``event_files="rank"``), or groups of G
+   ``NAME.events/rank_NNNNN.RUN.h5`` (``event_files="rank"``), or groups of G
    consecutive ranks share one (temporary name, fsync, rename), and
 2. reduces them itself: the nested-checkpoint merge (per site and per callee,
    :func:`~pyharness.analysis.merge.merge_events`) and its part of the cost
@@ -64,7 +65,7 @@ DEFAULT_EVENT_FILES = "node"
 _GROUP_TAG = 32101                         # point-to-point tags of the events a node's ranks send
 MERGE_ARRAYS = ("count", "dt_wall_ns", "dt_cpu_ns", "dpk", "dtn")
 MERGE_SCALARS = ("peak", "turn", "nevents", "span_wall_ns", "span_cpu_ns")
-_RANK_RE = re.compile(r"^(rank|group)_(\d+)\.h5$")
+_RANK_RE = re.compile(r"^(rank|group)_(\d+)(\.[0-9a-f]+)?\.h5$")
 REFERENCE_MERGE_BELOW = 300_000   # events per rank: below, the per-rank merge runs without numba
 
 
@@ -96,15 +97,25 @@ def events_dir(path: str | os.PathLike) -> Path:
     return p.with_name(p.name + ".events")
 
 
-def rank_file(path: str | os.PathLike, rank: int) -> Path:
+def _run_tag(run_id: str) -> str:
+    """``.1a2b3c4d`` (the run id's first 8 hex digits): in every event file's name, so
+    that a profile written again never replaces the files the existing one reads before
+    it is itself replaced; a run killed in between (or failing) left the existing
+    profile pointing at another run's events."""
+    return f".{run_id[:8]}" if run_id else ""
+
+
+def rank_file(path: str | os.PathLike, rank: int, run_id: str = "") -> Path:
     """The event file of ``rank`` of the profile ``path`` when each rank has its own
-    (``event_files="rank"``; see :func:`rank_source` for any layout)."""
-    return events_dir(path) / f"rank_{rank:05d}.h5"
+    (``event_files="rank"``; see :func:`rank_source` for any layout), written by the
+    run ``run_id`` (``rank_NNNNN.<run>.h5``; without it the name of older profiles)."""
+    return events_dir(path) / f"rank_{rank:05d}{_run_tag(run_id)}.h5"
 
 
-def group_file(path: str | os.PathLike, first_rank: int) -> Path:
-    """The event file of the group of ranks whose first rank is ``first_rank``."""
-    return events_dir(path) / f"group_{first_rank:05d}.h5"
+def group_file(path: str | os.PathLike, first_rank: int, run_id: str = "") -> Path:
+    """The event file of the group of ranks whose first rank is ``first_rank``, written
+    by the run ``run_id`` (``group_NNNNN.<run>.h5``)."""
+    return events_dir(path) / f"group_{first_rank:05d}{_run_tag(run_id)}.h5"
 
 
 def parse_event_files(spec=None) -> str | int:
@@ -190,7 +201,7 @@ def write_rank_events(path: str | os.PathLike, rank: int, events: Mapping[str, n
     import h5py
 
     from .durable import commit, tmp_name
-    final = rank_file(path, rank)
+    final = rank_file(path, rank, run_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_name(final)
     try:
@@ -318,8 +329,7 @@ def write_event_files(comm, path: str | os.PathLike, events: Mapping[str, np.nda
     n = len(events["kind"])
     if spec == 1:
         if n:
-            write_rank_events(path, comm.rank, events, run_id)
-            return (f"rank_{comm.rank:05d}.h5", ""), _PendingSends()
+            return (write_rank_events(path, comm.rank, events, run_id).name, ""), _PendingSends()
         return ("", ""), _PendingSends()
     from mpi4py import MPI
     if spec == "node":
@@ -328,7 +338,7 @@ def write_event_files(comm, path: str | os.PathLike, events: Mapping[str, np.nda
         sub = comm.Split(comm.rank // spec, key=comm.rank)
     try:
         first = sub.bcast(comm.rank, root=0)       # key = rank: sub's rank 0 is the lowest
-        name = group_file(path, first).name
+        name = group_file(path, first, run_id).name
         has_ctl = events.get(CTL_FIELD) is not None
         fields = EVENT_FIELDS + ((CTL_FIELD,) if has_ctl else ())
         mine = (name, f"rank_{comm.rank:05d}") if n else ("", "")
@@ -338,7 +348,7 @@ def write_event_files(comm, path: str | os.PathLike, events: Mapping[str, np.nda
                              if n else [])
             reqs = [sub.Isend(b, dest=0, tag=_GROUP_TAG + j) for j, b in enumerate(bufs)]
             return mine, _PendingSends(reqs, bufs)
-        writer = EventFileWriter(group_file(path, first), run_id)
+        writer = EventFileWriter(group_file(path, first, run_id), run_id)
         error = None
         try:
             writer.add(comm.rank, events)

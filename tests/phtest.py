@@ -86,6 +86,13 @@ def procs_mentioning(text: str) -> list[int]:
     return out
 
 
+def untagged(name: str) -> str:
+    """An event file's name without the run tag it carries (``group_00000.1a2b3c4d.h5``
+    -> ``group_00000.h5``; pyharness.reduction.group_file)."""
+    import re
+    return re.sub(r"\.[0-9a-f]{8}(?=\.h5)", "", name)
+
+
 def wait_for(cond, seconds: float) -> bool:
     """Poll ``cond`` until true or ``seconds`` passed (a liveness bound, not a timing)."""
     end = time.monotonic() + seconds

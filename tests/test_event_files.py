@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from phtest import ROOT, mpirun, procs_mentioning, wait_for
+from phtest import ROOT, mpirun, procs_mentioning, untagged, wait_for
 from pyharness.analysis.profiles import analyze_profile, read_rank_events
 
 PROFILE = ["-m", "pyharness.profile", "--kernel", "calltree"]
@@ -19,7 +19,14 @@ STABLE = ("kind", "loc", "stack", "ctl_bits")
 
 
 def _files(out):
-    return sorted(p.name for p in out.with_name(out.name + ".events").iterdir())
+    """The names in OUT.events, without the run tag (temporary files as they are)."""
+    return sorted(untagged(p.name) for p in out.with_name(out.name + ".events").iterdir())
+
+
+def _file(out, name):
+    """The event file ``name`` (untagged) of the profile ``out``."""
+    (p,) = [p for p in out.with_name(out.name + ".events").iterdir() if untagged(p.name) == name]
+    return p
 
 
 def test_one_run_at_four_ranks_in_groups_of_two(tmp_path):
@@ -50,8 +57,8 @@ def test_profile_cli_groups_of_two(tmp_path):
         for r in range(4):
             a, b = read_rank_events(f, r), read_rank_events(g, r)
             assert a["kind"].size > 0 and all(np.array_equal(a[k], b[k]) for k in STABLE if k in a)
-            assert f[f"events/rank_{r:05d}"].attrs["file"] == f"group_{r // 2 * 2:05d}.h5"
-        with h5py.File(outs["2"].with_name("p2.h5.events") / "group_00002.h5") as src:
+            assert untagged(f[f"events/rank_{r:05d}"].attrs["file"]) == f"group_{r // 2 * 2:05d}.h5"
+        with h5py.File(_file(outs["2"], "group_00002.h5")) as src:
             assert list(src.attrs["ranks"]) == [2, 3]
             assert np.array_equal(src["rank_00003/stack"][()], read_rank_events(f, 3)["stack"])
     a, b = analyze_profile(outs["2"]), analyze_profile(outs["rank"])
@@ -97,7 +104,7 @@ def test_a_node_file_is_checked_once_for_its_ranks(tmp_path, monkeypatch):
         p = mpirun(4, PROFILE + ["--out", str(out)], cwd=tmp_path)
         assert p.returncode == 0, p.stderr[-3000:]
         assert _files(out) == ["group_00000.h5"]
-    node = (outs[0].with_name("p.h5.events") / "group_00000.h5").resolve()
+    node = _file(outs[0], "group_00000.h5").resolve()
     opened = []
     real = h5py.File
 
@@ -114,10 +121,32 @@ def test_a_node_file_is_checked_once_for_its_ranks(tmp_path, monkeypatch):
     assert len(opened) == 1
     # the other run's node file renamed over this one's: a new file, checked again
     tmp = node.with_name("other.tmp")
-    shutil.copyfile(outs[1].with_name("q.h5.events") / "group_00000.h5", tmp)
+    shutil.copyfile(_file(outs[1], "group_00000.h5"), tmp)
     os.replace(tmp, node)
     with real(outs[0]) as f, pytest.raises(UsageError, match="another run"):
         read_rank_events(f, 2)
     node.unlink()
     with real(outs[0]) as f, pytest.raises(UsageError, match="which is missing"):
         read_rank_events(f, 1)
+
+
+def test_a_profile_written_again_and_killed_leaves_the_existing_one_whole(tmp_path):
+    """A profile run again under the same name wrote its event files over the existing
+    profile's before renaming the new profile into place: killed in between (or failing
+    there), it left the existing profile pointing at another run's events ('holds the
+    events of another run'). Each run's event files now have names of their own; the
+    next complete run removes the ones no profile reads."""
+    out = tmp_path / "p.h5"
+    assert mpirun(1, PROFILE + ["--out", str(out)], cwd=tmp_path).returncode == 0
+    with h5py.File(out) as f:
+        before = read_rank_events(f, 0)
+    # the group file renamed into place, the profile's temporary file not yet
+    p = mpirun(1, PROFILE + ["--out", str(out)], cwd=tmp_path, env={"PYHARNESS_STOP_AT": "tmp-written@2"})
+    assert p.returncode != 0 and "SIGKILL at tmp-written@2" in p.stderr, p.stderr[-2000:]
+    with h5py.File(out) as f:
+        after = read_rank_events(f, 0)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert mpirun(1, PROFILE + ["--out", str(out)], cwd=tmp_path).returncode == 0
+    assert _files(out) == ["group_00000.h5"]          # the killed run's and the first one's: gone
+    with h5py.File(out) as f:
+        assert read_rank_events(f, 0)["kind"].size

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from phtest import ROOT, build_against_runtime, mpirun
+from phtest import ROOT, build_against_runtime, mpirun, untagged
 
 from pyharness.analysis.profiles import analyze_profile
 from pyharness.ingest import TraceFileError, ingest, read_trace, read_traces
@@ -247,7 +247,7 @@ def test_ingest_files_the_events_per_host_or_per_group(exe, tmp_path):
     for spec in ("rank", "node", 1, 2):
         out = tmp_path / f"p_{spec}.h5"
         ingest(tmp_path / "tr", out, event_files=None if spec == "node" else spec)
-        files[spec] = sorted(p.name for p in (tmp_path / f"p_{spec}.h5.events").iterdir())
+        files[spec] = sorted(untagged(p.name) for p in (tmp_path / f"p_{spec}.h5.events").iterdir())
     assert files["rank"] == files[1] == ["rank_00000.h5", "rank_00001.h5"]
     assert files["node"] == files[2] == ["group_00000.h5"]
     with h5py.File(tmp_path / "p_rank.h5") as g:
