@@ -378,7 +378,9 @@ def site_estimates(analysis, top: int = 30):
 
 # Up to this many ranks every rank's bar is labelled; beyond, matplotlib's integer ticks
 # (2,000 labels, one per rank, ran into one black band).
-RANK_TICKS_LIMIT = 32
+RANK_TICKS_LIMIT = 16
+# Up to this many ranks a bar each; beyond, one outline with the outstanding rank marked.
+RANK_BARS_LIMIT = 256
 
 
 def rank_imbalance(profile_path):
@@ -389,24 +391,32 @@ def rank_imbalance(profile_path):
 
 
 def rank_bars(wall, peak_bytes):
-    """The per-rank wall time and peak stack as bars, readable at any number of ranks."""
+    """The per-rank wall time and peak stack, readable at any number of ranks: a bar per
+    rank up to :data:`RANK_BARS_LIMIT` ranks; beyond, one filled outline (thousands of
+    sub-pixel bars drop the ranks that stand out), the slowest and the largest rank
+    marked and named."""
+    from matplotlib.ticker import MaxNLocator
     wall = np.asarray(wall, dtype=float)
     peak = np.asarray(peak_bytes, dtype=float) / MIB
     r = np.arange(len(wall))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
-    a1.bar(r, wall, color="#457b9d")
-    a1.axhline(np.mean(wall), color="0.3", ls="--", lw=1, label=f"mean; imbalance {np.max(wall) / np.mean(wall):.2f}")
-    a1.set_xlabel("rank"); a1.set_ylabel("adjoint wall time (s)"); a1.legend(fontsize=8)
-    a2.bar(r, peak, color="#e76f51")
-    a2.axhline(np.mean(peak), color="0.3", ls="--", lw=1, label=f"mean; imbalance {np.max(peak) / np.mean(peak):.2f}")
-    a2.set_xlabel("rank"); a2.set_ylabel("peak AD stack (MiB)"); a2.legend(fontsize=8)
-    from matplotlib.ticker import MaxNLocator
-    for a in (a1, a2):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for a, v, colour, label, what in ((axes[0], wall, "#457b9d", "adjoint wall time (s)", "slowest"),
+                                     (axes[1], peak, "#e76f51", "peak AD stack (MiB)", "largest")):
+        if len(r) <= RANK_BARS_LIMIT:
+            a.bar(r, v, color=colour)
+        else:
+            a.fill_between(r, v, step="mid", color=colour, lw=0)
+            top = int(np.argmax(v))
+            a.plot([top], [v[top]], "v", color="#d62828", ms=6, label=f"{what}: rank {top}")
+        a.axhline(np.mean(v), color="0.3", ls="--", lw=1,
+                  label=f"mean; imbalance {np.max(v) / np.mean(v):.2f}")
+        a.set_xlabel("rank"); a.set_ylabel(label); a.legend(fontsize=8)
         if len(r) <= RANK_TICKS_LIMIT:
             a.set_xticks(r)
         else:
-            a.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
+            a.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
             a.set_xlim(-0.5, len(r) - 0.5)
+        a.set_ylim(0, None)
         a.grid(axis="y", alpha=0.3)
     fig.suptitle("Per-rank run time and peak stack")
     return fig
