@@ -45,8 +45,8 @@ from .backends import RunRequest, add_backend_arguments, backend_names, get_back
 from .backends.replay import recorded_nranks
 from .cli_common import (CONFIG_HELP, SNAPSHOTS_HELP, add_kernel_args, check_count, check_out_path,
                          parse_snapshots, refuse_unused_slurm_options, setup_kernel)
-from .config import (Configuration, read_config_file, write_config_json, write_name_list,
-                     write_text_atomic)
+from .config import (Configuration, read_config_file, read_config_json, write_config_json,
+                     write_name_list, write_text_atomic)
 from .durable import OutputLock, remove_stale_outputs
 from .errors import PyharnessError, UsageError
 from .kernels import parse_params
@@ -97,8 +97,8 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     ap.add_argument("--config", "--start", dest="config", metavar="FILE",
                     help="the starting configuration: " + CONFIG_HELP + " (--start: the older name)")
     ap.add_argument("--flips", type=int, default=1, help="flips per step (default 1)")
-    ap.add_argument("--snapshots", default="0", metavar="K[,K...]",
-                    help=SNAPSHOTS_HELP + ". Several counts (0,2,4): tune once per count under the "
+    ap.add_argument("--snapshots", default=None, metavar="K[,K...]",
+                    help=SNAPSHOTS_HELP + "; overrides the --config file's. Several counts (0,2,4): tune once per count under the "
                          "same budget in bytes and report the best pair of configuration and count; "
                          "a factor budget (1.5x) is then taken of the first count's starting peak")
     ap.add_argument("--rounds", type=int, default=2, metavar="N",
@@ -214,6 +214,11 @@ def _validate(args, comm):
         ("--launcher", args.launcher), ("--sbatch-arg", args.sbatch_arg)) if v])
     args.time_limit = args.time_limit or "00:30:00"
     args.launcher = args.launcher or "srun"
+    if args.snapshots is None:
+        # the starting configuration's count (a JSON configuration's "snapshots"): it was
+        # recorded as the start and the runs made with 0, the default of --snapshots
+        data = read_config_json(args.config) if args.config else None
+        args.snapshots = str((data or {}).get("snapshots", 0))
     counts = parse_snapshots(args.snapshots, several=True)
     args.snapshot_counts = counts
     outs = [Path(args.out)] if len(counts) == 1 else [_pair_out(args.out, k) for k in counts]

@@ -660,3 +660,21 @@ def test_slurm_options_without_the_slurm_backend_are_refused(tmp_path, args, giv
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert given in proc.stderr and f"add {fix}" in proc.stderr, proc.stderr
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_tune_starts_with_the_snapshot_count_of_its_config_file(tmp_path):
+    """tune --config FILE whose JSON says "snapshots": 2 recorded that start and ran it
+    with 0 snapshots (the default of --snapshots), as a look at the start's profile
+    showed; --snapshots overrides the file's, as in profile and explore."""
+    from pyharness.tuner.store import TuneStore
+    cfg = tmp_path / "start.json"
+    cfg.write_text('{"inhibited": [], "snapshots": 2}')
+    for extra, want in (([], 2), (["--snapshots", "1"], 1)):
+        out = tmp_path / f"t{want}.h5"
+        proc = mpirun(1, ["-m", "pyharness.tune", "--kernel", "calltree", "--param", "nsteps=3", "--budget",
+                          "1.5x", "--config", str(cfg), *extra, "--max-steps", "0", "--no-progress",
+                          "--out", str(out)], cwd=tmp_path, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        start = TuneStore(out).records()[0].measurement.profile
+        with h5py.File(start if os.path.isabs(start) else tmp_path / start) as f:
+            assert int(f["config"].attrs["snapshots"]) == want
