@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from .errors import UsageError
 
 __all__ = ["parse_size", "parse_budget", "Budget", "human_bytes", "human_time", "seconds_figure",
-           "rank_list", "per_rank", "ranks_differing", "PER_RANK_LIMIT"]
+           "rank_list", "per_rank", "ranks_differing", "merge_rank_notes", "PER_RANK_LIMIT"]
 
 _UNITS = {
     "": 1, "b": 1,
@@ -166,3 +166,39 @@ def ranks_differing(got, want, unit: str = "B", limit: int = 4) -> str:
     shown = "; ".join(f"rank {r} {g[r]} {unit}, not {w[r]} {unit}" for r in bad[:limit])
     more = f"; ... ({len(bad) - limit} more)" if len(bad) > limit else ""
     return f"on {len(bad)} of {len(g)} ranks ({rank_list(bad)}): {shown}{more}"
+
+
+_RANK_NOTE = re.compile(r"^ranks? ([0-9][0-9, -]*): (.*)$", re.S)
+
+
+def merge_rank_notes(notes) -> tuple[str, ...]:
+    """Notes of many ranks, each said once: ``'rank 3: X'`` and ``'rank 4: X'`` become
+    ``'ranks 3-4: X'`` (in the place of the first); other notes once each, in order. Every
+    rank of a run with the same structure notes the same thing: at 2,000 ranks the same
+    sentence 2,000 times in predict's 'exact no:' line and in tune's messages."""
+    order: list[str] = []
+    ranks: dict[str, list[int]] = {}
+    for n in notes:
+        m = _RANK_NOTE.match(n)
+        key, rs = (m.group(2), _ranks_of(m.group(1))) if m else (n, None)
+        if key not in ranks:
+            order.append(key)
+            ranks[key] = []
+        if rs is not None:
+            ranks[key].extend(rs)
+    out = []
+    for key in order:
+        rs = sorted(set(ranks[key]))
+        out.append(key if not rs else
+                   f"rank {rs[0]}: {key}" if len(rs) == 1 else f"ranks {rank_list(rs)}: {key}")
+    return tuple(out)
+
+
+def _ranks_of(text: str) -> list[int]:
+    """``'0-2, 5'`` → ``[0, 1, 2, 5]`` (what :func:`rank_list` writes, without its '...')."""
+    out: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.strip().partition("-")
+        if a.isdigit() and (not b or b.isdigit()):
+            out.extend(range(int(a), int(b or a) + 1))
+    return out

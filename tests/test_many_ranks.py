@@ -101,3 +101,20 @@ def test_errors_of_many_ranks_are_a_few_lines_naming_the_ranks_as_ranges():
     assert max(map(len, lines)) < 300
     same = error_lines("p", {r: "out of memory" for r in range(R)}, R)
     assert same == [f"p: error: [ranks 0-{R - 1} of {R}] out of memory"]
+
+
+def test_a_note_every_rank_makes_is_said_once_with_its_ranks():
+    from pyharness.model import reduce_rank
+    from pyharness.model.cost import combine_rank_models
+    from pyharness.units import merge_rank_notes
+    # a fixed-point (repeat) section at the root: every rank notes that its resets are
+    # not modelled; the joined model said it once per rank (2,000 times at 2,000 ranks)
+    kind, loc, stack = np.array([8, 9, 10, 7]), np.zeros(4, dtype=int), np.array([0, 8, 8, 8])
+    names = ["r@x.f:0", "a@r.f:1"]
+    n = 50
+    parts = combine_rank_models([reduce_rank(kind, loc, np.arange(4) * 10, stack, names, rank=r)
+                                 for r in range(n)], n, len(names))
+    assert parts.notes == (f"ranks 0-{n - 1}: repeat (fixed-point) sections: their stack resets "
+                           "are not modelled, peaks inside them are approximate",)
+    assert merge_rank_notes(["rank 3: x", "other", "rank 0: x", "rank 9: y", "other"]) == \
+        ("ranks 0, 3: x", "other", "rank 9: y")

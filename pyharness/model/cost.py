@@ -26,6 +26,7 @@ import numpy as np
 
 from ..config import Configuration, SiteTable, profile_listing
 from ..errors import UsageError
+from ..units import merge_rank_notes
 from .structure import WORD_BITS, Node, RankModel, StructureError, reduce_rank
 
 __all__ = ["CostModel", "Prediction", "ModelParts", "combine_rank_models", "EVENTS_PER_INSTANCE"]
@@ -214,7 +215,7 @@ def combine_rank_models(models: Iterable[RankModel], nranks: int, nloc: int) -> 
         if with_cpu:
             tcpu[m.rank] = m.t1t2_cpu_ns
         notes += m.notes
-    return ModelParts(nodes, roots, snap, mult, t12, tsq, snapb, tuple(notes),
+    return ModelParts(nodes, roots, snap, mult, t12, tsq, snapb, merge_rank_notes(notes),
                       tcpu if with_cpu else None)
 
 
