@@ -86,6 +86,15 @@ def procs_mentioning(text: str) -> list[int]:
     return out
 
 
+def run1(args: list[str], cwd=None, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python ARGS`` as one process without mpiexec (MPI starts as a singleton): a
+    one-rank run as the tools take it, some 2 s cheaper than ``mpirun(1, ...)``."""
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([sys.executable] + list(args), capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd or tempfile.gettempdir(), env=e)
+
+
 def untagged(name: str) -> str:
     """An event file's name without the run tag it carries (``group_00000.1a2b3c4d.h5``
     -> ``group_00000.h5``; pyharness.reduction.group_file)."""

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from phtest import ROOT, mpirun
+from phtest import ROOT, mpirun, run1
 
 
 def test_profile_writes_a_complete_profile(tmp_path):
@@ -222,8 +222,7 @@ def test_snapshots_a_one_step_time_loop_cannot_take_are_refused_before_anything_
     then failed at K=2's start; explore measured its reference, failed every sample and
     said to fix the cause and --resume, which then refused the fixing --param as another
     problem. Now nothing runs, and the message names the parameter."""
-    proc = mpirun(1, [*args, "--kernel", "calltree", "--out", str(tmp_path / "out.h5")], cwd=tmp_path,
-                  timeout=120)
+    proc = run1([*args, "--kernel", "calltree", "--out", str(tmp_path / "out.h5")], cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "needs at least 2 time steps, and kernel 'calltree' has 1: give it more with --param " \
            "nsteps=N" in proc.stderr, proc.stderr
@@ -359,8 +358,8 @@ def test_an_option_of_another_method_or_backend_is_refused_not_ignored(tmp_path,
     """tune --method greedy --solve-time-limit 5, and --replay-from without --backend
     replay, ran (the inline backend measuring every configuration) as if the option had
     not been given, as Slurm options without a Slurm backend did before they were refused."""
-    proc = mpirun(1, ["-m", "pyharness.tune", "--budget", "1.5x", *args, "--out", str(tmp_path / "out.h5")],
-                  cwd=tmp_path, timeout=120)
+    proc = run1(["-m", "pyharness.tune", "--budget", "1.5x", *args, "--out", str(tmp_path / "out.h5")],
+                cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "out.h5").exists()
@@ -671,9 +670,9 @@ def test_tune_starts_with_the_snapshot_count_of_its_config_file(tmp_path):
     cfg.write_text('{"inhibited": [], "snapshots": 2}')
     for extra, want in (([], 2), (["--snapshots", "1"], 1)):
         out = tmp_path / f"t{want}.h5"
-        proc = mpirun(1, ["-m", "pyharness.tune", "--kernel", "calltree", "--param", "nsteps=3", "--budget",
-                          "1.5x", "--config", str(cfg), *extra, "--max-steps", "0", "--no-progress",
-                          "--out", str(out)], cwd=tmp_path, timeout=120)
+        proc = run1(["-m", "pyharness.tune", "--kernel", "calltree", "--param", "nsteps=3", "--budget",
+                     "1.5x", "--config", str(cfg), *extra, "--max-steps", "0", "--no-progress",
+                     "--out", str(out)], cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-2000:]
         start = TuneStore(out).records()[0].measurement.profile
         with h5py.File(start if os.path.isabs(start) else tmp_path / start) as f:

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from phtest import ROOT, mpirun, procs_mentioning, untagged, wait_for
+from phtest import ROOT, mpirun, procs_mentioning, run1, untagged, wait_for
 from pyharness.analysis.profiles import analyze_profile, read_rank_events
 
 PROFILE = ["-m", "pyharness.profile", "--kernel", "calltree"]
@@ -137,16 +137,16 @@ def test_a_profile_written_again_and_killed_leaves_the_existing_one_whole(tmp_pa
     events of another run'). Each run's event files now have names of their own; the
     next complete run removes the ones no profile reads."""
     out = tmp_path / "p.h5"
-    assert mpirun(1, PROFILE + ["--out", str(out)], cwd=tmp_path).returncode == 0
+    assert run1(PROFILE + ["--out", str(out)], cwd=tmp_path).returncode == 0
     with h5py.File(out) as f:
         before = read_rank_events(f, 0)
     # the group file renamed into place, the profile's temporary file not yet
-    p = mpirun(1, PROFILE + ["--out", str(out)], cwd=tmp_path, env={"PYHARNESS_STOP_AT": "tmp-written@2"})
+    p = run1(PROFILE + ["--out", str(out)], cwd=tmp_path, env={"PYHARNESS_STOP_AT": "tmp-written@2"})
     assert p.returncode != 0 and "SIGKILL at tmp-written@2" in p.stderr, p.stderr[-2000:]
     with h5py.File(out) as f:
         after = read_rank_events(f, 0)
     assert all(np.array_equal(before[k], after[k]) for k in before)
-    assert mpirun(1, PROFILE + ["--out", str(out)], cwd=tmp_path).returncode == 0
+    assert run1(PROFILE + ["--out", str(out)], cwd=tmp_path).returncode == 0
     assert _files(out) == ["group_00000.h5"]          # the killed run's and the first one's: gone
     with h5py.File(out) as f:
         assert read_rank_events(f, 0)["kind"].size

@@ -8,7 +8,7 @@ import sys
 import h5py
 import numpy as np
 
-from phtest import mpirun
+from phtest import mpirun, run1
 from pyharness.explore import sample_configurations
 
 
@@ -99,8 +99,8 @@ def test_resume_with_fewer_samples_counts_what_it_planned(tmp_path):
     '3 of 1 configurations measured'."""
     args = ["-m", "pyharness.explore", "--kernel", "calltree", "--param", "nsites=2", "--param", "m=16",
             "--out", str(tmp_path / "e.h5")]
-    assert mpirun(1, args + ["--samples", "3"], cwd=tmp_path).returncode == 0
-    r = mpirun(1, args + ["--samples", "1", "--resume"], cwd=tmp_path)
+    assert run1(args + ["--samples", "3"], cwd=tmp_path).returncode == 0
+    r = run1(args + ["--samples", "1", "--resume"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "1 of 1 configurations measured in" in r.stdout, r.stdout
     assert "(and 2 more, of an earlier run with more --samples)" in r.stdout
