@@ -233,6 +233,8 @@ def test_snapshots_a_one_step_time_loop_cannot_take_are_refused_before_anything_
 @pytest.mark.parametrize("param,message", [
     ("seed=-1", "seed -1: the generator's seed is an integer >= 0 (--param seed=N)"),
     ("nsteps=0", "nsteps 0: the time loop needs at least 1 step (--param nsteps=N)"),
+    # numpy's OverflowError and its traceback, on the way to the Fortran setup
+    ("m=3000000000", "parameter m=3000000000 of kernel 'calltree' is out of range"),
 ])
 def test_call_tree_parameters_out_of_range_are_refused_naming_them(tmp_path, param, message):
     """--param seed=-1 ended in numpy's traceback ('expected non-negative integer', no

@@ -48,6 +48,11 @@ class KernelSpec:
                         kw[k] = int(v)
                     except ValueError:
                         raise UsageError(f"parameter {k}={v!r} of kernel '{self.name}' is not an integer") from None
+                    if not -2**31 <= kw[k] < 2**31:
+                        # the Fortran kernels take 32-bit integers: numpy's OverflowError and
+                        # its traceback, naming no parameter
+                        raise UsageError(f"parameter {k}={v} of kernel '{self.name}' is out of range: "
+                                         "the kernels take 32-bit integers (|value| < 2147483648)")
                 else:
                     kw[k] = v
             p = dataclasses.replace(p, **kw)
