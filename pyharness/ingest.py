@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import re
 import shlex
@@ -268,52 +269,64 @@ def ingest(directory, out, *, command: str = "", keep_events: bool = True,
     me = comm.rank if comm is not None else 0
     together = ((lambda what: collective(comm, what)) if size > 1 else
                 (lambda what: contextlib.nullcontext()))
+    def locations(heads):
+        # one location table for all ranks (each rank numbers locations as it first met them)
+        index: dict[tuple, int] = {}
+        locs: list[Location] = []
+        inhibited: list[bool] = []
+        maps = []
+        for t in heads:
+            m = np.empty(len(t.callee) + 1, dtype=np.int32)
+            m[-1] = -1
+            for i, key in enumerate(zip(t.callee, t.file, t.line, t.is_site)):
+                if key not in index:
+                    index[key] = len(locs)
+                    locs.append(Location(len(locs), *key))
+                    inhibited.append(bool(key[3]) and not t.active[i])
+                m[i] = index[key]
+            maps.append(m)
+        for name in inhibited_sites:
+            callee, _, where = str(name).partition("@")
+            file, _, line = where.rpartition(":")
+            if not (callee and file and line.isdigit()):
+                raise UsageError(f"inhibited site '{name}' is not a site name (callee@file:line)")
+            key = (callee, file, int(line), True)
+            if key not in index:            # built without its checkpoint: absent from the traces
+                index[key] = len(locs)
+                locs.append(Location(len(locs), *key))
+                inhibited.append(True)
+            elif not inhibited[index[key]]:
+                raise TraceFileError(f"site {name} is said to be inhibited, but the traces show its "
+                                     "checkpoint active: was the program built with that -nocheckpoint list?")
+        names = [l.name for l in locs]
+        dup = {x for x in names if names.count(x) > 1}
+        if dup:
+            raise TraceFileError(f"a site and a routine share the name(s) {sorted(dup)[:5]}")
+        return locs, inhibited, maps
+
     if size == 1:
         heads = read_traces(directory, events=False)
+        locs, inhibited, maps = locations(heads)
     else:
-        # rank 0 reads the headers; a bad directory is the same error on every process
-        heads = None
+        # rank 0 reads the headers and makes the location table; the other processes get
+        # the table, each rank's location map and the headers without their location
+        # tables (O(locations) each: every process would hold every rank's); a bad
+        # directory is the same error on every process
+        got = None
         if me == 0:
             try:
                 heads = read_traces(directory, events=False)
+                got = (*locations(heads), [dataclasses.replace(
+                    h, callee=(), file=(), line=(), is_site=(), active=(), argv=()) for h in heads])
             except (UsageError, OSError) as exc:
-                heads = exc
-        heads = comm.bcast(heads, root=0)
-        if isinstance(heads, BaseException):
-            raise heads
+                got = exc
+        got = comm.bcast(got, root=0)
+        if isinstance(got, BaseException):
+            raise got
+        locs, inhibited, maps, light = got
+        if me != 0:
+            heads = light
         keep_events = False
-    # one location table for all ranks (each rank numbers locations as it first met them)
-    index: dict[tuple, int] = {}
-    locs: list[Location] = []
-    inhibited: list[bool] = []
-    maps = []
-    for t in heads:
-        m = np.empty(len(t.callee) + 1, dtype=np.int32)
-        m[-1] = -1
-        for i, key in enumerate(zip(t.callee, t.file, t.line, t.is_site)):
-            if key not in index:
-                index[key] = len(locs)
-                locs.append(Location(len(locs), *key))
-                inhibited.append(bool(key[3]) and not t.active[i])
-            m[i] = index[key]
-        maps.append(m)
-    for name in inhibited_sites:
-        callee, _, where = str(name).partition("@")
-        file, _, line = where.rpartition(":")
-        if not (callee and file and line.isdigit()):
-            raise UsageError(f"inhibited site '{name}' is not a site name (callee@file:line)")
-        key = (callee, file, int(line), True)
-        if key not in index:            # built without its checkpoint: absent from the traces
-            index[key] = len(locs)
-            locs.append(Location(len(locs), *key))
-            inhibited.append(True)
-        elif not inhibited[index[key]]:
-            raise TraceFileError(f"site {name} is said to be inhibited, but the traces show its "
-                                 "checkpoint active: was the program built with that -nocheckpoint list?")
-    names = [l.name for l in locs]
-    dup = {x for x in names if names.count(x) > 1}
-    if dup:
-        raise TraceFileError(f"a site and a routine share the name(s) {sorted(dup)[:5]}")
     table = Locations.from_records(locs)
     run_id = uuid.uuid4().hex if me == 0 else None
     if size > 1:
