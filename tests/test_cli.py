@@ -245,6 +245,20 @@ def test_call_tree_parameters_out_of_range_are_refused_naming_them(tmp_path, par
     assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("kernel", ["streamice", "biogeo"])
+def test_a_grid_too_large_to_allocate_is_a_status_not_a_stop(tmp_path, kernel):
+    """--param nx=1000000 --param ny=1000000: the grid's allocate had no stat=, so the
+    Fortran runtime stopped the process ('Error allocating 8000032000032 bytes', exit 1)."""
+    overcommit = "/proc/sys/vm/overcommit_memory"
+    if os.path.exists(overcommit) and open(overcommit).read().strip() == "1":
+        pytest.skip("every allocation succeeds here (vm.overcommit_memory=1): the run would fill memory")
+    proc = run1(["-m", "pyharness.profile", "--kernel", kernel, "--param", "nx=1000000", "--param", "ny=1000000",
+                 "--out", str(tmp_path / "p.h5")], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"{kernel}: cannot allocate the grid of 1000002 x 1000002" in proc.stderr, proc.stderr[-2000:]
+    assert "or more ranks" in proc.stderr and "Error allocating" not in proc.stderr
+
+
 @pytest.mark.parametrize("args,message", BAD, ids=[b[1] for b in BAD])
 def test_bad_input_clear_message_once_for_every_rank(tmp_path, args, message):
     proc = mpirun(2, args, cwd=tmp_path, timeout=120)     # a hang would time out

@@ -72,7 +72,7 @@ contains
     integer, intent(in) :: comm_, nx_, ny_, nz_, nt_, nnewton_
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
-    integer :: i, j, k, jg
+    integer :: i, j, k, jg, astat
     real(real64) :: pi, u0, w0, kap(nz_ + 1), rt, rb, b, cc
     real(real64), allocatable :: tr0(:,:,:,:)
     ierr = 0
@@ -118,7 +118,16 @@ contains
     ! |u| <= pi (u0 + w0) = 0.6, so dt |u| / dx <= 0.12
     u0 = 0.3_real64 / pi
     w0 = 0.3_real64 / pi
-    allocate(uf(0:nx + 1, 0:nyl + 1, nz), vf(0:nx + 1, 0:nyl + 1, nz), wf(0:nx + 1, 0:nyl + 1, nz + 1))
+    allocate(uf(0:nx + 1, 0:nyl + 1, nz), vf(0:nx + 1, 0:nyl + 1, nz), wf(0:nx + 1, 0:nyl + 1, nz + 1), &
+             stat=astat)
+    if (astat /= 0) then
+      ! without stat= the Fortran runtime stopped the process ("Error allocating")
+      call release()
+      ierr = 4
+      write (errmsg, '(a,i0,a,i0,a,i0,a)') 'biogeo: cannot allocate the grid of ', nx + 2, ' x ', nyl + 2, &
+        ' x ', nz, ' cells on this rank: use a smaller --param nx, ny or nz, or more ranks'
+      return
+    end if
     uf = 0; vf = 0; wf = 0
     do k = 1, nz
       do j = 1, nyl
@@ -160,12 +169,32 @@ contains
       tri_cp(k) = cc / tri_m(k)
     end do
 
-    allocate(tr0(0:nx + 1, 0:nyl + 1, nz, ntr), clim(0:nx + 1, 0:nyl + 1, ntr))
+    allocate(tr0(0:nx + 1, 0:nyl + 1, nz, ntr), clim(0:nx + 1, 0:nyl + 1, ntr), stat=astat)
+    if (astat /= 0) then
+      if (allocated(tr0)) deallocate(tr0)
+      call release()
+      ierr = 4
+      write (errmsg, '(a,i0,a,i0,a,i0,a)') 'biogeo: cannot allocate the tracers of ', nx + 2, ' x ', nyl + 2, &
+        ' x ', nz, ' cells on this rank: use a smaller --param nx, ny or nz, or more ranks'
+      return
+    end if
     call tracer_default(tr0)
     clim = tr0(:, :, 1, :)
     call sites_register(nsites, site_callee, site_file, site_line)
 
   contains
+
+    subroutine release()
+      ! what grid_setup allocated so far (grid_teardown expects all of it)
+      if (allocated(zc)) deallocate(zc)
+      if (allocated(uf)) deallocate(uf)
+      if (allocated(vf)) deallocate(vf)
+      if (allocated(wf)) deallocate(wf)
+      if (allocated(tri_a)) deallocate(tri_a)
+      if (allocated(tri_m)) deallocate(tri_m)
+      if (allocated(tri_cp)) deallocate(tri_cp)
+      if (allocated(clim)) deallocate(clim)
+    end subroutine release
 
     pure real(real64) function psi(i, jg, k)
       integer, intent(in) :: i, jg, k

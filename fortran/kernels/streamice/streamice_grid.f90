@@ -39,7 +39,7 @@ contains
     integer, intent(in) :: comm_, nx_, ny_, nt_, npicard_, ncg_
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
-    integer :: i, j
+    integer :: i, j, astat
     real(real64) :: x, y, pi
     ierr = 0
     errmsg = ''
@@ -69,7 +69,18 @@ contains
     dt = 0.2_real64 * dx
     kappa = 0.5_real64 * dx
     allocate(bed(0:nx + 1, 0:nyl + 1), hobs(0:nx + 1, 0:nyl + 1), uobs(0:nx + 1, 0:nyl + 1), &
-             h_init(0:nx + 1, 0:nyl + 1))
+             h_init(0:nx + 1, 0:nyl + 1), stat=astat)
+    if (astat /= 0) then
+      ! without stat= the Fortran runtime stopped the process ("Error allocating")
+      if (allocated(bed)) deallocate(bed)
+      if (allocated(hobs)) deallocate(hobs)
+      if (allocated(uobs)) deallocate(uobs)
+      if (allocated(h_init)) deallocate(h_init)
+      ierr = 4
+      write (errmsg, '(a,i0,a,i0,a)') 'streamice: cannot allocate the grid of ', nx + 2, ' x ', nyl + 2, &
+        ' cells on this rank: use a smaller --param nx or ny, or more ranks'
+      return
+    end if
     pi = acos(-1.0_real64)
     do j = 0, nyl + 1
       do i = 0, nx + 1
