@@ -122,10 +122,7 @@ contains
              stat=astat)
     if (astat /= 0) then
       ! without stat= the Fortran runtime stopped the process ("Error allocating")
-      call release()
-      ierr = 4
-      write (errmsg, '(a,i0,a,i0,a,i0,a)') 'biogeo: cannot allocate the grid of ', nx + 2, ' x ', nyl + 2, &
-        ' x ', nz, ' cells on this rank: use a smaller --param nx, ny or nz, or more ranks'
+      call cannot_allocate('grid')
       return
     end if
     uf = 0; vf = 0; wf = 0
@@ -172,10 +169,7 @@ contains
     allocate(tr0(0:nx + 1, 0:nyl + 1, nz, ntr), clim(0:nx + 1, 0:nyl + 1, ntr), stat=astat)
     if (astat /= 0) then
       if (allocated(tr0)) deallocate(tr0)
-      call release()
-      ierr = 4
-      write (errmsg, '(a,i0,a,i0,a,i0,a)') 'biogeo: cannot allocate the tracers of ', nx + 2, ' x ', nyl + 2, &
-        ' x ', nz, ' cells on this rank: use a smaller --param nx, ny or nz, or more ranks'
+      call cannot_allocate('tracers')
       return
     end if
     call tracer_default(tr0)
@@ -183,6 +177,15 @@ contains
     call sites_register(nsites, site_callee, site_file, site_line)
 
   contains
+
+    subroutine cannot_allocate(what)
+      ! the status and message of an allocation that failed, what was allocated released
+      character(len=*), intent(in) :: what
+      call release()
+      ierr = 4
+      write (errmsg, '(3a,i0,a,i0,a,i0,a)') 'biogeo: cannot allocate the ', what, ' of ', nx + 2, ' x ', &
+        nyl + 2, ' x ', nz, ' cells on this rank: use a smaller --param nx, ny or nz, or more ranks'
+    end subroutine cannot_allocate
 
     subroutine release()
       ! what grid_setup allocated so far (grid_teardown expects all of it)
