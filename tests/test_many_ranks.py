@@ -118,3 +118,21 @@ def test_a_note_every_rank_makes_is_said_once_with_its_ranks():
                            "are not modelled, peaks inside them are approximate",)
     assert merge_rank_notes(["rank 3: x", "other", "rank 0: x", "rank 9: y", "other"]) == \
         ("ranks 0, 3: x", "other", "rank 9: y")
+
+
+def test_a_bug_every_rank_hits_prints_one_traceback(tmp_path):
+    from phtest import mpirun
+    script = tmp_path / "bug.py"
+    script.write_text(
+        "from mpi4py import MPI\n"
+        "from pyharness.mpiutil import CollectiveError, collective\n"
+        "try:\n"
+        "    with collective(MPI.COMM_WORLD, 'a step'):\n"
+        "        raise RuntimeError('the same bug' if MPI.COMM_WORLD.rank else 'another')\n"
+        "except CollectiveError:\n"
+        "    pass\n")
+    p = mpirun(3, [str(script)], cwd=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr
+    # ranks 1 and 2 hit the same bug, rank 0 another: one traceback each
+    assert p.stderr.count("Traceback") == 2, p.stderr
+    assert p.stderr.count("RuntimeError: the same bug") == 1 and "RuntimeError: another" in p.stderr
