@@ -305,7 +305,7 @@ def locations() -> list[Location]:
     names = np.zeros(nbytes, dtype=np.int8)
     line = np.zeros(n, dtype=np.int32)
     is_site = np.zeros(n, dtype=np.int32)
-    api().api_locations(n, nbytes, names, line, is_site)
+    call("locations", n, nbytes, names, line, is_site)
     parts = names.tobytes().split(b"\0")
     return [Location(i, parts[2 * i].decode("utf-8", "replace"), parts[2 * i + 1].decode("utf-8", "replace"),
                      int(line[i]), bool(is_site[i])) for i in range(n)]

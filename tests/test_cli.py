@@ -259,6 +259,48 @@ def test_a_grid_too_large_to_allocate_is_a_status_not_a_stop(tmp_path, kernel):
     assert "or more ranks" in proc.stderr and "Error allocating" not in proc.stderr
 
 
+# profile, with the address space capped just above what the process holds when the
+# kernel's primal or adjoint starts: 20 MB more, so the driver's first allocate of a field
+# (about 50 MB in the runs below, above glibc's mmap threshold: a fresh mapping) cannot be
+# satisfied; the cap is lifted when the call returns.
+_CAPPED_RUN = r"""
+import resource, runpy, sys
+from pyharness import runtime
+real_call = runtime.call
+def call(name, *args):
+    if name not in ("kernel_primal", "kernel_adjoint"):
+        return real_call(name, *args)
+    vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize:")) * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (vm + 20 * 2**20, hard))
+    try:
+        return real_call(name, *args)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+runtime.call = call
+sys.argv[0] = "pyharness.profile"
+runpy.run_module("pyharness.profile", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("kernel,params,message", [
+    ("streamice", ["nx=2500", "ny=2500"], "streamice: cannot allocate the control field"),
+    ("biogeo", ["nx=200", "ny=200", "nz=30"], "biogeo: cannot allocate the tracers"),
+], ids=["streamice", "biogeo"])
+def test_a_kernel_run_that_cannot_allocate_its_fields_is_a_status_not_a_stop(tmp_path, kernel, params, message):
+    """The drivers allocated the fields of their primal and adjoint without stat=: with a
+    grid that fits and no room left for those fields, the Fortran runtime stopped the process
+    ('Error allocating 50080032 bytes', exit 1). Now the run says what could not be allocated
+    and what to do, exit 2."""
+    args = [a for p in params for a in ("--param", p)]
+    proc = run1(["-c", _CAPPED_RUN, "--kernel", kernel, *args, "--out", str(tmp_path / "p.h5")], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr and "cells on this rank: use a smaller --param nx" in proc.stderr, \
+        proc.stderr[-2000:]
+    assert "or more ranks" in proc.stderr
+    assert "Error allocating" not in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("args,message", BAD, ids=[b[1] for b in BAD])
 def test_bad_input_clear_message_once_for_every_rank(tmp_path, args, message):
     proc = mpirun(2, args, cwd=tmp_path, timeout=120)     # a hang would time out

@@ -162,21 +162,34 @@ contains
   !! \param[inout] names the names' bytes
   !! \param[inout] line source lines (0 for routines)
   !! \param[inout] is_site 1 for checkpoint call sites
-  subroutine api_locations(n, nbytes, names, line, is_site)
+  !! \param[out] ierr 0, or 1 if a location's names could not be allocated
+  !! \param[out] errmsg what could not be allocated
+  subroutine api_locations(n, nbytes, names, line, is_site, ierr, errmsg)
     integer, intent(in) :: n
     integer(int64), intent(in) :: nbytes
     integer(int8), intent(inout) :: names(nbytes)
     integer, intent(inout) :: line(n), is_site(n)
-    integer :: i, lc, lf, k
+    integer, intent(out) :: ierr
+    character(len=ph_msglen), intent(out) :: errmsg
+    integer :: i, lc, lf, k, astat
     integer(int64) :: p
     character(len=:), allocatable :: c, f
     logical :: s
+    ierr = 0
+    errmsg = ''
     p = 0
     do i = 1, min(n, ph_nlocations())
       call ph_location_len(i, lc, lf)
       if (p + lc + lf + 2 > nbytes) return
-      allocate(character(len=lc) :: c)
-      allocate(character(len=lf) :: f)
+      allocate(character(len=lc) :: c, stat=astat)
+      if (astat == 0) allocate(character(len=lf) :: f, stat=astat)
+      if (astat /= 0) then
+        ! without stat= the Fortran runtime stopped the process ("Error allocating")
+        ierr = 1
+        write (errmsg, '(a,i0,a,i0,a,i0,a)') 'cannot allocate the names (', lc, ' and ', lf, &
+          ' characters) of location ', i, ': this process is out of memory'
+        return
+      end if
       call ph_location(i, c, f, line(i), s)
       is_site(i) = merge(1, 0, s)
       do k = 1, lc

@@ -18,16 +18,22 @@ module ph_sitecalls
 
 contains
 
-  !> register sites 1..n (all active) in the runtime's location registry
-  subroutine sites_register(n, callee, file, line)
+  !> register sites 1..n (all active) in the runtime's location registry;
+  !! astat nonzero: the tables could not be allocated (nothing registered)
+  subroutine sites_register(n, callee, file, line, astat)
     integer, intent(in) :: n
     character(len=*), intent(in) :: callee(n), file(n)
     integer, intent(in) :: line(n)
+    integer, intent(out) :: astat
     integer :: s
-    if (allocated(id_)) deallocate(id_, turn_id_, callee_, file_)
-    allocate(id_(n), turn_id_(n))
-    allocate(character(len=len(callee)) :: callee_(n))
-    allocate(character(len=len(file)) :: file_(n))
+    call release()
+    allocate(id_(n), turn_id_(n), stat=astat)
+    if (astat == 0) allocate(character(len=len(callee)) :: callee_(n), stat=astat)
+    if (astat == 0) allocate(character(len=len(file)) :: file_(n), stat=astat)
+    if (astat /= 0) then
+      call release()
+      return
+    end if
     callee_ = callee
     file_ = file
     turn_id_ = 0
@@ -35,6 +41,13 @@ contains
       id_(s) = ph_register(callee(s), file(s), line(s), .true.)
     end do
   end subroutine sites_register
+
+  subroutine release()
+    if (allocated(id_)) deallocate(id_)
+    if (allocated(turn_id_)) deallocate(turn_id_)
+    if (allocated(callee_)) deallocate(callee_)
+    if (allocated(file_)) deallocate(file_)
+  end subroutine release
 
   !> is site s checkpointed in this run?
   logical function act(s)

@@ -62,6 +62,21 @@ contains
     ctrl = reshape(tr(1:nx, 1:nyl, :, :), [n])
   end subroutine from_field
 
+  !> \brief Whether an allocation of nx x nyl x nz fields (stat astat) failed; if so the
+  !! status and what to do, as grid_setup says it (without stat= the Fortran runtime
+  !! stopped the process, "Error allocating").
+  logical function cannot_allocate(astat, what, ierr, errmsg)
+    integer, intent(in) :: astat
+    character(len=*), intent(in) :: what
+    integer, intent(inout) :: ierr
+    character(len=*), intent(inout) :: errmsg
+    cannot_allocate = astat /= 0
+    if (.not. cannot_allocate) return
+    ierr = 4
+    write (errmsg, '(3a,i0,a,i0,a,i0,a)') 'biogeo: cannot allocate the ', what, ' of ', nx + 2, ' x ', &
+      nyl + 2, ' x ', nz, ' cells on this rank: use a smaller --param nx, ny or nz, or more ranks'
+  end function cannot_allocate
+
   logical function bad_size(n, ierr, errmsg)
     integer, intent(in) :: n
     integer, intent(out) :: ierr
@@ -81,8 +96,10 @@ contains
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: tr(:,:,:,:)
+    integer :: astat
     if (bad_size(n, ierr, errmsg)) return
-    allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr))
+    allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr), stat=astat)
+    if (cannot_allocate(astat, 'tracers', ierr, errmsg)) return
     call tracer_default(tr)
     call from_field(tr, n, ctrl)
   end subroutine control_default
@@ -95,11 +112,14 @@ contains
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: tr(:,:,:,:)
+    integer :: astat
     cost = 0
     if (bad_size(n, ierr, errmsg)) return
-    allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr))
+    allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr), stat=astat)
+    if (cannot_allocate(astat, 'tracers', ierr, errmsg)) return
     call to_field(n, ctrl, tr)
-    call biogeo_run_primal(tr, cost)
+    call biogeo_run_primal(tr, cost, astat)
+    if (cannot_allocate(astat, 'state of the primal run', ierr, errmsg)) return
   end subroutine primal
 
   subroutine adjoint(self, n, ctrl, grad, cost, ierr, errmsg)
@@ -110,11 +130,14 @@ contains
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: tr(:,:,:,:), trb(:,:,:,:)
+    integer :: astat
     cost = 0; grad = 0
     if (bad_size(n, ierr, errmsg)) return
-    allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr), trb(0:nx + 1, 0:nyl + 1, nz, ntr))
+    allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr), trb(0:nx + 1, 0:nyl + 1, nz, ntr), stat=astat)
+    if (cannot_allocate(astat, 'tracers and their adjoints', ierr, errmsg)) return
     call to_field(n, ctrl, tr)
-    call biogeo_run_adjoint(tr, trb, cost)
+    call biogeo_run_adjoint(tr, trb, cost, astat)
+    if (cannot_allocate(astat, 'state of the adjoint run', ierr, errmsg)) return
     call from_field(trb, n, grad)
   end subroutine adjoint
 
@@ -126,10 +149,13 @@ contains
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: tr(:,:,:,:)
+    integer :: astat
     if (bad_size(n, ierr, errmsg)) return
-    allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr))
+    allocate(tr(0:nx + 1, 0:nyl + 1, nz, ntr), stat=astat)
+    if (cannot_allocate(astat, 'tracers', ierr, errmsg)) return
     call to_field(n, x, tr)
-    call ts_begin(tr)
+    call ts_begin(tr, astat)
+    if (cannot_allocate(astat, 'time-stepping state', ierr, errmsg)) return
   end subroutine begin
 
   integer function state_size(self)
@@ -181,8 +207,10 @@ contains
     integer, intent(in) :: nrev
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
+    integer :: astat
     ierr = 0; errmsg = ''
-    call ts_reverse(nrev)
+    call ts_reverse(nrev, astat)
+    if (cannot_allocate(astat, 'work arrays of a backward step', ierr, errmsg)) return
   end subroutine reverse
 
   subroutine gradient(self, n, x, ierr, errmsg)
@@ -192,8 +220,10 @@ contains
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: trb(:,:,:,:)
+    integer :: astat
     if (bad_size(n, ierr, errmsg)) return
-    allocate(trb(0:nx + 1, 0:nyl + 1, nz, ntr))
+    allocate(trb(0:nx + 1, 0:nyl + 1, nz, ntr), stat=astat)
+    if (cannot_allocate(astat, 'tracers'' adjoints', ierr, errmsg)) return
     call ts_gradient(trb)
     call from_field(trb, n, x)
   end subroutine gradient

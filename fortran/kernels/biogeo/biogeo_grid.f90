@@ -109,7 +109,11 @@ contains
     dz = 1.0_real64 / nz
     dt = 0.2_real64 * min(dx, dy, dz)
     pi = acos(-1.0_real64)
-    allocate(zc(nz))
+    allocate(zc(nz), stat=astat)
+    if (astat /= 0) then
+      call cannot_allocate('levels')
+      return
+    end if
     zc = [((k - 0.5_real64) * dz, k = 1, nz)]
 
     ! circulation: a gyre reversing with depth (horizontal streamfunction psi at
@@ -151,7 +155,11 @@ contains
     ! no flux through the surface and the bottom. Thomas coefficients once here.
     kap = 0.02_real64
     kap(2:min(3, nz)) = 1.0_real64
-    allocate(tri_a(nz), tri_m(nz), tri_cp(nz))
+    allocate(tri_a(nz), tri_m(nz), tri_cp(nz), stat=astat)
+    if (astat /= 0) then
+      call cannot_allocate('mixing coefficients')
+      return
+    end if
     do k = 1, nz
       rt = merge(0.0_real64, dt * kap(k) / dz**2, k == 1)
       rb = merge(0.0_real64, dt * kap(k + 1) / dz**2, k == nz)
@@ -174,7 +182,14 @@ contains
     end if
     call tracer_default(tr0)
     clim = tr0(:, :, 1, :)
-    call sites_register(nsites, site_callee, site_file, site_line)
+    call sites_register(nsites, site_callee, site_file, site_line, astat)
+    if (astat /= 0) then
+      call release()
+      ierr = 4
+      write (errmsg, '(a,i0,a)') 'biogeo: cannot allocate the table of its ', nsites, &
+        ' checkpoint sites: this process is out of memory (use a smaller --param nx, ny or nz, or more ranks)'
+      return
+    end if
 
   contains
 

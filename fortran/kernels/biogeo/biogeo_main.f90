@@ -102,13 +102,15 @@ contains
     end do
   end subroutine bgc_timestep_fwd
 
-  subroutine bgc_timestep_bwd(trb, accb)
+  subroutine bgc_timestep_bwd(trb, accb, astat)
     real(real64), intent(inout) :: trb(0:nx + 1, 0:nyl + 1, nz, ntr), accb
+    integer, intent(out) :: astat   !< nonzero: its work arrays could not be allocated (nothing done)
     real(real64), allocatable :: tt(:,:,:,:)
     real(real64), allocatable :: t3(:,:,:)
     real(real64) :: t2(0:nx + 1, 0:nyl + 1), ts
     integer :: n
-    allocate(tt(0:nx + 1, 0:nyl + 1, nz, ntr), t3(0:nx + 1, 0:nyl + 1, nz))
+    allocate(tt(0:nx + 1, 0:nyl + 1, nz, ntr), t3(0:nx + 1, 0:nyl + 1, nz), stat=astat)
+    if (astat /= 0) return
     do n = ntr, 1, -1
       if (act(S_VDIFF)) then
         call snp_read(S_VDIFF); call pop_3(t3); call begin_rev(S_VDIFF)
@@ -209,13 +211,16 @@ contains
 
   ! ================================================================ root
   !> the primal model: nt time steps from the initial tracers, then the cost
-  subroutine biogeo_run_primal(tr0, cost)
+  subroutine biogeo_run_primal(tr0, cost, astat)
     real(real64), intent(in) :: tr0(0:nx + 1, 0:nyl + 1, nz, ntr)
     real(real64), intent(out) :: cost
+    integer, intent(out) :: astat   !< nonzero: the state could not be allocated (nothing run)
     real(real64), allocatable :: tr(:,:,:,:)
     real(real64) :: acc
     integer :: t
-    allocate(tr, source=tr0)
+    cost = 0
+    allocate(tr, source=tr0, stat=astat)
+    if (astat /= 0) return
     acc = 0
     do t = 1, nt
       call bgc_timestep(tr, acc)                                               ! site S_TIMESTEP
@@ -226,14 +231,17 @@ contains
   !> the adjoint, root reversed in joint mode; J is replicated over the ranks: its
   !! adjoint is seeded with 1 on rank 0 and 0 elsewhere (the adjoint of the
   !! Allreduce sums the ranks' parts)
-  subroutine biogeo_run_adjoint(tr0, trb, cost)
+  subroutine biogeo_run_adjoint(tr0, trb, cost, astat)
     real(real64), intent(in) :: tr0(0:nx + 1, 0:nyl + 1, nz, ntr)
     real(real64), intent(out) :: trb(0:nx + 1, 0:nyl + 1, nz, ntr), cost
+    integer, intent(out) :: astat   !< nonzero: an allocation failed (the run stopped there)
     real(real64), allocatable :: tr(:,:,:,:), tt(:,:,:,:)
     real(real64) :: acc, accb, costb, ts, tc
     integer :: t
-    allocate(tr, source=tr0)
-    allocate(tt, mold=tr0)
+    cost = 0; trb = 0
+    allocate(tr, source=tr0, stat=astat)
+    if (astat == 0) allocate(tt, mold=tr0, stat=astat)
+    if (astat /= 0) return
     acc = 0
     do t = 1, nt
       if (act(S_TIMESTEP)) then
@@ -265,21 +273,28 @@ contains
     do t = nt, 1, -1
       if (act(S_TIMESTEP)) then
         call snp_read(S_TIMESTEP); call pop_s(ts); call pop_t(tt); call begin_rev(S_TIMESTEP)
-        call bgc_timestep_fwd(tt, ts); call turn(S_TIMESTEP); call bgc_timestep_bwd(trb, accb)
+        call bgc_timestep_fwd(tt, ts); call turn(S_TIMESTEP); call bgc_timestep_bwd(trb, accb, astat)
         call end_rev(S_TIMESTEP)
       else
-        call bgc_timestep_bwd(trb, accb)
+        call bgc_timestep_bwd(trb, accb, astat)
       end if
+      if (astat /= 0) return
     end do
   end subroutine biogeo_run_adjoint
 
   ! ================================================================ time stepping
   !> start a schedule: the initial state, zero adjoints
-  subroutine ts_begin(tr0)
+  subroutine ts_begin(tr0, astat)
     real(real64), intent(in) :: tr0(0:nx + 1, 0:nyl + 1, nz, ntr)
-    if (allocated(ts_tr)) deallocate(ts_tr, ts_trb)
-    allocate(ts_tr, source=tr0)
-    allocate(ts_trb, mold=tr0)
+    integer, intent(out) :: astat   !< nonzero: the state could not be allocated (none is kept)
+    if (allocated(ts_tr)) deallocate(ts_tr)
+    if (allocated(ts_trb)) deallocate(ts_trb)
+    allocate(ts_tr, source=tr0, stat=astat)
+    if (astat == 0) allocate(ts_trb, mold=tr0, stat=astat)
+    if (astat /= 0) then
+      if (allocated(ts_tr)) deallocate(ts_tr)
+      return
+    end if
     ts_trb = 0
     ts_acc = 0
     ts_accb = 0
@@ -329,12 +344,15 @@ contains
   end subroutine ts_end_forward
 
   !> reverse the nrev steps taped last (each: turn, backward sweep)
-  subroutine ts_reverse(nrev)
+  subroutine ts_reverse(nrev, astat)
     integer, intent(in) :: nrev
+    integer, intent(out) :: astat   !< nonzero: a step's work arrays could not be allocated
     integer :: k
+    astat = 0
     do k = 1, nrev
       call turn(S_TIMESTEP)
-      call bgc_timestep_bwd(ts_trb, ts_accb)
+      call bgc_timestep_bwd(ts_trb, ts_accb, astat)
+      if (astat /= 0) return
     end do
   end subroutine ts_reverse
 

@@ -81,7 +81,7 @@ contains
     integer, intent(in) :: work_(nnodes), pad_(nnodes), snap_pad_(nnodes), flags_(nnodes)
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
-    integer :: e
+    integer :: e, astat
     ierr = 0
     errmsg = ''
     call calltree_teardown()
@@ -119,7 +119,15 @@ contains
     snap_pad = snap_pad_
     flags = flags_
     amp_ = amp
-    allocate(padbuf(max(1, maxval(pad_), maxval(snap_pad_))))
+    allocate(padbuf(max(1, maxval(pad_), maxval(snap_pad_))), stat=astat)
+    if (astat /= 0) then
+      ! without stat= the Fortran runtime stopped the process ("Error allocating")
+      ierr = 6
+      write (errmsg, '(a,i0,a)') 'calltree: cannot allocate the pad buffer of ', &
+        max(1, maxval(pad_), maxval(snap_pad_)), ' reals on this rank: use smaller pad and snap_pad values'
+      call calltree_teardown()
+      return
+    end if
     padbuf = 0
   end subroutine calltree_setup
 
@@ -137,7 +145,8 @@ contains
     if (allocated(xs)) deallocate(xs)
     if (allocated(xbs)) deallocate(xbs)
     if (allocated(child_start)) deallocate(child_start, child_node, child_loop, site_id, &
-                                           turn_id, work, pad, snap_pad, flags, padbuf)
+                                           turn_id, work, pad, snap_pad, flags)
+    if (allocated(padbuf)) deallocate(padbuf)
     m_ = 0
     nnodes_ = 0
   end subroutine calltree_teardown
@@ -348,12 +357,15 @@ contains
   ! at the current step, advanced untaped or taped, and the adjoint xbs.
 
   !> \brief Start a schedule: the state at step 0 is the control.
-  subroutine calltree_ts_begin(n, ctrl)
+  subroutine calltree_ts_begin(n, ctrl, astat)
     integer, intent(in) :: n
     real(real64), intent(in) :: ctrl(n)
-    xs = ctrl
+    integer, intent(out) :: astat   !< nonzero: the state could not be allocated
+    if (allocated(xs)) deallocate(xs)
     if (allocated(xbs)) deallocate(xbs)
-    allocate(xbs(n))
+    allocate(xs(n), xbs(n), stat=astat)
+    if (astat /= 0) return
+    xs = ctrl
     xbs = 0
   end subroutine calltree_ts_begin
 
@@ -496,8 +508,14 @@ contains
     real(real64), intent(in) :: x(n)
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
+    integer :: astat
     if (bad_size(n, ierr, errmsg)) return
-    call calltree_ts_begin(n, x)
+    call calltree_ts_begin(n, x, astat)
+    if (astat /= 0) then
+      ierr = 6
+      write (errmsg, '(a,i0,a)') 'calltree: cannot allocate the time-stepping state of ', n, &
+        ' reals (twice) on this rank: use a smaller --param m'
+    end if
   end subroutine t_begin
 
   subroutine t_state(self, n, x, ierr, errmsg)

@@ -78,6 +78,21 @@ contains
     end if
   end function bad_size
 
+  !> \brief Whether an allocation of the nx x nyl field (stat astat) failed; if so the
+  !! status and what to do, as grid_setup says it (without stat= the Fortran runtime
+  !! stopped the process, "Error allocating").
+  logical function cannot_allocate(astat, what, ierr, errmsg)
+    integer, intent(in) :: astat
+    character(len=*), intent(in) :: what
+    integer, intent(inout) :: ierr
+    character(len=*), intent(inout) :: errmsg
+    cannot_allocate = astat /= 0
+    if (.not. cannot_allocate) return
+    ierr = 4
+    write (errmsg, '(3a,i0,a,i0,a)') 'streamice: cannot allocate the ', what, ' of ', nx + 2, ' x ', &
+      nyl + 2, ' cells on this rank: use a smaller --param nx or ny, or more ranks'
+  end function cannot_allocate
+
   subroutine to_field(n, ctrl, alpha)
     integer, intent(in) :: n
     real(real64), intent(in) :: ctrl(n)
@@ -94,9 +109,11 @@ contains
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: alpha(:,:)
+    integer :: astat
     cost = 0
     if (bad_size(n, ierr, errmsg)) return
-    allocate(alpha(0:nx + 1, 0:nyl + 1))
+    allocate(alpha(0:nx + 1, 0:nyl + 1), stat=astat)
+    if (cannot_allocate(astat, 'control field', ierr, errmsg)) return
     call to_field(n, ctrl, alpha)
     call streamice_run_primal(alpha, cost)
   end subroutine primal
@@ -109,9 +126,11 @@ contains
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: alpha(:,:), alphab(:,:)
+    integer :: astat
     cost = 0; grad = 0
     if (bad_size(n, ierr, errmsg)) return
-    allocate(alpha(0:nx + 1, 0:nyl + 1), alphab(0:nx + 1, 0:nyl + 1))
+    allocate(alpha(0:nx + 1, 0:nyl + 1), alphab(0:nx + 1, 0:nyl + 1), stat=astat)
+    if (cannot_allocate(astat, 'control field and its adjoint', ierr, errmsg)) return
     call to_field(n, ctrl, alpha)
     call streamice_run_adjoint(alpha, alphab, cost)
     grad = reshape(alphab(1:nx, 1:nyl), [n])
@@ -125,8 +144,10 @@ contains
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: alpha(:,:)
+    integer :: astat
     if (bad_size(n, ierr, errmsg)) return
-    allocate(alpha(0:nx + 1, 0:nyl + 1))
+    allocate(alpha(0:nx + 1, 0:nyl + 1), stat=astat)
+    if (cannot_allocate(astat, 'control field', ierr, errmsg)) return
     call to_field(n, x, alpha)
     call ts_begin(alpha)
   end subroutine begin
@@ -191,8 +212,10 @@ contains
     integer, intent(out) :: ierr
     character(len=*), intent(out) :: errmsg
     real(real64), allocatable :: alphab(:,:)
+    integer :: astat
     if (bad_size(n, ierr, errmsg)) return
-    allocate(alphab(0:nx + 1, 0:nyl + 1))
+    allocate(alphab(0:nx + 1, 0:nyl + 1), stat=astat)
+    if (cannot_allocate(astat, 'adjoint of the control field', ierr, errmsg)) return
     call ts_gradient(alphab)
     x = reshape(alphab(1:nx, 1:nyl), [n])
   end subroutine gradient

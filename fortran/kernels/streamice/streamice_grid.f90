@@ -93,7 +93,14 @@ contains
       end do
     end do
     h_init(0, :) = 0; h_init(nx + 1, :) = 0
-    call sites_register(nsites, site_callee, site_file, site_line)
+    call sites_register(nsites, site_callee, site_file, site_line, astat)
+    if (astat /= 0) then
+      deallocate(bed, hobs, uobs, h_init)
+      ierr = 4
+      write (errmsg, '(a,i0,a)') 'streamice: cannot allocate the table of its ', nsites, &
+        ' checkpoint sites: this process is out of memory (use a smaller --param nx or ny, or more ranks)'
+      return
+    end if
   end subroutine grid_setup
 
   subroutine grid_teardown()
