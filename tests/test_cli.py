@@ -264,11 +264,12 @@ def test_a_grid_too_large_to_allocate_is_a_status_not_a_stop(tmp_path, kernel):
 # (about 50 MB in the runs below, above glibc's mmap threshold: a fresh mapping) cannot be
 # satisfied; the cap is lifted when the call returns.
 _CAPPED_RUN = r"""
-import resource, runpy, sys
+import os, resource, runpy, sys
 from pyharness import runtime
 real_call = runtime.call
 def call(name, *args):
-    if name not in ("kernel_primal", "kernel_adjoint"):
+    if name not in ("kernel_primal", "kernel_adjoint") or \
+            os.environ.get("OMPI_COMM_WORLD_RANK", "0") not in os.environ.get("CAP_RANKS", "0").split(","):
         return real_call(name, *args)
     vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize:")) * 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -298,6 +299,19 @@ def test_a_kernel_run_that_cannot_allocate_its_fields_is_a_status_not_a_stop(tmp
     assert message in proc.stderr and "cells on this rank: use a smaller --param nx" in proc.stderr, \
         proc.stderr[-2000:]
     assert "or more ranks" in proc.stderr
+    assert "Error allocating" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_one_rank_that_cannot_allocate_stops_every_rank_with_its_message(tmp_path):
+    """Only rank 1 cannot allocate its fields: it returned its status while rank 0 went on
+    into the run's halo exchanges and waited for it forever. The ranks agree on the
+    failure first; every rank returns, and the message names the rank."""
+    env = {**os.environ, "CAP_RANKS": "1"}
+    proc = mpirun(2, ["-c", _CAPPED_RUN, "--kernel", "streamice", "--param", "nx=3500", "--param", "ny=3500",
+                      "--out", str(tmp_path / "p.h5")], cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "streamice: cannot allocate the control field" in proc.stderr, proc.stderr[-2000:]
+    assert "cells on rank 1: use a smaller --param nx" in proc.stderr, proc.stderr[-2000:]
     assert "Error allocating" not in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -20,9 +20,9 @@ module biogeo_main
   public :: ts_begin, ts_state_size, ts_state, ts_set_state, ts_advance, ts_end_forward, ts_reverse, &
             ts_gradient
 
-  ! time stepping driven from Python (binomial checkpointing of the time loop): the
-  ! state at the current step (tracers and the accumulated uptake) and its adjoint
-  real(real64), allocatable, save :: ts_tr(:,:,:,:), ts_trb(:,:,:,:)
+  ! ts_*: the state of a time loop driven from Python (binomial checkpointing), tracers and
+  ! accumulated uptake, and its adjoint; bwd_*: the backward step's work arrays (bwd_work)
+  real(real64), allocatable, save :: ts_tr(:,:,:,:), ts_trb(:,:,:,:), bwd_tt(:,:,:,:), bwd_t3(:,:,:)
   real(real64), save :: ts_acc = 0, ts_accb = 0
 
 contains
@@ -102,19 +102,17 @@ contains
     end do
   end subroutine bgc_timestep_fwd
 
-  subroutine bgc_timestep_bwd(trb, accb, astat)
+  subroutine bgc_timestep_bwd(trb, accb)
     real(real64), intent(inout) :: trb(0:nx + 1, 0:nyl + 1, nz, ntr), accb
-    integer, intent(out) :: astat   !< nonzero: its work arrays could not be allocated (nothing done)
-    real(real64), allocatable :: tt(:,:,:,:)
-    real(real64), allocatable :: t3(:,:,:)
+    ! its work arrays bwd_tt and bwd_t3 are allocated before the run (bwd_work): a step
+    ! that could not allocate them would return while the other ranks wait for it in
+    ! its halo exchanges
     real(real64) :: t2(0:nx + 1, 0:nyl + 1), ts
     integer :: n
-    allocate(tt(0:nx + 1, 0:nyl + 1, nz, ntr), t3(0:nx + 1, 0:nyl + 1, nz), stat=astat)
-    if (astat /= 0) return
     do n = ntr, 1, -1
       if (act(S_VDIFF)) then
-        call snp_read(S_VDIFF); call pop_3(t3); call begin_rev(S_VDIFF)
-        call vdiff_tracer_fwd(t3); call turn(S_VDIFF); call vdiff_tracer_bwd(trb(:, :, :, n))
+        call snp_read(S_VDIFF); call pop_3(bwd_t3); call begin_rev(S_VDIFF)
+        call vdiff_tracer_fwd(bwd_t3); call turn(S_VDIFF); call vdiff_tracer_bwd(trb(:, :, :, n))
         call end_rev(S_VDIFF)
       else
         call vdiff_tracer_bwd(trb(:, :, :, n))
@@ -130,23 +128,23 @@ contains
       end if
     end do
     if (act(S_AIRSEA)) then
-      call snp_read(S_AIRSEA); call pop_s(ts); call pop_t(tt); call begin_rev(S_AIRSEA)
-      call airsea_fwd(tt, ts); call turn(S_AIRSEA); call airsea_bwd(trb, accb)
+      call snp_read(S_AIRSEA); call pop_s(ts); call pop_t(bwd_tt); call begin_rev(S_AIRSEA)
+      call airsea_fwd(bwd_tt, ts); call turn(S_AIRSEA); call airsea_bwd(trb, accb)
       call end_rev(S_AIRSEA)
     else
       call airsea_bwd(trb, accb)
     end if
     if (act(S_BIO)) then
-      call snp_read(S_BIO); call pop_t(tt); call begin_rev(S_BIO)
-      call biology_fwd(tt); call turn(S_BIO); call biology_bwd(trb)
+      call snp_read(S_BIO); call pop_t(bwd_tt); call begin_rev(S_BIO)
+      call biology_fwd(bwd_tt); call turn(S_BIO); call biology_bwd(trb)
       call end_rev(S_BIO)
     else
       call biology_bwd(trb)
     end if
     do n = ntr, 1, -1
       if (act(S_ADVECT)) then
-        call snp_read(S_ADVECT); call pop_3(t3); call begin_rev(S_ADVECT)
-        call advect_tracer_fwd(t3); call turn(S_ADVECT); call advect_tracer_bwd(trb(:, :, :, n))
+        call snp_read(S_ADVECT); call pop_3(bwd_t3); call begin_rev(S_ADVECT)
+        call advect_tracer_fwd(bwd_t3); call turn(S_ADVECT); call advect_tracer_bwd(trb(:, :, :, n))
         call end_rev(S_ADVECT)
       else
         call advect_tracer_bwd(trb(:, :, :, n))
@@ -154,8 +152,8 @@ contains
     end do
     do n = ntr, 1, -1
       if (act(S_HALO_TR)) then
-        call snp_read(S_HALO_TR); call pop_3(t3); call begin_rev(S_HALO_TR)
-        call halo3_fwd(t3); call turn(S_HALO_TR); call halo3_bwd(trb(:, :, :, n))
+        call snp_read(S_HALO_TR); call pop_3(bwd_t3); call begin_rev(S_HALO_TR)
+        call halo3_fwd(bwd_t3); call turn(S_HALO_TR); call halo3_bwd(trb(:, :, :, n))
         call end_rev(S_HALO_TR)
       else
         call halo3_bwd(trb(:, :, :, n))
@@ -218,10 +216,7 @@ contains
     real(real64), allocatable :: tr(:,:,:,:)
     real(real64) :: acc
     integer :: t
-    cost = 0
-    allocate(tr, source=tr0, stat=astat)
-    if (astat /= 0) return
-    acc = 0
+    cost = 0; acc = 0; allocate(tr, source=tr0, stat=astat); if (astat /= 0) return
     do t = 1, nt
       call bgc_timestep(tr, acc)                                               ! site S_TIMESTEP
     end do
@@ -241,6 +236,7 @@ contains
     cost = 0; trb = 0
     allocate(tr, source=tr0, stat=astat)
     if (astat == 0) allocate(tt, mold=tr0, stat=astat)
+    if (astat == 0) call bwd_work(astat)
     if (astat /= 0) return
     acc = 0
     do t = 1, nt
@@ -273,14 +269,23 @@ contains
     do t = nt, 1, -1
       if (act(S_TIMESTEP)) then
         call snp_read(S_TIMESTEP); call pop_s(ts); call pop_t(tt); call begin_rev(S_TIMESTEP)
-        call bgc_timestep_fwd(tt, ts); call turn(S_TIMESTEP); call bgc_timestep_bwd(trb, accb, astat)
+        call bgc_timestep_fwd(tt, ts); call turn(S_TIMESTEP); call bgc_timestep_bwd(trb, accb)
         call end_rev(S_TIMESTEP)
       else
-        call bgc_timestep_bwd(trb, accb, astat)
+        call bgc_timestep_bwd(trb, accb)
       end if
-      if (astat /= 0) return
     end do
   end subroutine biogeo_run_adjoint
+
+  !> allocate the backward step's work arrays for this run's grid (nonzero astat: they
+  !! could not be)
+  subroutine bwd_work(astat)
+    integer, intent(out) :: astat
+    if (allocated(bwd_tt)) deallocate(bwd_tt)
+    if (allocated(bwd_t3)) deallocate(bwd_t3)
+    allocate(bwd_tt(0:nx + 1, 0:nyl + 1, nz, ntr), stat=astat)
+    if (astat == 0) allocate(bwd_t3(0:nx + 1, 0:nyl + 1, nz), stat=astat)
+  end subroutine bwd_work
 
   ! ================================================================ time stepping
   !> start a schedule: the initial state, zero adjoints
@@ -291,8 +296,10 @@ contains
     if (allocated(ts_trb)) deallocate(ts_trb)
     allocate(ts_tr, source=tr0, stat=astat)
     if (astat == 0) allocate(ts_trb, mold=tr0, stat=astat)
+    if (astat == 0) call bwd_work(astat)
     if (astat /= 0) then
       if (allocated(ts_tr)) deallocate(ts_tr)
+      if (allocated(ts_trb)) deallocate(ts_trb)
       return
     end if
     ts_trb = 0
@@ -344,15 +351,12 @@ contains
   end subroutine ts_end_forward
 
   !> reverse the nrev steps taped last (each: turn, backward sweep)
-  subroutine ts_reverse(nrev, astat)
+  subroutine ts_reverse(nrev)
     integer, intent(in) :: nrev
-    integer, intent(out) :: astat   !< nonzero: a step's work arrays could not be allocated
     integer :: k
-    astat = 0
     do k = 1, nrev
       call turn(S_TIMESTEP)
-      call bgc_timestep_bwd(ts_trb, ts_accb, astat)
-      if (astat /= 0) return
+      call bgc_timestep_bwd(ts_trb, ts_accb)
     end do
   end subroutine ts_reverse
 
