@@ -17,6 +17,7 @@ in the run) is taken out. docs/MODEL.md says what is exact and what is not.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -406,9 +407,11 @@ class CostModel:
     def nloc(self) -> int:
         return len(self.names)
 
-    @property
+    @functools.cached_property
     def table(self) -> SiteTable:
-        """The site table of the profile (the type configurations are resolved against)."""
+        """The site table of the profile (the type configurations are resolved against).
+        Built once: the kernels' listing scans the installed plug-ins (some 15 ms), and
+        every prediction reads the table."""
         from ..kernels import kernel_names, sites_command
         if self.kernel in kernel_names():
             try:
