@@ -174,7 +174,7 @@ def _does_not_fit(plan, model, args) -> str:
            f"{human_bytes(plan.new_peak)} ({plan.new_peak} bytes)")
     if model is not None:
         from .model.milp import lowest_peak
-        low = lowest_peak(model, args.granularity)
+        low = lowest_peak(model, args.granularity, time_limit=60.0)
         r = int(max(range(len(low.peak_by_rank)), key=lambda i: low.peak_by_rank[i]))
         if low.peak > b:
             msg += (f"; no configuration fits: the lowest predicted peak is {human_bytes(low.peak)} "
@@ -185,7 +185,8 @@ def _does_not_fit(plan, model, args) -> str:
                     f"that fits (the lowest predicted peak is {human_bytes(low.peak)}, {low.peak} "
                     f"bytes): python -m pyharness.optimize {shlex.quote(args.profile)} --budget "
                     f"{shlex.quote(args.budget)} "
-                    "finds the fastest one")
+                    + (f"--granularity {args.granularity} " if args.granularity != "site" else "")
+                    + "finds the fastest one")
     else:
         msg += ("; without a cost model the lowest reachable peak is not known: python -m "
                 "pyharness.optimize on a profile with events names it")
