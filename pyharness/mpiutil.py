@@ -41,8 +41,9 @@ def launched_rank() -> int:
 
 def launched_size() -> int:
     """The number of processes of the job that launched this one (mpiexec, srun), 1
-    outside one, read from the launcher's environment without starting MPI."""
-    for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
+    outside one, read from the launcher's environment without starting MPI (PMIx
+    exports no size: under srun, the step's task count)."""
+    for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"):
         v = os.environ.get(var, "")
         if v.isdigit():
             return int(v)

@@ -136,3 +136,14 @@ def test_a_bug_every_rank_hits_prints_one_traceback(tmp_path):
     # ranks 1 and 2 hit the same bug, rank 0 another: one traceback each
     assert p.stderr.count("Traceback") == 2, p.stderr
     assert p.stderr.count("RuntimeError: the same bug") == 1 and "RuntimeError: another" in p.stderr
+
+
+def test_the_launchers_size_is_read_under_srun_with_pmix(monkeypatch):
+    # srun --mpi=pmix exports PMIX_RANK and no size variable: ingest read a size of 1 and
+    # every process imported all the traces alone, into the same --out
+    from pyharness.mpiutil import launched_rank, launched_size
+    for var in ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "PMI_SIZE", "PMI_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PMIX_RANK", "3")
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "8")
+    assert (launched_rank(), launched_size()) == (3, 8)
