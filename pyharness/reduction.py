@@ -768,6 +768,7 @@ def copy_profile(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     from .durable import commit, tmp_name
     from .h5io import atomic_h5
     src, dst = Path(src), Path(dst)
+    used: list[str] = []
     with atomic_h5(dst, "profile", copy_from=src) as f:
         e = f.get("events")
         if e is not None and e.attrs.get("layout") in EVENT_LAYOUTS:
@@ -779,9 +780,12 @@ def copy_profile(src: str | os.PathLike, dst: str | os.PathLike) -> None:
             sdir = src.parent / str(e.attrs["directory"])
             ddir = events_dir(dst)
             ddir.mkdir(exist_ok=True)
-            for fname in dict.fromkeys(fn for fn, _ in sources if fn):   # each file once
+            used = list(dict.fromkeys(fn for fn, _ in sources if fn))
+            for fname in used:                                          # each file once
                 ftmp = tmp_name(ddir / fname)
                 shutil.copyfile(sdir / fname, ftmp)
                 commit(ftmp, ddir / fname)
             del f["events"]
             write_events_vds(f, dst.name, counts, run_id, ctl, sources)
+    if used:        # a profile copied over another: its run's files are no longer read
+        remove_stale_rank_files(dst, used)

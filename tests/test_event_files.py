@@ -150,3 +150,17 @@ def test_a_profile_written_again_and_killed_leaves_the_existing_one_whole(tmp_pa
     assert _files(out) == ["group_00000.h5"]          # the killed run's and the first one's: gone
     with h5py.File(out) as f:
         assert read_rank_events(f, 0)["kind"].size
+
+
+def test_a_profile_copied_over_another_keeps_only_the_files_it_reads(tmp_path):
+    """Event files carry their run in their names: copying a second profile over a first
+    (replay does, step after step) left the first run's files beside the copy."""
+    from pyharness.reduction import copy_profile
+    a, b, dst = tmp_path / "a.h5", tmp_path / "b.h5", tmp_path / "copy.h5"
+    for out in (a, b):
+        assert run1(PROFILE + ["--out", str(out)], cwd=tmp_path).returncode == 0
+    copy_profile(a, dst)
+    copy_profile(b, dst)
+    names = sorted(p.name for p in dst.with_name(dst.name + ".events").iterdir())
+    assert names == sorted(p.name for p in b.with_name(b.name + ".events").iterdir()), names
+    analyze_profile(str(dst))          # and the copy reads them
