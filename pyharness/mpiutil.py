@@ -61,6 +61,23 @@ class CollectiveError(PyharnessError):
     """Raised on every rank when a block failed on at least one rank."""
 
 
+TRACEBACK_WAIT_S = 10.0     # how long a rank with a traceback waits for the others to arrive
+
+
+def _arrive(comm, waiting: Callable[[], None] | None = None) -> None:
+    """A barrier of every rank of ``comm``; ``waiting()`` is called once if the others
+    have not all arrived within ``TRACEBACK_WAIT_S`` (then the barrier is still waited for)."""
+    req = comm.Ibarrier()
+    if waiting is not None:
+        end = time.monotonic() + TRACEBACK_WAIT_S
+        while not req.Test():
+            if time.monotonic() > end:
+                waiting()
+                break
+            time.sleep(0.005)
+    req.Wait()
+
+
 @contextlib.contextmanager
 def collective(comm, what: str) -> Iterator[None]:
     """Run a block on all ranks; if it fails anywhere, raise on every rank.
@@ -79,6 +96,17 @@ def collective(comm, what: str) -> Iterator[None]:
     except Exception as exc:  # unexpected: keep the traceback in the message
         err = exc
         tb = traceback.format_exc()
+    said = []
+
+    def say_now():
+        # the others are not coming (blocked in a collective this rank left, say): the
+        # traceback now, or the hang would show nothing
+        print(f"rank {comm.rank}: {tb}", end="", file=sys.stderr, flush=True)
+        said.append(True)
+
+    _arrive(comm, say_now if tb else None)
+    if said:
+        tb = ""
     msgs = comm.allgather(None if err is None else str(err))
     bad = [(r, m) for r, m in enumerate(msgs) if m is not None]
     if tb and next(r for r, m in bad if m == msgs[comm.rank]) == comm.rank:

@@ -138,6 +138,32 @@ def test_a_bug_every_rank_hits_prints_one_traceback(tmp_path):
     assert p.stderr.count("RuntimeError: the same bug") == 1 and "RuntimeError: another" in p.stderr
 
 
+def test_a_rank_whose_bug_the_others_do_not_wait_for_prints_its_traceback_at_once(tmp_path):
+    """The one traceback waited for every rank's message: when the others were held
+    elsewhere (blocked in a collective the failing rank had left), nothing was printed
+    while the job hung. A rank with a traceback whose peers do not arrive within
+    TRACEBACK_WAIT_S prints it then."""
+    from phtest import mpirun
+    script = tmp_path / "held.py"
+    script.write_text(
+        "import sys, time\n"
+        "from mpi4py import MPI\n"
+        "from pyharness import mpiutil\n"
+        "mpiutil.TRACEBACK_WAIT_S = 0.5\n"
+        "try:\n"
+        "    with mpiutil.collective(MPI.COMM_WORLD, 'a step'):\n"
+        "        if MPI.COMM_WORLD.rank == 1:\n"
+        "            raise RuntimeError('a bug on rank 1')\n"
+        "        time.sleep(4)          # rank 0 held elsewhere\n"
+        "        print('rank 0 arrives', file=sys.stderr, flush=True)\n"
+        "except mpiutil.CollectiveError:\n"
+        "    pass\n")
+    p = mpirun(2, [str(script)], cwd=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.count("Traceback") == 1, p.stderr
+    assert p.stderr.index("RuntimeError: a bug on rank 1") < p.stderr.index("rank 0 arrives"), p.stderr
+
+
 def test_the_launchers_size_is_read_under_srun_with_pmix(monkeypatch):
     # srun --mpi=pmix exports PMIX_RANK and no size variable: ingest read a size of 1 and
     # every process imported all the traces alone, into the same --out
