@@ -268,12 +268,12 @@ import os, resource, runpy, sys
 from pyharness import runtime
 real_call = runtime.call
 def call(name, *args):
-    if name not in ("kernel_primal", "kernel_adjoint") or \
+    if name not in os.environ.get("CAP_CALLS", "kernel_primal,kernel_adjoint").split(",") or \
             os.environ.get("OMPI_COMM_WORLD_RANK", "0") not in os.environ.get("CAP_RANKS", "0").split(","):
         return real_call(name, *args)
     vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize:")) * 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (vm + 20 * 2**20, hard))
+    resource.setrlimit(resource.RLIMIT_AS, (vm + int(os.environ.get("CAP_MB", "20")) * 2**20, hard))
     try:
         return real_call(name, *args)
     finally:
@@ -299,6 +299,18 @@ def test_a_kernel_run_that_cannot_allocate_its_fields_is_a_status_not_a_stop(tmp
     assert message in proc.stderr and "cells on this rank: use a smaller --param nx" in proc.stderr, \
         proc.stderr[-2000:]
     assert "or more ranks" in proc.stderr
+    assert "Error allocating" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_time_loop_whose_state_cannot_be_allocated_is_a_status_not_a_stop(tmp_path):
+    """streamice's time-loop state (six fields, allocated on assignment) stopped the
+    process when it could not be allocated; --snapshots runs it. Room for the control
+    field (about 50 MB) and one more field only."""
+    env = {"CAP_CALLS": "kernel_ts_begin", "CAP_MB": "120"}
+    proc = run1(["-c", _CAPPED_RUN, "--kernel", "streamice", "--param", "nx=2500", "--param", "ny=2500",
+                 "--snapshots", "2", "--out", str(tmp_path / "p.h5")], cwd=tmp_path, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "streamice: cannot allocate the time-stepping state" in proc.stderr, proc.stderr[-2000:]
     assert "Error allocating" not in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -158,7 +158,8 @@ contains
     allocate(alpha(0:nx + 1, 0:nyl + 1), stat=astat)
     if (cannot_allocate(astat, 'control field', ierr, errmsg)) return
     call to_field(n, x, alpha)
-    call ts_begin(alpha)
+    call ts_begin(alpha, astat)
+    if (cannot_allocate(astat, 'time-stepping state', ierr, errmsg)) return
   end subroutine begin
 
   integer function state_size(self)

@@ -263,15 +263,33 @@ contains
 
   ! ================================================================ time stepping
   !> start a schedule: the initial state, the control, zero adjoints
-  subroutine ts_begin(alpha)
+  subroutine ts_begin(alpha, astat)
     real(real64), intent(in) :: alpha(0:nx + 1, 0:nyl + 1)
+    integer, intent(out) :: astat   !< nonzero: the state could not be allocated (none is kept)
+    call ts_release()
+    allocate(ts_h(0:nx + 1, 0:nyl + 1), ts_u(0:nx + 1, 0:nyl + 1), ts_alpha(0:nx + 1, 0:nyl + 1), &
+             ts_hb(0:nx + 1, 0:nyl + 1), ts_ub(0:nx + 1, 0:nyl + 1), ts_alphab(0:nx + 1, 0:nyl + 1), &
+             stat=astat)
+    if (astat /= 0) then
+      call ts_release()
+      return
+    end if
     ts_h = h_init
-    ts_u = 0 * h_init
+    ts_u = 0
     ts_alpha = alpha
-    ts_hb = 0 * h_init
-    ts_ub = 0 * h_init
-    ts_alphab = 0 * h_init
+    ts_hb = 0
+    ts_ub = 0
+    ts_alphab = 0
   end subroutine ts_begin
+
+  subroutine ts_release()
+    if (allocated(ts_h)) deallocate(ts_h)
+    if (allocated(ts_u)) deallocate(ts_u)
+    if (allocated(ts_alpha)) deallocate(ts_alpha)
+    if (allocated(ts_hb)) deallocate(ts_hb)
+    if (allocated(ts_ub)) deallocate(ts_ub)
+    if (allocated(ts_alphab)) deallocate(ts_alphab)
+  end subroutine ts_release
 
   !> reals in a time-loop snapshot (h and u)
   integer function ts_state_size()
