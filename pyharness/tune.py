@@ -149,6 +149,15 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
     return ap
 
 
+def _refuse_start_config(args, cls) -> None:
+    """A backend of one granularity (a user's own build) starts from Tapenade's default,
+    so --config is refused before anything reads the file."""
+    if args.config and getattr(cls, "granularity", None) is not None:
+        raise UsageError(f"--config: the {args.backend} backend starts from every call checkpointed "
+                         "(Tapenade's default): an inhibited callee leaves no trace, so only that run "
+                         "shows every site. Drop --config")
+
+
 def _backend_granularity(args, cls) -> None:
     """A backend that can only carry out one granularity (command: Tapenade's -nocheckpoint
     list is per callee) decides at that one, and says so when another was asked for."""
@@ -165,10 +174,6 @@ def _backend_granularity(args, cls) -> None:
         print(f"pyharness.tune: the {args.backend} backend decides per {forced} "
               f"(--granularity {forced})", file=sys.stderr, flush=True)
     args.granularity = forced
-    if args.config:
-        raise UsageError(f"--config: the {args.backend} backend starts from every call checkpointed "
-                         "(Tapenade's default): an inhibited callee leaves no trace, so only that run "
-                         "shows every site. Drop --config")
     if args.repeat != 1:
         raise UsageError(f"--repeat: the {args.backend} backend runs each configuration once")
     if args.limit:
@@ -244,6 +249,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     cls = ap.backend_class
     with collective(comm, "checking the arguments"):
+        _refuse_start_config(args, cls)
         budget, limit = _validate(args, comm)
         _backend_granularity(args, cls)
         if limit and args.backend not in _TAKE_LIMIT and not getattr(cls, "takes_stack_limit", False):
