@@ -120,18 +120,20 @@ def test_a_note_every_rank_makes_is_said_once_with_its_ranks():
         ("ranks 0, 3: x", "other", "rank 9: y")
 
 
-def test_a_bug_every_rank_hits_prints_one_traceback(tmp_path):
+def _in_a_collective_block(tmp_path, ranks: int, body: str, before: str = ""):
+    """Run ``body`` (indented lines; ``rank``, ``time``, ``sys`` at hand) inside
+    mpiutil.collective on ``ranks`` ranks, a CollectiveError caught; ``before`` runs first."""
     from phtest import mpirun
-    script = tmp_path / "bug.py"
-    script.write_text(
-        "from mpi4py import MPI\n"
-        "from pyharness.mpiutil import CollectiveError, collective\n"
-        "try:\n"
-        "    with collective(MPI.COMM_WORLD, 'a step'):\n"
-        "        raise RuntimeError('the same bug' if MPI.COMM_WORLD.rank else 'another')\n"
-        "except CollectiveError:\n"
-        "    pass\n")
-    p = mpirun(3, [str(script)], cwd=tmp_path, timeout=120)
+    script = tmp_path / "block.py"
+    script.write_text("import sys, time\nfrom mpi4py import MPI\nfrom pyharness import mpiutil\n"
+                      f"rank = MPI.COMM_WORLD.rank\n{before}"
+                      "try:\n    with mpiutil.collective(MPI.COMM_WORLD, 'a step'):\n"
+                      f"{body}except mpiutil.CollectiveError:\n    pass\n")
+    return mpirun(ranks, [str(script)], cwd=tmp_path, timeout=120)
+
+
+def test_a_bug_every_rank_hits_prints_one_traceback(tmp_path):
+    p = _in_a_collective_block(tmp_path, 3, "        raise RuntimeError('the same bug' if rank else 'another')\n")
     assert p.returncode == 0, p.stderr
     # ranks 1 and 2 hit the same bug, rank 0 another: one traceback each
     assert p.stderr.count("Traceback") == 2, p.stderr
@@ -143,22 +145,13 @@ def test_a_rank_whose_bug_the_others_do_not_wait_for_prints_its_traceback_at_onc
     elsewhere (blocked in a collective the failing rank had left), nothing was printed
     while the job hung. A rank with a traceback whose peers do not arrive within
     TRACEBACK_WAIT_S prints it then."""
-    from phtest import mpirun
-    script = tmp_path / "held.py"
-    script.write_text(
-        "import sys, time\n"
-        "from mpi4py import MPI\n"
-        "from pyharness import mpiutil\n"
-        "mpiutil.TRACEBACK_WAIT_S = 0.5\n"
-        "try:\n"
-        "    with mpiutil.collective(MPI.COMM_WORLD, 'a step'):\n"
-        "        if MPI.COMM_WORLD.rank == 1:\n"
+    p = _in_a_collective_block(
+        tmp_path, 2,
+        "        if rank == 1:\n"
         "            raise RuntimeError('a bug on rank 1')\n"
         "        time.sleep(4)          # rank 0 held elsewhere\n"
-        "        print('rank 0 arrives', file=sys.stderr, flush=True)\n"
-        "except mpiutil.CollectiveError:\n"
-        "    pass\n")
-    p = mpirun(2, [str(script)], cwd=tmp_path, timeout=120)
+        "        print('rank 0 arrives', file=sys.stderr, flush=True)\n",
+        before="mpiutil.TRACEBACK_WAIT_S = 0.5\n")
     assert p.returncode == 0, p.stderr
     assert p.stderr.count("Traceback") == 1, p.stderr
     assert p.stderr.index("RuntimeError: a bug on rank 1") < p.stderr.index("rank 0 arrives"), p.stderr

@@ -16,7 +16,7 @@ module ph_kernel
   use ph_kinds, only: real64
   implicit none
   private
-  public :: ph_kernel_t, ph_err_unsupported
+  public :: ph_kernel_t, ph_err_unsupported, ph_alloc_failed
 
   !> Status of a hook the kernel does not implement.
   integer, parameter :: ph_err_unsupported = 90
@@ -88,6 +88,23 @@ module ph_kernel
   end interface
 
 contains
+
+  !> \brief Whether an allocation (stat astat) failed on any rank of comm, agreed by every
+  !! rank: each calls this at the same point, so a rank that could not allocate never
+  !! returns while the others go on to wait for it in the run. where: 'this rank', or
+  !! the rank that failed ('rank 3', the highest such) for a rank that did not.
+  logical function ph_alloc_failed(astat, comm, where)
+    use mpi, only: MPI_Allreduce, MPI_Comm_rank, MPI_INTEGER, MPI_MAX
+    integer, intent(in) :: astat, comm
+    character(len=*), intent(out) :: where
+    integer :: rank, mine, worst, e
+    call MPI_Comm_rank(comm, rank, e)
+    mine = merge(rank + 1, 0, astat /= 0)
+    call MPI_Allreduce(mine, worst, 1, MPI_INTEGER, MPI_MAX, comm, e)
+    ph_alloc_failed = worst /= 0
+    where = 'this rank'
+    if (mine == 0 .and. worst /= 0) write (where, '(a,i0)') 'rank ', worst - 1
+  end function ph_alloc_failed
 
   subroutine unsupported(what, ierr, errmsg)
     character(len=*), intent(in) :: what

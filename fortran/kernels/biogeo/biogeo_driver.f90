@@ -5,10 +5,9 @@
 !! nz, nt, nnewton.
 module biogeo_driver
   use ph_kinds, only: real64
-  use ph_kernel, only: ph_kernel_t
+  use ph_kernel, only: ph_alloc_failed, ph_kernel_t
   use ph_profile, only: ph_registry_clear, ph_set_all_active
-  use mpi, only: MPI_Allreduce, MPI_INTEGER, MPI_MAX
-  use biogeo_grid, only: kernel_comm => comm, rank, grid_setup, grid_teardown, tracer_default, nx, nyl, nz, ntr
+  use biogeo_grid, only: kernel_comm => comm, grid_setup, grid_teardown, tracer_default, nx, nyl, nz, ntr
   use biogeo_main, only: biogeo_run_primal, biogeo_run_adjoint, ts_begin, ts_state_size, &
                          ts_state, ts_set_state, ts_advance, ts_end_forward, ts_reverse, ts_gradient
   implicit none
@@ -71,17 +70,10 @@ contains
     character(len=*), intent(in) :: what
     integer, intent(inout) :: ierr
     character(len=*), intent(inout) :: errmsg
-    integer :: mine, worst, e
     character(len=16) :: where
-    ! every rank calls this at the same point and they agree: a rank that could not
-    ! allocate must not return while the others go on to wait for it in the run
-    mine = merge(rank + 1, 0, astat /= 0)
-    call MPI_Allreduce(mine, worst, 1, MPI_INTEGER, MPI_MAX, kernel_comm, e)
-    cannot_allocate = worst /= 0
+    cannot_allocate = ph_alloc_failed(astat, kernel_comm, where)     ! agreed by every rank
     if (.not. cannot_allocate) return
     ierr = 4
-    where = 'this rank'
-    if (mine == 0) write (where, '(a,i0)') 'rank ', worst - 1
     write (errmsg, '(3a,i0,a,i0,a,i0,3a)') 'biogeo: cannot allocate the ', what, ' of ', nx + 2, ' x ', &
       nyl + 2, ' x ', nz, ' cells on ', trim(where), ': use a smaller --param nx, ny or nz, or more ranks'
   end function cannot_allocate
